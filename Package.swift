@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// The interpreter and the performance model run millions of steps in tests and searches: they are
+/// compiled with optimisation even in debug builds.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "nkitune",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "nkitune", targets: ["nkitune"]),
+        .library(name: "KernelSpace", targets: ["KernelSpace"]),
+        .library(name: "CostModel", targets: ["CostModel"]),
+        .library(name: "MoEModel", targets: ["MoEModel"]),
+        .library(name: "Autotune", targets: ["Autotune"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "KernelSpace", swiftSettings: optimized),
+        .target(name: "CostModel", dependencies: ["KernelSpace"], swiftSettings: optimized),
+        .target(name: "MoEModel", dependencies: ["KernelSpace", "CostModel"]),
+        .target(
+            name: "Autotune",
+            dependencies: [
+                "KernelSpace", "CostModel", "MoEModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "nkitune",
+            dependencies: [
+                "Autotune", "KernelSpace", "CostModel", "MoEModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "nkitune-bench",
+            dependencies: ["Autotune", "KernelSpace", "CostModel"]
+        ),
+        .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"]),
+        .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel"]),
+        .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "KernelSpace", "CostModel"]),
+        .testTarget(name: "nkituneTests", dependencies: ["nkitune"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,125 @@
+/// A loop variable of a kernel program, identified by its index in the program's variable list.
+public struct LoopVar: Hashable, Sendable {
+    /// Index into ``KernelProgram/loopVariables``; also the slot in an evaluation environment.
+    public var id: Int
+    /// Name printed in emitted source.
+    public var name: String
+
+    public init(id: Int, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+/// An integer expression `constant + sum(coefficient * variable)` over loop variables.
+public struct Affine: Hashable, Sendable {
+    /// One `coefficient * variable` term.
+    public struct Term: Hashable, Sendable {
+        public var variable: Int
+        public var coefficient: Int
+    }
+
+    public var terms: [Term]
+    public var constant: Int
+
+    public init(terms: [Term] = [], constant: Int = 0) {
+        self.terms = terms.filter { $0.coefficient != 0 }
+        self.constant = constant
+    }
+
+    /// A constant expression.
+    public static func const(_ value: Int) -> Affine { Affine(constant: value) }
+
+    /// `coefficient * variable`.
+    public static func term(_ variable: LoopVar, _ coefficient: Int = 1) -> Affine {
+        Affine(terms: [Term(variable: variable.id, coefficient: coefficient)])
+    }
+
+    /// Sum of two expressions.
+    public static func + (lhs: Affine, rhs: Affine) -> Affine {
+        var terms = lhs.terms
+        for term in rhs.terms {
+            if let index = terms.firstIndex(where: { $0.variable == term.variable }) {
+                terms[index].coefficient += term.coefficient
+            } else {
+                terms.append(term)
+            }
+        }
+        return Affine(terms: terms, constant: lhs.constant + rhs.constant)
+    }
+
+    /// Adds a constant.
+    public static func + (lhs: Affine, rhs: Int) -> Affine {
+        Affine(terms: lhs.terms, constant: lhs.constant + rhs)
+    }
+
+    /// Negation.
+    public static prefix func - (value: Affine) -> Affine {
+        Affine(
+            terms: value.terms.map { Term(variable: $0.variable, coefficient: -$0.coefficient) },
+            constant: -value.constant)
+    }
+
+    /// Whether the expression depends on no loop variable.
+    public var isConstant: Bool { terms.isEmpty }
+
+    /// Evaluates the expression with loop variables taking the values in `environment`.
+    @inlinable
+    public func evaluate(_ environment: [Int]) -> Int {
+        var value = constant
+        for term in terms {
+            value += term.coefficient * environment[term.variable]
+        }
+        return value
+    }
+}
+
+/// One dimension of an access: `size` elements from `start`, cut short where `limit` (the elements
+/// left in the problem from `start`) is smaller. A limit at or below zero makes the access empty.
+public struct AffineRange: Hashable, Sendable {
+    public var start: Affine
+    public var size: Int
+    public var limit: Affine?
+
+    public init(start: Affine, size: Int, limit: Affine? = nil) {
+        self.start = start
+        self.size = size
+        self.limit = limit
+    }
+
+    /// The whole of a dimension of `size` elements.
+    public static func full(_ size: Int) -> AffineRange { AffineRange(start: .const(0), size: size) }
+
+    /// A single index (size 1).
+    public static func index(_ at: Affine) -> AffineRange { AffineRange(start: at, size: 1) }
+
+    /// The number of elements the range covers for the given loop values.
+    @inlinable
+    public func extent(_ environment: [Int]) -> Int {
+        guard let limit else { return size }
+        return Swift.max(0, Swift.min(size, limit.evaluate(environment)))
+    }
+}
+
+/// A rectangular region of a buffer: one range per buffer dimension, partition dimension first.
+public struct Access: Hashable, Sendable {
+    public var buffer: Int
+    public var ranges: [AffineRange]
+
+    public init(_ buffer: BufferDecl, _ ranges: [AffineRange]) {
+        precondition(ranges.count == buffer.shape.count, "access rank must match buffer \(buffer.name)")
+        self.buffer = buffer.id
+        self.ranges = ranges
+    }
+
+    /// Partitions (first dimension) and free elements (product of the rest) for given loop values.
+    @inlinable
+    public func shape2D(_ environment: [Int]) -> (partitions: Int, free: Int) {
+        var free = 1
+        for index in 1..<ranges.count { free *= ranges[index].extent(environment) }
+        return (ranges[0].extent(environment), free)
+    }
+
+    /// Whether any range is cut short by a limit (so sizes depend on loop values).
+    public var isClamped: Bool { ranges.contains { $0.limit != nil } }
+}

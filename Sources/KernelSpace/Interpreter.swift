@@ -1,0 +1,227 @@
+/// Why the interpreter stopped; the message names the buffer or instruction.
+public struct InterpreterError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(message: String) { self.message = message }
+}
+
+/// Runs a ``KernelProgram`` on the CPU: fp32 arithmetic, values rounded to bf16 when written to a
+/// bf16 buffer, PSUM accumulation in fp32 in contraction order. Each ``Stmt/allocate(_:)`` fills
+/// the buffer with NaN, so a kernel that reads data it never wrote produces NaN and fails its check.
+///
+/// ```swift
+/// let outputs = try Interpreter.run(program, inputs: template.inputs(for: problem, configuration: config, seed: 1))
+/// ```
+public enum Interpreter {
+    /// Executes the program on the given inputs (argument order) and returns its outputs.
+    public static func run(_ program: KernelProgram, inputs: [HostTensor]) throws(InterpreterError) -> [HostTensor] {
+        var machine = Machine(program: program)
+        let declared = program.inputs
+        guard declared.count == inputs.count else {
+            throw InterpreterError(message: "\(program.name) takes \(declared.count) inputs, got \(inputs.count)")
+        }
+        for (decl, tensor) in zip(declared, inputs) {
+            guard decl.shape == tensor.shape else {
+                throw InterpreterError(message: "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
+            }
+            machine.storage[decl.id] = tensor.data.map(decl.dtype.round)
+        }
+        var environment = [Int](repeating: 0, count: program.loopVariables.count)
+        try machine.execute(program.body, &environment)
+        return program.outputs.map { HostTensor(shape: $0.shape, data: machine.storage[$0.id]) }
+    }
+}
+
+/// A resolved access: base offset, partition stride and count, and the offsets of free elements.
+struct View {
+    var base: Int
+    var partitionStride: Int
+    var partitions: Int
+    var freeOffsets: [Int]
+
+    var free: Int { freeOffsets.count }
+    var isEmpty: Bool { partitions == 0 || freeOffsets.isEmpty }
+
+    @inline(__always) func offset(_ partition: Int, _ element: Int) -> Int {
+        base + partition * partitionStride + freeOffsets[element]
+    }
+}
+
+struct Machine {
+    let program: KernelProgram
+    var storage: [[Float]]
+    let strides: [[Int]]
+
+    init(program: KernelProgram) {
+        self.program = program
+        storage = program.buffers.map { [Float](repeating: .nan, count: $0.shape.reduce(1, *)) }
+        strides = program.buffers.map { buffer in
+            var strides = [Int](repeating: 1, count: buffer.shape.count)
+            for index in stride(from: buffer.shape.count - 2, through: 0, by: -1) {
+                strides[index] = strides[index + 1] * buffer.shape[index + 1]
+            }
+            return strides
+        }
+    }
+
+    mutating func execute(_ statements: [Stmt], _ environment: inout [Int]) throws(InterpreterError) {
+        for statement in statements {
+            switch statement {
+            case .loop(let loop):
+                for trip in 0..<loop.trips {
+                    environment[loop.variable.id] = trip
+                    try execute(loop.body, &environment)
+                }
+            case .allocate(let buffer):
+                let count = storage[buffer].count
+                storage[buffer] = [Float](repeating: .nan, count: count)
+            case .op(let instruction):
+                try perform(instruction, environment)
+            }
+        }
+    }
+
+    func view(_ access: Access, _ environment: [Int]) throws(InterpreterError) -> View {
+        let buffer = program.buffers[access.buffer]
+        let stride = strides[access.buffer]
+        var base = 0
+        var extents: [Int] = []
+        for (dimension, range) in access.ranges.enumerated() {
+            let start = range.start.evaluate(environment)
+            let extent = range.extent(environment)
+            if extent > 0 && (start < 0 || start + extent > buffer.shape[dimension]) {
+                throw InterpreterError(
+                    message: "access [\(start), \(start + extent)) outside dimension \(dimension) "
+                        + "(size \(buffer.shape[dimension])) of \(buffer.name)")
+            }
+            base += start * stride[dimension]
+            extents.append(extent)
+        }
+        var offsets = [0]
+        for dimension in 1..<extents.count {
+            var next: [Int] = []
+            next.reserveCapacity(offsets.count * extents[dimension])
+            for offset in offsets {
+                for index in 0..<extents[dimension] { next.append(offset + index * stride[dimension]) }
+            }
+            offsets = next
+        }
+        return View(base: base, partitionStride: stride[0], partitions: extents[0], freeOffsets: offsets)
+    }
+
+    func read(_ view: View, _ buffer: Int) -> [Float] {
+        var values = [Float](repeating: 0, count: view.partitions * view.free)
+        storage[buffer].withUnsafeBufferPointer { data in
+            for partition in 0..<view.partitions {
+                for element in 0..<view.free {
+                    values[partition * view.free + element] = data[view.offset(partition, element)]
+                }
+            }
+        }
+        return values
+    }
+
+    mutating func write(_ values: [Float], _ view: View, _ buffer: Int) {
+        let dtype = program.buffers[buffer].dtype
+        storage[buffer].withUnsafeMutableBufferPointer { data in
+            for partition in 0..<view.partitions {
+                for element in 0..<view.free {
+                    data[view.offset(partition, element)] = dtype.round(values[partition * view.free + element])
+                }
+            }
+        }
+    }
+
+    private func name(_ access: Access) -> String { program.buffers[access.buffer].name }
+
+    private func requireSameShape(_ a: View, _ b: View, _ what: String) throws(InterpreterError) {
+        guard a.partitions == b.partitions && a.free == b.free else {
+            throw InterpreterError(
+                message: "\(what): shapes [\(a.partitions), \(a.free)] and [\(b.partitions), \(b.free)] differ")
+        }
+    }
+
+    mutating func perform(_ instruction: Instruction, _ environment: [Int]) throws(InterpreterError) {
+        let dst = try view(instruction.destination, environment)
+        if dst.isEmpty { return }
+        let target = instruction.destination.buffer
+        switch instruction {
+        case .dma(_, let src, _), .copy(_, let src, _):
+            let source = try view(src, environment)
+            try requireSameShape(dst, source, "copy into \(name(instruction.destination))")
+            write(read(source, src.buffer), dst, target)
+        case .dmaTranspose(_, let src, _), .transpose(_, let src):
+            let source = try view(src, environment)
+            guard source.partitions == dst.free && source.free == dst.partitions else {
+                throw InterpreterError(message: "transpose into \(name(instruction.destination)): shapes do not match")
+            }
+            let values = read(source, src.buffer)
+            var flipped = [Float](repeating: 0, count: values.count)
+            for row in 0..<source.partitions {
+                for column in 0..<source.free { flipped[column * source.partitions + row] = values[row * source.free + column] }
+            }
+            write(flipped, dst, target)
+        case .matmul(_, let stationary, let moving, let accumulation):
+            try multiply(dst: dst, target: target, stationary: stationary, moving: moving, accumulation, environment)
+        case .activation(_, let src, let function, let scale):
+            let source = try view(src, environment)
+            try requireSameShape(dst, source, "activation into \(name(instruction.destination))")
+            write(read(source, src.buffer).map { function.apply($0 * scale) }, dst, target)
+        case .tensorTensor(_, let a, let b, let op, _):
+            let left = try view(a, environment)
+            let right = try view(b, environment)
+            try requireSameShape(dst, left, "tensor_tensor into \(name(instruction.destination))")
+            try requireSameShape(dst, right, "tensor_tensor into \(name(instruction.destination))")
+            let values = zip(read(left, a.buffer), read(right, b.buffer)).map { op.apply($0, $1) }
+            write(values, dst, target)
+        case .tensorScalar(_, let src, let op, let operand, _):
+            let source = try view(src, environment)
+            try requireSameShape(dst, source, "tensor_scalar into \(name(instruction.destination))")
+            write(read(source, src.buffer).map { op.apply($0, operand) }, dst, target)
+        case .memset(_, let value, _):
+            write([Float](repeating: value, count: dst.partitions * dst.free), dst, target)
+        }
+    }
+
+    private mutating func multiply(
+        dst: View, target: Int, stationary: Access, moving: Access, _ accumulation: Accumulation,
+        _ environment: [Int]
+    ) throws(InterpreterError) {
+        let left = try view(stationary, environment)
+        let right = try view(moving, environment)
+        let (k, m, n) = (left.partitions, left.free, right.free)
+        guard right.partitions == k, dst.partitions == m, dst.free == n else {
+            throw InterpreterError(
+                message: "matmul into \(program.buffers[target].name): [\(k), \(m)]^T x [\(right.partitions), \(n)] "
+                    + "does not fit [\(dst.partitions), \(dst.free)]")
+        }
+        let a = read(left, stationary.buffer)
+        let b = read(right, moving.buffer)
+        var product = [Float](repeating: 0, count: m * n)
+        product.withUnsafeMutableBufferPointer { out in
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    for inner in 0..<k {
+                        for row in 0..<m {
+                            let scale = a[inner * m + row]
+                            let outRow = row * n
+                            let bRow = inner * n
+                            for column in 0..<n { out[outRow + column] += scale * b[bRow + column] }
+                        }
+                    }
+                }
+            }
+        }
+        let overwrite: Bool
+        switch accumulation {
+        case .overwrite: overwrite = true
+        case .acrossLoop(let variable): overwrite = environment[variable] == 0
+        }
+        if !overwrite {
+            let previous = read(dst, target)
+            for index in product.indices { product[index] = previous[index] + product[index] }
+        }
+        write(product, dst, target)
+    }
+}

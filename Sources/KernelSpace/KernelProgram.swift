@@ -1,0 +1,199 @@
+/// Where a buffer lives.
+public enum Memory: String, Sendable, Hashable {
+    case hbm
+    case sbuf
+    case psum
+}
+
+/// What an HBM tensor is to the kernel's caller.
+public enum TensorRole: Sendable, Hashable {
+    /// The n-th argument of the kernel.
+    case input(Int)
+    /// Returned by the kernel.
+    case output
+    /// On-chip scratch space.
+    case scratch
+}
+
+/// A tensor in HBM or a buffer in SBUF/PSUM. On-chip shapes put the partition dimension first.
+public struct BufferDecl: Hashable, Sendable {
+    public var id: Int
+    public var name: String
+    public var memory: Memory
+    public var shape: [Int]
+    public var dtype: DType
+    /// Physical copies the buffer rotates through each time its ``Stmt/allocate(_:)`` runs.
+    public var copies: Int
+    public var role: TensorRole
+
+    /// Elements per partition (product of the free dimensions); for HBM, all elements.
+    public var freeElements: Int {
+        memory == .hbm ? shape.reduce(1, *) : shape.dropFirst().reduce(1, *)
+    }
+
+    /// Bytes per partition of one copy.
+    public var bytesPerPartition: Int { freeElements * dtype.size }
+}
+
+/// How the compiler may schedule a loop (NKI's `affine_range`, `sequential_range`, `static_range`).
+public enum LoopKind: String, Sendable, Hashable {
+    case affine
+    case sequential
+    case `static`
+}
+
+/// A counted loop over a loop variable.
+public struct Loop: Hashable, Sendable {
+    public var variable: LoopVar
+    public var trips: Int
+    public var kind: LoopKind
+    public var body: [Stmt]
+
+    public init(_ variable: LoopVar, trips: Int, kind: LoopKind = .affine, body: [Stmt]) {
+        self.variable = variable
+        self.trips = trips
+        self.kind = kind
+        self.body = body
+    }
+}
+
+/// A statement of a kernel program.
+public indirect enum Stmt: Hashable, Sendable {
+    case loop(Loop)
+    /// Takes a fresh copy of an on-chip buffer (its declaration point in the emitted source).
+    case allocate(Int)
+    case op(Instruction)
+}
+
+/// How a matrix multiply treats the PSUM values already in its destination.
+public enum Accumulation: Hashable, Sendable {
+    /// Overwrites the destination.
+    case overwrite
+    /// Overwrites when the loop variable is 0 and accumulates otherwise (a PSUM accumulation group).
+    case acrossLoop(Int)
+}
+
+/// One NKI instruction. Accesses are regions of declared buffers.
+public enum Instruction: Hashable, Sendable {
+    /// `nisa.dma_copy`: element-wise copy between HBM and SBUF on a DMA queue.
+    case dma(dst: Access, src: Access, queue: Int)
+    /// `nisa.dma_transpose`: 2-D transpose while copying from HBM (`dst[j, i] = src[i, j]`).
+    case dmaTranspose(dst: Access, src: Access, queue: Int)
+    /// `nisa.nc_matmul`: `dst[M, N] (+)= stationary[K, M]^T x moving[K, N]`, fp32 in PSUM.
+    case matmul(dst: Access, stationary: Access, moving: Access, accumulation: Accumulation)
+    /// `nisa.nc_transpose` on TensorE: SBUF `src[P, F]` into PSUM `dst[F, P]`.
+    case transpose(dst: Access, src: Access)
+    /// `nisa.activation` on ScalarE: `dst = function(src * scale)`.
+    case activation(dst: Access, src: Access, function: ActivationFunction, scale: Float)
+    /// `nisa.tensor_tensor`: `dst = a op b`.
+    case tensorTensor(dst: Access, a: Access, b: Access, op: ALUOp, engine: Engine)
+    /// `nisa.tensor_scalar`: `dst = src op operand`.
+    case tensorScalar(dst: Access, src: Access, op: ALUOp, operand: Float, engine: Engine)
+    /// `nisa.tensor_copy`.
+    case copy(dst: Access, src: Access, engine: Engine)
+    /// `nisa.memset`.
+    case memset(dst: Access, value: Float, engine: Engine)
+
+    /// The engine that executes the instruction.
+    public var engine: Engine {
+        switch self {
+        case .dma, .dmaTranspose: .dma
+        case .matmul, .transpose: .tensor
+        case .activation: .scalar
+        case .tensorTensor(_, _, _, _, let engine), .tensorScalar(_, _, _, _, let engine),
+            .copy(_, _, let engine), .memset(_, _, let engine):
+            engine
+        }
+    }
+
+    /// The region written.
+    public var destination: Access {
+        switch self {
+        case .dma(let dst, _, _), .dmaTranspose(let dst, _, _), .matmul(let dst, _, _, _),
+            .transpose(let dst, _), .activation(let dst, _, _, _), .tensorTensor(let dst, _, _, _, _),
+            .tensorScalar(let dst, _, _, _, _), .copy(let dst, _, _), .memset(let dst, _, _):
+            dst
+        }
+    }
+
+    /// The regions read (an accumulating matmul also reads its destination).
+    public var sources: [Access] {
+        switch self {
+        case .dma(_, let src, _), .dmaTranspose(_, let src, _), .transpose(_, let src),
+            .activation(_, let src, _, _), .tensorScalar(_, let src, _, _, _), .copy(_, let src, _):
+            [src]
+        case .matmul(let dst, let stationary, let moving, let accumulation):
+            accumulation == .overwrite ? [stationary, moving] : [stationary, moving, dst]
+        case .tensorTensor(_, let a, let b, _, _): [a, b]
+        case .memset: []
+        }
+    }
+}
+
+/// A whole NKI kernel: HBM arguments and outputs, on-chip buffers, loops and instructions.
+///
+/// One program feeds the emitter (NKI source), the interpreter (CPU check), the resource check and
+/// the cost model, so the kernel that is timed, checked and written is the same kernel.
+public struct KernelProgram: Hashable, Sendable {
+    public var name: String
+    public var buffers: [BufferDecl]
+    public var loopVariables: [LoopVar]
+    public var body: [Stmt]
+
+    /// HBM inputs in argument order.
+    public var inputs: [BufferDecl] {
+        buffers.compactMap { buffer -> (Int, BufferDecl)? in
+            if case .input(let index) = buffer.role { return (index, buffer) }
+            return nil
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// HBM outputs in declaration order.
+    public var outputs: [BufferDecl] { buffers.filter { $0.role == .output } }
+
+    /// Visits every instruction with the loops that enclose it (outermost first).
+    public func forEachInstruction(_ visit: (Instruction, [Loop]) -> Void) {
+        func walk(_ statements: [Stmt], _ loops: [Loop]) {
+            for statement in statements {
+                switch statement {
+                case .loop(let loop): walk(loop.body, loops + [loop])
+                case .allocate: break
+                case .op(let instruction): visit(instruction, loops)
+                }
+            }
+        }
+        walk(body, [])
+    }
+}
+
+/// Builds a ``KernelProgram``: declares buffers and loop variables and hands out their ids.
+public struct ProgramBuilder {
+    public private(set) var buffers: [BufferDecl] = []
+    public private(set) var variables: [LoopVar] = []
+
+    public init() {}
+
+    /// Declares a buffer and returns it.
+    public mutating func buffer(
+        _ name: String, _ memory: Memory, _ shape: [Int], _ dtype: DType, copies: Int = 1,
+        role: TensorRole = .scratch
+    ) -> BufferDecl {
+        let decl = BufferDecl(
+            id: buffers.count, name: name, memory: memory, shape: shape, dtype: dtype, copies: copies,
+            role: role)
+        buffers.append(decl)
+        return decl
+    }
+
+    /// Declares a loop variable and returns it.
+    public mutating func variable(_ name: String) -> LoopVar {
+        let variable = LoopVar(id: variables.count, name: name)
+        variables.append(variable)
+        return variable
+    }
+
+    /// The finished program.
+    public func program(name: String, body: [Stmt]) -> KernelProgram {
+        KernelProgram(name: name, buffers: buffers, loopVariables: variables, body: body)
+    }
+}

@@ -1,0 +1,288 @@
+/// Builds the tile program of one ``LinearTemplate`` configuration.
+struct LinearProgramBuilder {
+    let problem: Problem
+    let configuration: Configuration
+
+    private var builder = ProgramBuilder()
+    private let dtype: DType
+    private let size: [String: Int]
+    private let tile: [String: Int]
+    private let block: [String: Int]
+    private let order: [String]
+    private let evict: Engine
+    private let layout: String
+    private let activation: ActivationFunction
+    private let blockLoop: [String: LoopVar]
+    private let tileLoop: [String: LoopVar]
+
+    init(problem: Problem, configuration: Configuration) {
+        self.problem = problem
+        self.configuration = configuration
+        dtype = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
+        var size: [String: Int] = [:]
+        var tile: [String: Int] = [:]
+        var block: [String: Int] = [:]
+        for dimension in ["m", "k", "n"] {
+            size[dimension] = problem.size(dimension.uppercased())
+            tile[dimension] = configuration.int("tile_\(dimension)")
+            block[dimension] = configuration.int("block_\(dimension)")
+        }
+        (self.size, self.tile, self.block) = (size, tile, block)
+        order = configuration.choice("loop_order").map { String($0) }
+        evict = Engine(rawValue: configuration.choice("evict_engine")) ?? .vector
+        layout = configuration.choice("x_layout")
+        activation = problem.choice("act") == "silu" ? .silu : .copy
+        var blockLoop: [String: LoopVar] = [:]
+        var tileLoop: [String: LoopVar] = [:]
+        for dimension in ["m", "n", "k"] { blockLoop[dimension] = builder.variable("\(dimension)b") }
+        for dimension in ["m", "n", "k"] { tileLoop[dimension] = builder.variable("t\(dimension)") }
+        (self.blockLoop, self.tileLoop) = (blockLoop, tileLoop)
+    }
+
+    /// Elements of one block along a dimension.
+    private func extent(_ dimension: String) -> Int { tile[dimension]! * block[dimension]! }
+
+    /// Number of blocks along a dimension.
+    private func blocks(_ dimension: String) -> Int { ceilDiv(size[dimension]!, extent(dimension)) }
+
+    /// Whether the last block along a dimension is partial (so accesses need limits).
+    private func ragged(_ dimension: String) -> Bool { size[dimension]! % extent(dimension) != 0 }
+
+    /// The limit for an access starting at global offset `start` along `dimension`.
+    private func limit(_ dimension: String, _ start: Affine) -> Affine? {
+        ragged(dimension) ? .const(size[dimension]!) + (-start) : nil
+    }
+
+    /// Global offset of the first element of a block.
+    private func blockStart(_ dimension: String) -> Affine { .term(blockLoop[dimension]!, extent(dimension)) }
+
+    /// A range of one tile (or block) along a dimension: buffer offset `local`, global offset `global`.
+    private func range(_ dimension: String, local: Affine, global: Affine, size: Int) -> AffineRange {
+        AffineRange(start: local, size: size, limit: limit(dimension, global))
+    }
+
+    private var accumulatesInSBUF: Bool { blocks("k") > 1 }
+
+    private func inside(_ dimension: String, of other: String) -> Bool {
+        order.firstIndex(of: dimension)! > order.firstIndex(of: other)!
+    }
+
+    mutating func build() -> KernelProgram {
+        let (tm, tk, tn) = (tile["m"]!, tile["k"]!, tile["n"]!)
+        let bufs = configuration.int("bufs")
+        let x =
+            layout == "pretransposed"
+            ? builder.buffer("xT", .hbm, [size["k"]!, size["m"]!], dtype, role: .input(0))
+            : builder.buffer("x", .hbm, [size["m"]!, size["k"]!], dtype, role: .input(0))
+        let w = builder.buffer("w", .hbm, [size["k"]!, size["n"]!], dtype, role: .input(1))
+        let y = builder.buffer("y", .hbm, [size["m"]!, size["n"]!], dtype, role: .output)
+        let xBlock = builder.buffer("x_block", .sbuf, [tk, block["k"]!, extent("m")], dtype, copies: bufs)
+        let wBlock = builder.buffer("w_block", .sbuf, [tk, block["k"]!, extent("n")], dtype, copies: bufs)
+        let psum = builder.buffer("acc_psum", .psum, [tm, tn], .fp32, copies: 4)
+        let yTile = builder.buffer("y_tile", .sbuf, [tm, tn], dtype, copies: 2)
+        let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs)
+        let wLoad = loadW(w: w, wBlock: wBlock)
+        var accumulator: BufferDecl?
+        if accumulatesInSBUF {
+            let mTiles = inside("m", of: "k") ? blocks("m") * block["m"]! : block["m"]!
+            let nColumns = inside("n", of: "k") ? blocks("n") * extent("n") : extent("n")
+            accumulator = builder.buffer("acc_sbuf", .sbuf, [tm, mTiles, nColumns], .fp32)
+        }
+        let evictTemporary =
+            !accumulatesInSBUF && activation != .copy && evict != .scalar
+            ? builder.buffer("y_fp32", .sbuf, [tm, tn], .fp32, copies: 2) : nil
+        let compute = computeNest(
+            xBlock: xBlock, wBlock: wBlock, psum: psum, yTile: yTile, y: y, accumulator: accumulator,
+            temporary: evictTemporary)
+        let finale = accumulator.map { epilogue(accumulator: $0, yTile: yTile, y: y) } ?? []
+        let xDepth = max(order.firstIndex(of: "m")!, order.firstIndex(of: "k")!)
+        let wDepth = max(order.firstIndex(of: "k")!, order.firstIndex(of: "n")!)
+
+        func level(_ depth: Int) -> [Stmt] {
+            let dimension = order[depth]
+            var body: [Stmt] = []
+            if xDepth == depth { body += xLoad }
+            if wDepth == depth { body += wLoad }
+            body += depth < 2 ? level(depth + 1) : compute
+            let kind: LoopKind = dimension == "k" && accumulatesInSBUF ? .sequential : .affine
+            let loop = Stmt.loop(Loop(blockLoop[dimension]!, trips: blocks(dimension), kind: kind, body: body))
+            guard dimension == "k", let accumulator else { return [loop] }
+            let whole = Access(accumulator, accumulator.shape.map { AffineRange.full($0) })
+            return [.allocate(accumulator.id), .op(.memset(dst: whole, value: 0, engine: evict)), loop]
+                + finale
+        }
+        return builder.program(name: "linear_kernel", body: level(0))
+    }
+
+    private mutating func loadX(x: BufferDecl, xBlock: BufferDecl, bufs: Int) -> [Stmt] {
+        let (tm, tk) = (tile["m"]!, tile["k"]!)
+        let loadK = builder.variable("lk")
+        let kGlobal = blockStart("k") + .term(loadK, tk)
+        let kRange = range("k", local: .const(0), global: kGlobal, size: tk)
+        switch layout {
+        case "pretransposed":
+            let dst = Access(
+                xBlock, [kRange, .index(.term(loadK)), range("m", local: .const(0), global: blockStart("m"), size: extent("m"))])
+            let src = Access(
+                x,
+                [
+                    range("k", local: kGlobal, global: kGlobal, size: tk),
+                    range("m", local: blockStart("m"), global: blockStart("m"), size: extent("m")),
+                ])
+            return [
+                .allocate(xBlock.id),
+                .loop(Loop(loadK, trips: block["k"]!, body: [.op(.dma(dst: dst, src: src, queue: 0))])),
+            ]
+        case "dma_transpose":
+            let loadM = builder.variable("lm")
+            let mGlobal = blockStart("m") + .term(loadM, tm)
+            let dst = Access(
+                xBlock, [kRange, .index(.term(loadK)), range("m", local: .term(loadM, tm), global: mGlobal, size: tm)])
+            let src = Access(
+                x, [range("m", local: mGlobal, global: mGlobal, size: tm), range("k", local: kGlobal, global: kGlobal, size: tk)])
+            let inner = Loop(loadK, trips: block["k"]!, body: [.op(.dmaTranspose(dst: dst, src: src, queue: 0))])
+            return [.allocate(xBlock.id), .loop(Loop(loadM, trips: block["m"]!, body: [.loop(inner)]))]
+        default:
+            let loadM = builder.variable("lm")
+            let mGlobal = blockStart("m") + .term(loadM, tm)
+            let rows = builder.buffer("x_rows", .sbuf, [tm, extent("k")], dtype, copies: bufs)
+            let transposed = builder.buffer("xt_psum", .psum, [tk, tm], .fp32, copies: 2)
+            let mRange = range("m", local: .const(0), global: mGlobal, size: tm)
+            let rowsLoad = Stmt.op(
+                .dma(
+                    dst: Access(rows, [mRange, range("k", local: .const(0), global: blockStart("k"), size: extent("k"))]),
+                    src: Access(
+                        x,
+                        [
+                            range("m", local: mGlobal, global: mGlobal, size: tm),
+                            range("k", local: blockStart("k"), global: blockStart("k"), size: extent("k")),
+                        ]),
+                    queue: 0))
+            let piece = Access(rows, [mRange, range("k", local: .term(loadK, tk), global: kGlobal, size: tk)])
+            let flipped = Access(transposed, [kRange, mRange])
+            let dst = Access(
+                xBlock, [kRange, .index(.term(loadK)), range("m", local: .term(loadM, tm), global: mGlobal, size: tm)])
+            let inner = Loop(
+                loadK, trips: block["k"]!,
+                body: [
+                    .allocate(transposed.id), .op(.transpose(dst: flipped, src: piece)),
+                    .op(evictCopy(dst: dst, src: flipped)),
+                ])
+            return [
+                .allocate(xBlock.id),
+                .loop(Loop(loadM, trips: block["m"]!, body: [.allocate(rows.id), rowsLoad, .loop(inner)])),
+            ]
+        }
+    }
+
+    private mutating func loadW(w: BufferDecl, wBlock: BufferDecl) -> [Stmt] {
+        let tk = tile["k"]!
+        let loadK = builder.variable("wk")
+        let kGlobal = blockStart("k") + .term(loadK, tk)
+        let dst = Access(
+            wBlock,
+            [
+                range("k", local: .const(0), global: kGlobal, size: tk), .index(.term(loadK)),
+                range("n", local: .const(0), global: blockStart("n"), size: extent("n")),
+            ])
+        let src = Access(
+            w,
+            [
+                range("k", local: kGlobal, global: kGlobal, size: tk),
+                range("n", local: blockStart("n"), global: blockStart("n"), size: extent("n")),
+            ])
+        return [
+            .allocate(wBlock.id),
+            .loop(Loop(loadK, trips: block["k"]!, body: [.op(.dma(dst: dst, src: src, queue: 1))])),
+        ]
+    }
+
+    private func evictCopy(dst: Access, src: Access) -> Instruction {
+        evict == .scalar
+            ? .activation(dst: dst, src: src, function: .copy, scale: 1)
+            : .copy(dst: dst, src: src, engine: evict)
+    }
+
+    private func computeNest(
+        xBlock: BufferDecl, wBlock: BufferDecl, psum: BufferDecl, yTile: BufferDecl, y: BufferDecl,
+        accumulator: BufferDecl?, temporary: BufferDecl?
+    ) -> [Stmt] {
+        let (tm, tk, tn) = (tile["m"]!, tile["k"]!, tile["n"]!)
+        let (im, ik, in_) = (tileLoop["m"]!, tileLoop["k"]!, tileLoop["n"]!)
+        let mGlobal = blockStart("m") + .term(im, tm)
+        let nGlobal = blockStart("n") + .term(in_, tn)
+        let kGlobal = blockStart("k") + .term(ik, tk)
+        let mRange = range("m", local: .const(0), global: mGlobal, size: tm)
+        let nRange = range("n", local: .const(0), global: nGlobal, size: tn)
+        let kRange = range("k", local: .const(0), global: kGlobal, size: tk)
+        let product = Access(psum, [mRange, nRange])
+        let matmul = Instruction.matmul(
+            dst: product,
+            stationary: Access(
+                xBlock, [kRange, .index(.term(ik)), range("m", local: .term(im, tm), global: mGlobal, size: tm)]),
+            moving: Access(
+                wBlock, [kRange, .index(.term(ik)), range("n", local: .term(in_, tn), global: nGlobal, size: tn)]),
+            accumulation: .acrossLoop(ik.id))
+        var body: [Stmt] = [.allocate(psum.id), .loop(Loop(ik, trips: block["k"]!, body: [.op(matmul)]))]
+        if let accumulator {
+            let mIndex: Affine = (inside("m", of: "k") ? .term(blockLoop["m"]!, block["m"]!) : .const(0)) + .term(im)
+            let nOffset: Affine = (inside("n", of: "k") ? blockStart("n") : .const(0)) + .term(in_, tn)
+            let slot = Access(
+                accumulator, [mRange, .index(mIndex), range("n", local: nOffset, global: nGlobal, size: tn)])
+            body.append(.op(.tensorTensor(dst: slot, a: slot, b: product, op: .add, engine: evict)))
+        } else {
+            let out = Access(yTile, [mRange, nRange])
+            body.append(.allocate(yTile.id))
+            body += finish(from: product, into: out, temporary: temporary)
+            let store = Access(
+                y,
+                [
+                    range("m", local: mGlobal, global: mGlobal, size: tm),
+                    range("n", local: nGlobal, global: nGlobal, size: tn),
+                ])
+            body.append(.op(.dma(dst: store, src: out, queue: 2)))
+        }
+        let inner = Loop(in_, trips: block["n"]!, body: body)
+        return [.loop(Loop(im, trips: block["m"]!, body: [.loop(inner)]))]
+    }
+
+    /// Moves a finished fp32 tile into the output tile, applying the activation.
+    private func finish(from source: Access, into out: Access, temporary: BufferDecl?) -> [Stmt] {
+        if activation == .copy { return [.op(evictCopy(dst: out, src: source))] }
+        if let temporary {
+            let staged = Access(temporary, out.ranges)
+            return [
+                .allocate(temporary.id), .op(.copy(dst: staged, src: source, engine: evict)),
+                .op(.activation(dst: out, src: staged, function: activation, scale: 1)),
+            ]
+        }
+        return [.op(.activation(dst: out, src: source, function: activation, scale: 1))]
+    }
+
+    private mutating func epilogue(accumulator: BufferDecl, yTile: BufferDecl, y: BufferDecl) -> [Stmt] {
+        let (tm, tn) = (tile["m"]!, tile["n"]!)
+        let em = builder.variable("em")
+        let en = builder.variable("en")
+        let mGlobal: Affine = (inside("m", of: "k") ? .const(0) : blockStart("m")) + .term(em, tm)
+        let nGlobal: Affine = (inside("n", of: "k") ? .const(0) : blockStart("n")) + .term(en, tn)
+        let mRange = range("m", local: .const(0), global: mGlobal, size: tm)
+        let nRange = range("n", local: .const(0), global: nGlobal, size: tn)
+        let source = Access(
+            accumulator, [mRange, .index(.term(em)), range("n", local: .term(en, tn), global: nGlobal, size: tn)])
+        let out = Access(yTile, [mRange, nRange])
+        let function = activation
+        let move: Instruction =
+            function == .copy && evict != .scalar
+            ? .copy(dst: out, src: source, engine: evict)
+            : .activation(dst: out, src: source, function: function, scale: 1)
+        let store = Access(
+            y,
+            [
+                range("m", local: mGlobal, global: mGlobal, size: tm),
+                range("n", local: nGlobal, global: nGlobal, size: tn),
+            ])
+        let body: [Stmt] = [.allocate(yTile.id), .op(move), .op(.dma(dst: store, src: out, queue: 2))]
+        let inner = Loop(en, trips: accumulator.shape[2] / tn, body: body)
+        return [.loop(Loop(em, trips: accumulator.shape[1], body: [.loop(inner)]))]
+    }
+}

@@ -1,0 +1,130 @@
+/// `Y[M, N] = act(X[M, K] W[K, N])`, bf16 (or fp32) in and out, fp32 accumulation.
+///
+/// The program tiles M, K and N (`tile_*`), groups tiles into blocks (`block_*`) so a loaded block
+/// of X or W serves several matrix products, runs the three block loops in `loop_order`, loads each
+/// operand block just inside the innermost block loop it depends on, rotates load buffers `bufs`
+/// deep, evicts PSUM on `evict_engine`, and gets X transposed (K on partitions) by the caller,
+/// by TensorE, or by DMA. When K spans several blocks, partial products accumulate in an fp32 SBUF
+/// buffer covering the blocks live inside the K-block loop and are written after it.
+///
+/// ```swift
+/// let template = LinearTemplate()
+/// let problem = try template.parseProblem("M=640,K=2048,N=768")
+/// let program = template.program(for: problem, configuration: template.defaultConfiguration)
+/// ```
+public struct LinearTemplate: KernelTemplate {
+    public init() {}
+
+    public let id = "linear"
+    public let summary = "Y = act(X W): tiled, blocked matrix product with fused activation"
+
+    public let problemFields: [ProblemField] = [
+        ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
+        ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),
+        ProblemField("dtype", .choice(["bf16", "fp32"]), default: .choice("bf16")),
+    ]
+
+    /// The six orders of the block loops, outermost first.
+    public static let loopOrders = ["mnk", "mkn", "nmk", "nkm", "kmn", "knm"]
+
+    public let parameters: [Parameter] = [
+        Parameter("tile_m", .ints([32, 64, 128]), default: .int(128), "rows of X per matmul (stationary free size)"),
+        Parameter("tile_k", .ints([32, 64, 128]), default: .int(128), "contraction per matmul (partitions)"),
+        Parameter("tile_n", .ints([128, 256, 512]), default: .int(512), "columns of W per matmul (moving free size)"),
+        Parameter("block_m", .ints([1, 2, 4, 8, 16]), default: .int(1), "M tiles per block"),
+        Parameter("block_k", .ints([1, 2, 4, 8, 16, 32, 64]), default: .int(1), "K tiles per block"),
+        Parameter("block_n", .ints([1, 2, 4, 8, 16]), default: .int(1), "N tiles per block"),
+        Parameter("loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
+        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each loaded block"),
+        Parameter("evict_engine", .choices(["vector", "scalar", "gpsimd"]), default: .choice("vector"), "engine that moves PSUM to SBUF"),
+        Parameter(
+            "x_layout", .choices(["pretransposed", "tensor_transpose", "dma_transpose"]),
+            default: .choice("pretransposed"), "X passed as X^T, or transposed in the kernel by TensorE or DMA"),
+    ]
+
+    public func macs(for problem: Problem) -> Int {
+        problem.size("M") * problem.size("K") * problem.size("N")
+    }
+
+    public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
+        for dimension in ["m", "k", "n"] {
+            let size = problem.size(dimension.uppercased())
+            let tile = configuration.int("tile_\(dimension)")
+            let block = configuration.int("block_\(dimension)")
+            if tile > size && tile / 2 >= size && tile > minimumTile(dimension) {
+                return "tile_\(dimension)=\(tile) is redundant: a smaller tile covers \(dimension.uppercased())=\(size)"
+            }
+            if block > 1 && (block / 2) * tile >= size {
+                return "block_\(dimension)=\(block) is redundant: block_\(dimension)=\(block / 2) already covers "
+                    + "\(dimension.uppercased())=\(size) with tile_\(dimension)=\(tile)"
+            }
+        }
+        let kBlocks = ceilDiv(problem.size("K"), configuration.int("tile_k") * configuration.int("block_k"))
+        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar" {
+            return "evict_engine=scalar cannot add partial sums across K blocks; use vector or gpsimd"
+        }
+        return nil
+    }
+
+    private func minimumTile(_ dimension: String) -> Int {
+        guard case .ints(let values) = parameters.first(where: { $0.name == "tile_\(dimension)" })!.domain else {
+            return 0
+        }
+        return values.min() ?? 0
+    }
+
+    public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
+        let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
+        let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
+        return [
+            HostTensor.random([m, k], dtype: dtype, seed: seed), HostTensor.random([k, n], dtype: dtype, seed: seed &+ 1),
+        ]
+    }
+
+    public func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor] {
+        configuration.choice("x_layout") == "pretransposed" ? [Self.transposed(inputs[0]), inputs[1]] : inputs
+    }
+
+    public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
+        let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
+        let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
+        let (x, w) = (inputs[0], inputs[1])
+        let function: ActivationFunction = problem.choice("act") == "silu" ? .silu : .copy
+        var y = [Float](repeating: 0, count: m * n)
+        for row in 0..<m {
+            for column in 0..<n {
+                var sum: Double = 0
+                for inner in 0..<k { sum += Double(x.data[row * k + inner]) * Double(w.data[inner * n + column]) }
+                y[row * n + column] = dtype.round(function.apply(Float(sum)))
+            }
+        }
+        return [HostTensor(shape: [m, n], data: y)]
+    }
+
+    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
+        var small = problem
+        for dimension in ["m", "k", "n"] {
+            let size = problem.size(dimension.uppercased())
+            let extent = configuration.int("tile_\(dimension)") * configuration.int("block_\(dimension)")
+            let reduced = size <= 2 * extent ? size : extent + (size % extent == 0 ? extent : size % extent)
+            small = small.with(dimension.uppercased(), reduced)
+        }
+        return small
+    }
+
+    static func transposed(_ tensor: HostTensor) -> HostTensor {
+        let (rows, columns) = (tensor.shape[0], tensor.shape[1])
+        var data = [Float](repeating: 0, count: rows * columns)
+        for row in 0..<rows {
+            for column in 0..<columns { data[column * rows + row] = tensor.data[row * columns + column] }
+        }
+        return HostTensor(shape: [columns, rows], data: data)
+    }
+
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = LinearProgramBuilder(problem: problem, configuration: configuration)
+        return builder.build()
+    }
+}
+
+func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }

@@ -1,0 +1,127 @@
+/// One dimension or option of a template's problem, such as `M` or `act`.
+public struct ProblemField: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// A positive size.
+        case size
+        /// One of a fixed list of names.
+        case choice([String])
+    }
+
+    public var name: String
+    public var kind: Kind
+    /// Used when the problem text leaves the field out; nil makes it required.
+    public var defaultValue: ParameterValue?
+
+    public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue? = nil) {
+        self.name = name
+        self.kind = kind
+        self.defaultValue = defaultValue
+    }
+}
+
+/// The shape a kernel is tuned for, e.g. `M=640,K=2048,N=768,act=none,dtype=bf16`.
+public struct Problem: Hashable, Sendable, CustomStringConvertible {
+    public var names: [String]
+    public var values: [ParameterValue]
+
+    public init(names: [String], values: [ParameterValue]) {
+        self.names = names
+        self.values = values
+    }
+
+    /// Canonical text: every field in the template's order.
+    public var key: String { zip(names, values).map { "\($0)=\($1)" }.joined(separator: ",") }
+
+    public var description: String { key }
+
+    /// A size field.
+    public func size(_ name: String) -> Int {
+        guard let index = names.firstIndex(of: name), case .int(let value) = values[index] else {
+            preconditionFailure("problem has no size \(name)")
+        }
+        return value
+    }
+
+    /// A choice field.
+    public func choice(_ name: String) -> String {
+        guard let index = names.firstIndex(of: name), case .choice(let value) = values[index] else {
+            preconditionFailure("problem has no choice \(name)")
+        }
+        return value
+    }
+
+    /// The same problem with one size changed.
+    public func with(_ name: String, _ value: Int) -> Problem {
+        var copy = self
+        if let index = names.firstIndex(of: name) { copy.values[index] = .int(value) }
+        return copy
+    }
+}
+
+/// Why a problem text was refused; the message names the bad value.
+public struct ProblemError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(message: String) { self.message = message }
+}
+
+extension Array where Element == ProblemField {
+    /// Parses `NAME=VALUE,...` against these fields; every size must be a positive integer.
+    ///
+    /// ```swift
+    /// let problem = try LinearTemplate().problemFields.parse("M=640,K=2048,N=768")
+    /// ```
+    public func parse(_ text: String) throws(ProblemError) -> Problem {
+        var given: [String: Substring] = [:]
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pieces.count == 2, !pieces[0].isEmpty else {
+                throw ProblemError(message: "malformed problem entry '\(part)': expected NAME=VALUE")
+            }
+            let name = String(pieces[0].trimmingSpaces)
+            guard contains(where: { $0.name == name }) else {
+                let known = map(\.name).joined(separator: ", ")
+                throw ProblemError(message: "unknown problem dimension '\(name)' (expected \(known))")
+            }
+            guard given[name] == nil else { throw ProblemError(message: "problem dimension '\(name)' given twice") }
+            given[name] = pieces[1].trimmingSpaces
+        }
+        var values: [ParameterValue] = []
+        for field in self {
+            guard let raw = given[field.name] else {
+                guard let fallback = field.defaultValue else {
+                    throw ProblemError(message: "problem is missing dimension '\(field.name)'")
+                }
+                values.append(fallback)
+                continue
+            }
+            switch field.kind {
+            case .size:
+                guard let value = Int(raw) else {
+                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) is not an integer")
+                }
+                guard value > 0 else {
+                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) must be positive")
+                }
+                values.append(.int(value))
+            case .choice(let names):
+                guard names.contains(String(raw)) else {
+                    throw ProblemError(
+                        message: "problem option \(field.name)=\(raw) is not one of \(names.joined(separator: ", "))")
+                }
+                values.append(.choice(String(raw)))
+            }
+        }
+        return Problem(names: map(\.name), values: values)
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: Substring {
+        var result = self
+        while result.first == " " { result = result.dropFirst() }
+        while result.last == " " { result = result.dropLast() }
+        return result
+    }
+}

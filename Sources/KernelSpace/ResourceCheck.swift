@@ -1,0 +1,120 @@
+/// The on-chip limits a program must respect on one target.
+public struct ResourceLimits: Hashable, Sendable {
+    /// Target name for messages (`trn2`).
+    public var target: String
+    public var partitions: Int
+    public var sbufBytesPerPartition: Int
+    public var psumBanks: Int
+    public var psumBankBytes: Int
+    /// Largest moving free size of one `nc_matmul`.
+    public var matmulMaxMoving: Int
+    /// Whether `dma_transpose` exists.
+    public var hasDMATranspose: Bool
+
+    public init(
+        target: String, partitions: Int, sbufBytesPerPartition: Int, psumBanks: Int, psumBankBytes: Int,
+        matmulMaxMoving: Int, hasDMATranspose: Bool
+    ) {
+        self.target = target
+        self.partitions = partitions
+        self.sbufBytesPerPartition = sbufBytesPerPartition
+        self.psumBanks = psumBanks
+        self.psumBankBytes = psumBankBytes
+        self.matmulMaxMoving = matmulMaxMoving
+        self.hasDMATranspose = hasDMATranspose
+    }
+}
+
+/// What a program needs of SBUF and PSUM.
+public struct ResourceUsage: Hashable, Sendable {
+    /// SBUF bytes per partition, every rotating copy included.
+    public var sbufBytesPerPartition: Int
+    /// PSUM banks, every rotating copy included.
+    public var psumBanks: Int
+}
+
+/// Rejects programs that break hardware limits, with the reason and the numbers.
+public enum ResourceCheck {
+    /// SBUF and PSUM footprint of a program.
+    public static func usage(of program: KernelProgram, limits: ResourceLimits) -> ResourceUsage {
+        var sbuf = 0
+        var banks = 0
+        for buffer in program.buffers {
+            switch buffer.memory {
+            case .sbuf: sbuf += buffer.bytesPerPartition * buffer.copies
+            case .psum:
+                let perCopy = (buffer.bytesPerPartition + limits.psumBankBytes - 1) / limits.psumBankBytes
+                banks += perCopy * buffer.copies
+            case .hbm: break
+            }
+        }
+        return ResourceUsage(sbufBytesPerPartition: sbuf, psumBanks: banks)
+    }
+
+    /// The first limit the program breaks, as a sentence with numbers, or nil if it fits.
+    public static func violation(of program: KernelProgram, limits: ResourceLimits) -> String? {
+        let usage = usage(of: program, limits: limits)
+        if usage.sbufBytesPerPartition > limits.sbufBytesPerPartition {
+            return "needs \(grouped(usage.sbufBytesPerPartition)) B of SBUF per partition; "
+                + "\(limits.target) has \(grouped(limits.sbufBytesPerPartition))"
+        }
+        if usage.psumBanks > limits.psumBanks {
+            return "needs \(usage.psumBanks) PSUM banks; \(limits.target) has \(limits.psumBanks)"
+        }
+        for buffer in program.buffers where buffer.memory != .hbm {
+            if buffer.shape[0] > limits.partitions {
+                return "buffer \(buffer.name) spans \(buffer.shape[0]) partitions; \(limits.target) has \(limits.partitions)"
+            }
+            if buffer.memory == .psum && buffer.bytesPerPartition > limits.psumBankBytes {
+                return "PSUM tile \(buffer.name) needs \(buffer.bytesPerPartition) B per partition; "
+                    + "a bank holds \(limits.psumBankBytes)"
+            }
+        }
+        var problem: String?
+        program.forEachInstruction { instruction, _ in
+            guard problem == nil else { return }
+            problem = instructionViolation(instruction, program: program, limits: limits)
+        }
+        return problem
+    }
+
+    private static func instructionViolation(
+        _ instruction: Instruction, program: KernelProgram, limits: ResourceLimits
+    ) -> String? {
+        switch instruction {
+        case .matmul(_, let stationary, let moving, _):
+            let contraction = stationary.ranges[0].size
+            let columns = staticFree(stationary)
+            let movingFree = staticFree(moving)
+            if contraction > 128 { return "matmul contracts over \(contraction) partitions; the limit is 128" }
+            if columns > 128 { return "matmul stationary free size \(columns) exceeds 128" }
+            if movingFree > limits.matmulMaxMoving {
+                return "matmul moving free size \(movingFree) exceeds \(limits.matmulMaxMoving) on \(limits.target)"
+            }
+        case .transpose(_, let src):
+            if src.ranges[0].size > 128 || staticFree(src) > 128 {
+                return "TensorE transpose of [\(src.ranges[0].size), \(staticFree(src))] exceeds [128, 128]"
+            }
+        case .dmaTranspose:
+            if !limits.hasDMATranspose { return "DMA transpose is not available on \(limits.target)" }
+        default:
+            break
+        }
+        return nil
+    }
+
+    private static func staticFree(_ access: Access) -> Int {
+        access.ranges.dropFirst().reduce(1) { $0 * $1.size }
+    }
+
+    /// `230400` as `230,400`.
+    public static func grouped(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var result = ""
+        for (offset, character) in digits.enumerated() {
+            if offset > 0 && (digits.count - offset) % 3 == 0 { result.append(",") }
+            result.append(character)
+        }
+        return value < 0 ? "-" + result : result
+    }
+}

@@ -1,0 +1,97 @@
+/// Why a configuration key was refused; the message names the bad part.
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(message: String) { self.message = message }
+}
+
+/// The configurations of a template: the cross product of its parameter domains.
+///
+/// ```swift
+/// let space = SearchSpace(LinearTemplate())
+/// let first = space.configuration(at: 0)
+/// ```
+public struct SearchSpace: Sendable {
+    public var template: any KernelTemplate
+    public var parameters: [Parameter]
+
+    /// The template's built-in space.
+    public init(_ template: any KernelTemplate) {
+        self.template = template
+        self.parameters = template.parameters
+    }
+
+    /// The space with narrowed or replaced domains.
+    public init(_ template: any KernelTemplate, parameters: [Parameter]) {
+        self.template = template
+        self.parameters = parameters
+    }
+
+    /// Number of configurations (before restrictions), saturating at `Int.max`.
+    public var size: Int {
+        parameters.reduce(1) { total, parameter in
+            let (product, overflow) = total.multipliedReportingOverflow(by: parameter.domain.values.count)
+            return overflow ? Int.max : product
+        }
+    }
+
+    /// The configuration with mixed-radix index `index` (first parameter varies slowest).
+    public func configuration(at index: Int) -> Configuration {
+        var remainder = index
+        var values = [ParameterValue](repeating: .int(0), count: parameters.count)
+        for position in parameters.indices.reversed() {
+            let domain = parameters[position].domain.values
+            values[position] = domain[remainder % domain.count]
+            remainder /= domain.count
+        }
+        return Configuration(names: parameters.map(\.name), values: values)
+    }
+
+    /// The template defaults, kept where a narrowed domain still holds them, else each domain's first value.
+    public var defaultConfiguration: Configuration {
+        let values = parameters.map { parameter in
+            parameter.domain.values.contains(parameter.defaultValue)
+                ? parameter.defaultValue : parameter.domain.values[0]
+        }
+        return Configuration(names: parameters.map(\.name), values: values)
+    }
+
+    /// Parses a canonical key. Parameters left out take their defaults; unknown names and values
+    /// outside the domain are errors naming them.
+    public func parse(_ key: String) throws(ConfigurationError) -> Configuration {
+        var configuration = defaultConfiguration
+        for part in key.split(separator: ",") {
+            let pieces = part.split(separator: "=", maxSplits: 1)
+            guard pieces.count == 2 else {
+                throw ConfigurationError(message: "malformed configuration entry '\(part)': expected NAME=VALUE")
+            }
+            let name = String(pieces[0])
+            guard let position = parameters.firstIndex(where: { $0.name == name }) else {
+                throw ConfigurationError(message: "unknown parameter '\(name)' for kernel \(template.id)")
+            }
+            guard let value = parameters[position].domain.parse(pieces[1]) else {
+                let allowed = parameters[position].domain.values.map(\.description).joined(separator: ", ")
+                throw ConfigurationError(
+                    message: "value \(name)=\(pieces[1]) is not in the space of \(template.id) (allowed: \(allowed))")
+            }
+            configuration.values[position] = value
+        }
+        return configuration
+    }
+
+    /// Up to `count` distinct indices drawn uniformly with a seeded generator (all of them, in
+    /// order, when `count` covers the space).
+    public func sampleIndices(count: Int, seed: UInt64) -> [Int] {
+        let total = size
+        if count >= total { return Array(0..<total) }
+        var generator = SplitMix64(seed: seed)
+        var chosen = Set<Int>()
+        var order: [Int] = []
+        while order.count < count {
+            let index = Int(generator.next() % UInt64(total))
+            if chosen.insert(index).inserted { order.append(index) }
+        }
+        return order
+    }
+}

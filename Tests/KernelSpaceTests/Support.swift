@@ -1,0 +1,43 @@
+import KernelSpace
+
+/// Largest |got - want| relative to the largest |want|, or infinity when NaN shows up.
+func relativeError(_ got: HostTensor, _ want: HostTensor) -> Float {
+    precondition(got.shape == want.shape)
+    var worst: Float = 0
+    var scale: Float = 1e-6
+    for (a, b) in zip(got.data, want.data) {
+        if a.isNaN || b.isNaN { return .infinity }
+        worst = max(worst, abs(a - b))
+        scale = max(scale, abs(b))
+    }
+    return worst / scale
+}
+
+/// Valid configurations of `space` for `problem` (a seeded sample of `limit` where there are more).
+func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, seed: UInt64) -> [Configuration] {
+    var result: [Configuration] = []
+    var generator = SplitMix64(seed: seed)
+    var seen = Set<Int>()
+    let total = space.size
+    var attempts = 0
+    while result.count < limit && seen.count < total && attempts < limit * 200 {
+        attempts += 1
+        let index = total <= limit * 4 ? seen.count : Int(generator.next() % UInt64(total))
+        guard seen.insert(index).inserted else { continue }
+        let configuration = space.configuration(at: index)
+        if space.template.restriction(configuration, for: problem) == nil { result.append(configuration) }
+    }
+    return result
+}
+
+let trn2Limits = ResourceLimits(
+    target: "trn2", partitions: 128, sbufBytesPerPartition: 212_728, psumBanks: 8, psumBankBytes: 2048,
+    matmulMaxMoving: 512, hasDMATranspose: true)
+
+/// The four configurations of the NKI matrix-multiplication tutorial (lhsT passed transposed).
+let tutorialConfigurations: [String: String] = [
+    "tiled": "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=1,block_n=1,loop_order=mnk,bufs=2,x_layout=pretransposed",
+    "hoisted": "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=64,block_n=1,loop_order=mkn,bufs=2,x_layout=pretransposed",
+    "blocked": "tile_m=128,tile_k=128,tile_n=512,block_m=2,block_k=64,block_n=2,loop_order=mkn,bufs=1,x_layout=pretransposed",
+    "optimised": "tile_m=128,tile_k=128,tile_n=512,block_m=16,block_k=8,block_n=2,loop_order=nkm,bufs=1,x_layout=pretransposed",
+]

@@ -216,7 +216,7 @@ struct Machine {
         let overwrite: Bool
         switch accumulation {
         case .overwrite: overwrite = true
-        case .acrossLoop(let variable): overwrite = environment[variable] == 0
+        case .acrossLoops(let variables): overwrite = variables.allSatisfy { environment[$0] == 0 }
         }
         if !overwrite {
             let previous = read(dst, target)

@@ -69,8 +69,9 @@ public indirect enum Stmt: Hashable, Sendable {
 public enum Accumulation: Hashable, Sendable {
     /// Overwrites the destination.
     case overwrite
-    /// Overwrites when the loop variable is 0 and accumulates otherwise (a PSUM accumulation group).
-    case acrossLoop(Int)
+    /// Overwrites when every listed loop variable is 0 and accumulates otherwise: one PSUM
+    /// accumulation group spans those loops.
+    case acrossLoops([Int])
 }
 
 /// One NKI instruction. Accesses are regions of declared buffers.

@@ -61,7 +61,21 @@ struct LinearProgramBuilder {
         AffineRange(start: local, size: size, limit: limit(dimension, global))
     }
 
-    private var accumulatesInSBUF: Bool { blocks("k") > 1 }
+    /// K spans several blocks, so partial products outlive one block's PSUM group.
+    private var spansKBlocks: Bool { blocks("k") > 1 }
+
+    /// PSUM banks a whole block's accumulator takes (one bank holds 512 fp32 per partition).
+    private static func psumAccumulatorBanks(_ configuration: Configuration) -> Int {
+        configuration.int("block_m") * ceilDiv(configuration.int("tile_n") * configuration.int("block_n"), 512)
+    }
+
+    /// When K is the innermost block loop, one block of outputs can stay in PSUM across K blocks
+    /// (double-buffered) if it takes at most three banks, leaving room for transposes.
+    static func accumulatesInPSUM(problem: Problem, configuration: Configuration) -> Bool {
+        let kBlocks = ceilDiv(problem.size("K"), configuration.int("tile_k") * configuration.int("block_k"))
+        return kBlocks > 1 && configuration.choice("loop_order").hasSuffix("k")
+            && psumAccumulatorBanks(configuration) <= 3
+    }
 
     private func inside(_ dimension: String, of other: String) -> Bool {
         order.firstIndex(of: dimension)! > order.firstIndex(of: other)!
@@ -78,18 +92,22 @@ struct LinearProgramBuilder {
         let y = builder.buffer("y", .hbm, [size["m"]!, size["n"]!], dtype, role: .output)
         let xBlock = builder.buffer("x_block", .sbuf, [tk, block["k"]!, extent("m")], dtype, copies: bufs)
         let wBlock = builder.buffer("w_block", .sbuf, [tk, block["k"]!, extent("n")], dtype, copies: bufs)
-        let psum = builder.buffer("acc_psum", .psum, [tm, tn], .fp32, copies: 4)
         let yTile = builder.buffer("y_tile", .sbuf, [tm, tn], dtype, copies: 2)
         let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs)
         let wLoad = loadW(w: w, wBlock: wBlock)
         var accumulator: BufferDecl?
-        if accumulatesInSBUF {
+        let inPSUM = Self.accumulatesInPSUM(problem: problem, configuration: configuration)
+        if inPSUM {
+            accumulator = builder.buffer("acc_block", .psum, [tm, block["m"]!, extent("n")], .fp32, copies: 2)
+        } else if spansKBlocks {
             let mTiles = inside("m", of: "k") ? blocks("m") * block["m"]! : block["m"]!
             let nColumns = inside("n", of: "k") ? blocks("n") * extent("n") : extent("n")
-            accumulator = builder.buffer("acc_sbuf", .sbuf, [tm, mTiles, nColumns], .fp32)
+            let type: DType = configuration.choice("acc_dtype") == "bf16" ? .bf16 : .fp32
+            accumulator = builder.buffer("acc_sbuf", .sbuf, [tm, mTiles, nColumns], type)
         }
+        let psum = inPSUM ? nil : builder.buffer("acc_psum", .psum, [tm, tn], .fp32, copies: 4)
         let evictTemporary =
-            !accumulatesInSBUF && activation != .copy && evict != .scalar
+            !spansKBlocks && activation != .copy && evict != .scalar
             ? builder.buffer("y_fp32", .sbuf, [tm, tn], .fp32, copies: 2) : nil
         let compute = computeNest(
             xBlock: xBlock, wBlock: wBlock, psum: psum, yTile: yTile, y: y, accumulator: accumulator,
@@ -104,9 +122,10 @@ struct LinearProgramBuilder {
             if xDepth == depth { body += xLoad }
             if wDepth == depth { body += wLoad }
             body += depth < 2 ? level(depth + 1) : compute
-            let kind: LoopKind = dimension == "k" && accumulatesInSBUF ? .sequential : .affine
+            let kind: LoopKind = dimension == "k" && spansKBlocks ? .sequential : .affine
             let loop = Stmt.loop(Loop(blockLoop[dimension]!, trips: blocks(dimension), kind: kind, body: body))
             guard dimension == "k", let accumulator else { return [loop] }
+            if inPSUM { return [.allocate(accumulator.id), loop] + finale }
             let whole = Access(accumulator, accumulator.shape.map { AffineRange.full($0) })
             return [.allocate(accumulator.id), .op(.memset(dst: whole, value: 0, engine: evict)), loop]
                 + finale
@@ -204,7 +223,7 @@ struct LinearProgramBuilder {
     }
 
     private func computeNest(
-        xBlock: BufferDecl, wBlock: BufferDecl, psum: BufferDecl, yTile: BufferDecl, y: BufferDecl,
+        xBlock: BufferDecl, wBlock: BufferDecl, psum: BufferDecl?, yTile: BufferDecl, y: BufferDecl,
         accumulator: BufferDecl?, temporary: BufferDecl?
     ) -> [Stmt] {
         let (tm, tk, tn) = (tile["m"]!, tile["k"]!, tile["n"]!)
@@ -215,22 +234,28 @@ struct LinearProgramBuilder {
         let mRange = range("m", local: .const(0), global: mGlobal, size: tm)
         let nRange = range("n", local: .const(0), global: nGlobal, size: tn)
         let kRange = range("k", local: .const(0), global: kGlobal, size: tk)
-        let product = Access(psum, [mRange, nRange])
+        let direct = accumulator?.memory == .psum
+        let product =
+            direct
+            ? Access(accumulator!, [mRange, .index(.term(im)), range("n", local: .term(in_, tn), global: nGlobal, size: tn)])
+            : Access(psum!, [mRange, nRange])
+        let group = direct ? [blockLoop["k"]!.id, ik.id] : [ik.id]
         let matmul = Instruction.matmul(
             dst: product,
             stationary: Access(
                 xBlock, [kRange, .index(.term(ik)), range("m", local: .term(im, tm), global: mGlobal, size: tm)]),
             moving: Access(
                 wBlock, [kRange, .index(.term(ik)), range("n", local: .term(in_, tn), global: nGlobal, size: tn)]),
-            accumulation: .acrossLoop(ik.id))
-        var body: [Stmt] = [.allocate(psum.id), .loop(Loop(ik, trips: block["k"]!, body: [.op(matmul)]))]
-        if let accumulator {
+            accumulation: .acrossLoops(group))
+        let products = Stmt.loop(Loop(ik, trips: block["k"]!, body: [.op(matmul)]))
+        var body: [Stmt] = direct ? [products] : [.allocate(psum!.id), products]
+        if let accumulator, !direct {
             let mIndex: Affine = (inside("m", of: "k") ? .term(blockLoop["m"]!, block["m"]!) : .const(0)) + .term(im)
             let nOffset: Affine = (inside("n", of: "k") ? blockStart("n") : .const(0)) + .term(in_, tn)
             let slot = Access(
                 accumulator, [mRange, .index(mIndex), range("n", local: nOffset, global: nGlobal, size: tn)])
             body.append(.op(.tensorTensor(dst: slot, a: slot, b: product, op: .add, engine: evict)))
-        } else {
+        } else if accumulator == nil {
             let out = Access(yTile, [mRange, nRange])
             body.append(.allocate(yTile.id))
             body += finish(from: product, into: out, temporary: temporary)

@@ -36,6 +36,9 @@ public struct LinearTemplate: KernelTemplate {
         Parameter("block_n", .ints([1, 2, 4, 8, 16]), default: .int(1), "N tiles per block"),
         Parameter("loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
         Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each loaded block"),
+        Parameter(
+            "acc_dtype", .choices(["fp32", "bf16"]), default: .choice("fp32"),
+            "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)"),
         Parameter("evict_engine", .choices(["vector", "scalar", "gpsimd"]), default: .choice("vector"), "engine that moves PSUM to SBUF"),
         Parameter(
             "x_layout", .choices(["pretransposed", "tensor_transpose", "dma_transpose"]),
@@ -60,8 +63,13 @@ public struct LinearTemplate: KernelTemplate {
             }
         }
         let kBlocks = ceilDiv(problem.size("K"), configuration.int("tile_k") * configuration.int("block_k"))
-        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar" {
-            return "evict_engine=scalar cannot add partial sums across K blocks; use vector or gpsimd"
+        if configuration.choice("acc_dtype") == "bf16" && problem.choice("dtype") == "fp32" {
+            return "acc_dtype=bf16 would round an fp32 problem's partial sums"
+        }
+        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar"
+            && !LinearProgramBuilder.accumulatesInPSUM(problem: problem, configuration: configuration)
+        {
+            return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector or gpsimd"
         }
         return nil
     }

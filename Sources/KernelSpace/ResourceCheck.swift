@@ -65,10 +65,6 @@ public enum ResourceCheck {
             if buffer.shape[0] > limits.partitions {
                 return "buffer \(buffer.name) spans \(buffer.shape[0]) partitions; \(limits.target) has \(limits.partitions)"
             }
-            if buffer.memory == .psum && buffer.bytesPerPartition > limits.psumBankBytes {
-                return "PSUM tile \(buffer.name) needs \(buffer.bytesPerPartition) B per partition; "
-                    + "a bank holds \(limits.psumBankBytes)"
-            }
         }
         var problem: String?
         program.forEachInstruction { instruction, _ in
@@ -82,7 +78,11 @@ public enum ResourceCheck {
         _ instruction: Instruction, program: KernelProgram, limits: ResourceLimits
     ) -> String? {
         switch instruction {
-        case .matmul(_, let stationary, let moving, _):
+        case .matmul(let dst, let stationary, let moving, _):
+            let outputBytes = staticFree(dst) * DType.fp32.size
+            if outputBytes > limits.psumBankBytes {
+                return "matmul output needs \(outputBytes) B per partition; a PSUM bank holds \(limits.psumBankBytes)"
+            }
             let contraction = stationary.ranges[0].size
             let columns = staticFree(stationary)
             let movingFree = staticFree(moving)

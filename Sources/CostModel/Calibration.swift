@@ -1,0 +1,58 @@
+import KernelSpace
+
+/// A published hardware measurement and the `linear` configuration that has the same structure.
+public struct CalibrationCase: Sendable {
+    /// Which published table the row belongs to.
+    public var table: String
+    public var version: String
+    public var target: Target
+    public var problem: String
+    public var configuration: String
+    /// Published latency in ms.
+    public var publishedMilliseconds: Double
+
+    /// Every row of `shared/reference/calibration.md`, each written as a `linear` configuration.
+    /// Within a table, rows are in the published order (slowest first).
+    public static let all: [CalibrationCase] = {
+        let tutorial = "M=4096,K=8192,N=8192"
+        let base = "tile_m=128,tile_k=128,tile_n=512,x_layout=pretransposed"
+        let tiled = base + ",block_m=1,block_k=1,block_n=1,loop_order=mnk,bufs=3"
+        let hoisted = base + ",block_m=1,block_k=64,block_n=1,loop_order=mkn,bufs=2"
+        return [
+            CalibrationCase(
+                table: "matmul tutorial, trn1 bf16", version: "tiled", target: .trn1, problem: tutorial,
+                configuration: tiled, publishedMilliseconds: 51.80),
+            CalibrationCase(
+                table: "matmul tutorial, trn1 bf16", version: "hoisted loads", target: .trn1, problem: tutorial,
+                configuration: hoisted, publishedMilliseconds: 42.96),
+            CalibrationCase(
+                table: "matmul tutorial, trn1 bf16", version: "blocked free dimensions", target: .trn1,
+                problem: tutorial,
+                configuration: base + ",block_m=2,block_k=64,block_n=2,loop_order=mkn,bufs=1",
+                publishedMilliseconds: 22.07),
+            CalibrationCase(
+                table: "matmul tutorial, trn1 bf16", version: "fully optimised", target: .trn1, problem: tutorial,
+                configuration: base + ",block_m=16,block_k=8,block_n=2,loop_order=nkm,bufs=2,acc_dtype=bf16",
+                publishedMilliseconds: 6.97),
+            CalibrationCase(
+                table: "optimisation how-to, trn2 fp32", version: "tiled", target: .trn2, problem: tutorial + ",dtype=fp32",
+                configuration: tiled, publishedMilliseconds: 39.89),
+            CalibrationCase(
+                table: "optimisation how-to, trn2 fp32", version: "loads hoisted", target: .trn2,
+                problem: tutorial + ",dtype=fp32", configuration: hoisted, publishedMilliseconds: 28.2),
+            CalibrationCase(
+                table: "optimisation how-to, trn2 fp32", version: "M/N/K blocking", target: .trn2,
+                problem: tutorial + ",dtype=fp32",
+                configuration: base + ",block_m=16,block_k=8,block_n=1,loop_order=nkm,bufs=1",
+                publishedMilliseconds: 28.30),
+        ]
+    }()
+
+    /// The model's report for this row.
+    public func predict() throws -> CostReport {
+        let template = LinearTemplate()
+        let problem = try template.parseProblem(self.problem)
+        let configuration = try SearchSpace(template).parse(configuration)
+        return Timeline.simulate(template.program(for: problem, configuration: configuration), on: target)
+    }
+}

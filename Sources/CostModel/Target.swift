@@ -1,0 +1,97 @@
+import Foundation
+import KernelSpace
+
+/// One NeuronCore generation as the performance model sees it. Every number carries its source:
+/// [D] documented by AWS, [I] inferred from documented numbers, as tagged in
+/// `shared/reference/neuroncore.md`. Nothing here is fitted to a single benchmark case.
+public struct Target: Hashable, Sendable {
+    /// `trn1`, `trn2` or `trn3`.
+    public var name: String
+    /// NeuronCore generation, for messages.
+    public var core: String
+
+    // Clocks in GHz.
+    public var tensorClock: Double
+    public var vectorClock: Double
+    public var scalarClock: Double
+    public var gpsimdClock: Double
+
+    // On-chip memory.
+    public var partitions: Int
+    public var sbufBytesPerPartition: Int
+    public var psumBanks: Int
+    public var psumBankBytes: Int
+    public var matmulMaxMoving: Int
+
+    // Instruction costs, in cycles of the executing engine.
+    /// Smallest initiation interval of a Vector/Scalar/GpSimd instruction (MIN_II).
+    public var minimumCycles: Double
+    /// Cycles to start an SBUF/PSUM access, paid by every Vector/Scalar/GpSimd instruction.
+    public var accessStartCycles: Double
+    /// fp32 matmuls run at a quarter of the bf16 rate.
+    public var fp32MatmulFactor: Double
+    /// LoadStationary is up to this much faster than a MultiplyMoving of the same free size.
+    public var loadStationarySpeedup: Double
+    /// VectorE performance mode (NeuronCore-v3+): bf16 copy/tensor_scalar 4x, all-bf16 tensor_tensor 2x.
+    public var vectorPerformanceMode: Bool
+    /// VectorE and GpSimd share SBUF access, VectorE and ScalarE share PSUM access (NeuronCore-v2).
+    public var serialisesEngineAccess: Bool
+    /// TensorE starts at half rate after idling and ramps to full over this window (ns); 0 = no throttle.
+    public var tensorThrottleWindow: Double
+
+    // DMA.
+    public var dmaEngines: Int
+    /// Bytes per ns one DMA engine moves at full efficiency.
+    public var dmaBytesPerNsPerEngine: Double
+    /// Partitions one DMA engine serves for a tile spread over all engines.
+    public var dmaPartitionsPerEngine: Int
+    /// ns from semaphore to the start of a transfer.
+    public var dmaFixedLatency: Double
+    /// ns of descriptor generation per DMA instruction, serial per queue (hidden behind earlier work).
+    public var dmaDescriptorTime: Double
+    /// How many queues' per-row latency can overlap when several DMAs are in flight.
+    public var dmaQueueOverlap: Double
+    /// DMA transpose throughput relative to a plain copy (HBM to SBUF); nil where it does not exist.
+    public var dmaTransposeEfficiency: Double?
+    /// Relative throughput against bytes per partition row (table points, interpolated).
+    public var dmaEfficiency: [(bytes: Double, efficiency: Double)]
+
+    /// Fixed cost of launching a kernel, added to every latency (ns).
+    public var launchOverhead: Double
+
+    public static func == (lhs: Target, rhs: Target) -> Bool { lhs.name == rhs.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+
+    /// The on-chip limits the resource check enforces.
+    public var limits: ResourceLimits {
+        ResourceLimits(
+            target: name, partitions: partitions, sbufBytesPerPartition: sbufBytesPerPartition, psumBanks: psumBanks,
+            psumBankBytes: psumBankBytes, matmulMaxMoving: matmulMaxMoving,
+            hasDMATranspose: dmaTransposeEfficiency != nil)
+    }
+
+    /// Peak dense bf16 multiply-accumulates per ns (128 x 128 array, one per cycle).
+    public var peakMACsPerNs: Double { Double(partitions * partitions) * tensorClock }
+
+    /// Peak DMA bytes per ns for the core.
+    public var peakDMABytesPerNs: Double { Double(dmaEngines) * dmaBytesPerNsPerEngine }
+
+    /// Relative DMA throughput for rows of `bytes` bytes.
+    public func dmaEfficiency(rowBytes bytes: Double) -> Double {
+        let table = dmaEfficiency
+        if bytes <= table[0].bytes { return table[0].efficiency * bytes / table[0].bytes }
+        for index in 1..<table.count where bytes <= table[index].bytes {
+            let (low, high) = (table[index - 1], table[index])
+            let fraction = (log2(bytes) - log2(low.bytes)) / (log2(high.bytes) - log2(low.bytes))
+            return low.efficiency + fraction * (high.efficiency - low.efficiency)
+        }
+        return table[table.count - 1].efficiency
+    }
+
+    /// Every built-in target.
+    public static let all: [Target] = [.trn1, .trn2, .trn3]
+
+    /// The built-in target with this name.
+    public static func named(_ name: String) -> Target? { all.first { $0.name == name } }
+}
+

@@ -35,7 +35,8 @@ public struct CalibrationCase: Sendable {
                 configuration: base + ",block_m=16,block_k=8,block_n=2,loop_order=nkm,bufs=2,acc_dtype=bf16",
                 publishedMilliseconds: 6.97),
             CalibrationCase(
-                table: "optimisation how-to, trn2 fp32", version: "tiled", target: .trn2, problem: tutorial + ",dtype=fp32",
+                table: "optimisation how-to, trn2 fp32", version: "tiled", target: .trn2,
+                problem: tutorial + ",dtype=fp32",
                 configuration: tiled, publishedMilliseconds: 39.89),
             CalibrationCase(
                 table: "optimisation how-to, trn2 fp32", version: "loads hoisted", target: .trn2,

@@ -1,22 +1,26 @@
 import KernelSpace
 
-/// The mutable state of one timeline simulation.
+/// The mutable state of one timeline simulation over a ``FlatProgram``.
 struct SimulationState {
-    let program: KernelProgram
-    let target: Target
+    private let flat: FlatProgram
+    private let target: Target
 
     private var laneFree = [Double](repeating: 0, count: 4)
     private var busy = [Double](repeating: 0, count: 5)
     private var queueFree = [Double](repeating: 0, count: 16)
     private var descriptorFree = [Double](repeating: 0, count: 16)
     private var bandwidthFree: Double = 0
+    private var staticDuration: [Double]
+    /// Current copy of each buffer.
     private var slot: [Int]
     /// Dependency regions per buffer: the second dimension of a buffer of rank 3 or more (a block
     /// of tiles indexed one at a time), else the whole buffer.
     private let regions: [Int]
-    /// Completion of the last write and read of each (copy, region), per buffer.
-    private var writeEnd: [[Double]]
-    private var readEnd: [[Double]]
+    /// Where each buffer's (copy, region) cells start in `writeEnd` and `readEnd`.
+    private let cellOffset: [Int]
+    /// Completion of the last write and read of each cell.
+    private var writeEnd: [Double]
+    private var readEnd: [Double]
     private var end: Double = 0
     private var dmaBytes = 0
     private var macs = 0
@@ -30,105 +34,138 @@ struct SimulationState {
     private var sbufPortFree: Double = 0
     private var psumPortFree: Double = 0
 
-    init(program: KernelProgram, target: Target) {
-        self.program = program
+    init(_ flat: FlatProgram, target: Target) {
+        self.flat = flat
         self.target = target
-        slot = [Int](repeating: 0, count: program.buffers.count)
-        let regions = program.buffers.map { $0.shape.count >= 3 ? $0.shape[1] : 1 }
-        self.regions = regions
-        writeEnd = program.buffers.indices.map {
-            [Double](repeating: 0, count: max(1, program.buffers[$0].copies) * regions[$0])
+        staticDuration = [Double](repeating: .nan, count: flat.ops.count)
+        slot = [Int](repeating: 0, count: flat.buffers.count)
+        regions = flat.buffers.map { $0.shape.count >= 3 ? $0.shape[1] : 1 }
+        var offsets: [Int] = []
+        var total = 0
+        for (index, buffer) in flat.buffers.enumerated() {
+            offsets.append(total)
+            total += max(1, buffer.copies) * regions[index]
         }
+        cellOffset = offsets
+        writeEnd = [Double](repeating: 0, count: total)
         readEnd = writeEnd
     }
 
-    mutating func run(_ nodes: [Node], _ compiled: CompiledProgram, _ environment: inout [Int]) {
-        for node in nodes {
-            switch node {
-            case .loop(let variable, let trips, let body):
-                for trip in 0..<trips {
-                    environment[variable] = trip
-                    run(body, compiled, &environment)
+    mutating func run(_ nodes: Range<Int>, _ environment: UnsafeMutableBufferPointer<Int>) {
+        for index in nodes {
+            let node = flat.nodes[index]
+            switch node.kind {
+            case .loop:
+                for trip in 0..<node.trips {
+                    environment[node.value] = trip
+                    run(node.body, environment)
                 }
-            case .allocate(let buffer):
-                slot[buffer] = (slot[buffer] + 1) % max(1, program.buffers[buffer].copies)
-            case .op(let index):
-                execute(compiled.ops[index], environment)
+            case .allocate:
+                slot[node.value] = (slot[node.value] + 1) % max(1, flat.buffers[node.value].copies)
+            case .op:
+                execute(node.value, environment)
             }
         }
     }
 
-    private func isEmpty(_ instruction: Instruction, _ environment: [Int]) -> Bool {
-        for access in [instruction.destination] + instruction.sources {
-            for range in access.ranges where range.extent(environment) == 0 { return true }
+    /// The cells of the current copy that an access touches.
+    @inline(__always)
+    private func cells(_ access: Int, _ environment: UnsafeMutableBufferPointer<Int>) -> Range<Int> {
+        let buffer = flat.accessBuffer[access]
+        let count = regions[buffer]
+        let base = cellOffset[buffer] + slot[buffer] * count
+        guard count > 1 else { return base..<(base + 1) }
+        let range = flat.accessRangeFirst[access] + 1
+        if flat.rangeSize[range] == 1 {
+            let index = min(max(flat.evaluate(flat.rangeStart[range], environment), 0), count - 1)
+            return (base + index)..<(base + index + 1)
         }
-        return false
+        return base..<(base + count)
     }
 
-    private mutating func execute(_ op: CompiledOp, _ environment: [Int]) {
-        if op.clamped && isEmpty(op.instruction, environment) { return }
+    private mutating func execute(_ index: Int, _ environment: UnsafeMutableBufferPointer<Int>) {
+        let op = flat.ops[index]
+        if op.clamped {
+            for access in op.accesses where access >= 0 && flat.isEmpty(access, environment) { return }
+            for access in op.reads where access >= 0 && flat.isEmpty(access, environment) { return }
+        }
         instructions += 1
         // Reads wait for the writes of their regions; a write waits for the readers of the copy it
         // overwrites. Writes to one copy need no order among themselves (they fill disjoint tiles).
         var ready: Double = 0
-        for access in op.reads {
-            let (buffer, span) = cells(access, environment)
-            for cell in span { ready = max(ready, writeEnd[buffer][cell]) }
+        for access in op.reads where access >= 0 {
+            for cell in cells(access, environment) { ready = max(ready, writeEnd[cell]) }
         }
-        if let access = op.write {
-            let (buffer, span) = cells(access, environment)
-            for cell in span { ready = max(ready, readEnd[buffer][cell]) }
+        if op.write >= 0 {
+            for cell in cells(op.write, environment) { ready = max(ready, readEnd[cell]) }
         }
         let finish: Double
-        switch op.lane {
-        case .compute(let lane):
-            finish = compute(op, lane: lane, ready: ready, environment)
-        case .dma(let queue):
-            finish = transfer(op, queue: queue, ready: ready, environment)
+        switch op.kind {
+        case .dma, .dmaTranspose: finish = transfer(op, ready: ready, environment)
+        default: finish = compute(index, op, ready: ready, environment)
         }
-        for access in op.reads {
-            let (buffer, span) = cells(access, environment)
-            for cell in span { readEnd[buffer][cell] = max(readEnd[buffer][cell], finish) }
+        for access in op.reads where access >= 0 {
+            for cell in cells(access, environment) { readEnd[cell] = max(readEnd[cell], finish) }
         }
-        if let access = op.write {
-            let (buffer, span) = cells(access, environment)
-            for cell in span { writeEnd[buffer][cell] = max(writeEnd[buffer][cell], finish) }
+        if op.write >= 0 {
+            for cell in cells(op.write, environment) { writeEnd[cell] = max(writeEnd[cell], finish) }
         }
         end = max(end, finish)
     }
 
-    /// The (copy, region) cells of the current copy that an access touches.
-    @inline(__always)
-    private func cells(_ access: Access, _ environment: [Int]) -> (Int, Range<Int>) {
-        let buffer = access.buffer
-        let count = regions[buffer]
-        let base = slot[buffer] * count
-        guard count > 1 else { return (buffer, base..<(base + 1)) }
-        let range = access.ranges[1]
-        if range.size == 1 {
-            let index = min(max(range.start.evaluate(environment), 0), count - 1)
-            return (buffer, (base + index)..<(base + index + 1))
+    private func clock(_ engine: Engine) -> Double {
+        switch engine {
+        case .tensor: target.tensorClock
+        case .vector: target.vectorClock
+        case .scalar: target.scalarClock
+        case .gpsimd, .dma: target.gpsimdClock
         }
-        return (buffer, base..<(base + count))
     }
 
-    private mutating func compute(_ op: CompiledOp, lane: Int, ready: Double, _ environment: [Int]) -> Double {
-        var duration = op.staticDuration ?? InstructionCost.duration(op.instruction, program, target, environment)
-        var start = max(ready, laneFree[lane])
-        let engine = op.instruction.engine
-        if target.serialisesEngineAccess {
-            let accesses = [op.instruction.destination] + op.instruction.sources
-            let touchesPSUM = accesses.contains { program.buffers[$0.buffer].memory == .psum }
-            if engine == .vector || engine == .gpsimd { start = max(start, sbufPortFree) }
-            if touchesPSUM && (engine == .vector || engine == .scalar) { start = max(start, psumPortFree) }
+    /// Duration from the documented cycle rules (neuroncore.md, "Instruction costs").
+    private func duration(_ op: FlatOp, _ environment: UnsafeMutableBufferPointer<Int>) -> Double {
+        switch op.kind {
+        case .matmul:
+            let columns = Double(flat.shape(op.operand0, environment).free)
+            let free = Double(flat.shape(op.operand1, environment).free)
+            return max(min(64, columns), free) * op.factor / target.tensorClock
+        case .transpose:
+            let (partitions, free) = flat.shape(op.operand0, environment)
+            return Double(max(partitions, min(64, free))) * op.factor / target.tensorClock
+        case .elementwise:
+            let free = Double(flat.shape(op.operand0, environment).free)
+            return (max(target.minimumCycles, free * op.factor) + target.accessStartCycles) / clock(op.engine)
+        case .dma, .dmaTranspose:
+            preconditionFailure("DMA time depends on queue state")
         }
-        if case .matmul(_, let stationary, let moving, _) = op.instruction {
-            let (contraction, columns) = stationary.shape2D(environment)
-            macs += contraction * columns * moving.shape2D(environment).free
-            duration += stationaryLoad(stationary, columns: columns, environment)
+    }
+
+    private mutating func compute(
+        _ index: Int, _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
+    ) -> Double {
+        var duration: Double
+        if op.clamped {
+            duration = self.duration(op, environment)
+        } else if staticDuration[index].isNaN {
+            duration = self.duration(op, environment)
+            staticDuration[index] = duration
+        } else {
+            duration = staticDuration[index]
+        }
+        let lane = op.engine == .tensor ? 0 : op.engine == .vector ? 1 : op.engine == .scalar ? 2 : 3
+        var start = max(ready, laneFree[lane])
+        let sharesSBUF = target.serialisesEngineAccess && (op.engine == .vector || op.engine == .gpsimd)
+        let sharesPSUM =
+            target.serialisesEngineAccess && op.touchesPSUM && (op.engine == .vector || op.engine == .scalar)
+        if sharesSBUF { start = max(start, sbufPortFree) }
+        if sharesPSUM { start = max(start, psumPortFree) }
+        if op.kind == .matmul {
+            let (contraction, columns) = flat.shape(op.operand0, environment)
+            macs += contraction * columns * flat.shape(op.operand1, environment).free
+            duration += stationaryLoad(op, columns: columns, environment)
             lastMatmulCycles = duration * target.tensorClock
         }
-        if engine == .tensor && target.tensorThrottleWindow > 0 {
+        if op.engine == .tensor && target.tensorThrottleWindow > 0 {
             let window = target.tensorThrottleWindow
             if start - tensorLastEnd > window / 2 { tensorPeriodStart = start }
             let ramp = (start - tensorPeriodStart) / window
@@ -137,47 +174,44 @@ struct SimulationState {
         let finish = start + duration
         laneFree[lane] = finish
         busy[lane] += duration
-        if engine == .tensor { tensorLastEnd = finish }
-        if target.serialisesEngineAccess {
-            if engine == .vector || engine == .gpsimd { sbufPortFree = finish }
-            let accesses = [op.instruction.destination] + op.instruction.sources
-            if (engine == .vector || engine == .scalar) && accesses.contains(where: { program.buffers[$0.buffer].memory == .psum }) {
-                psumPortFree = finish
-            }
-        }
+        if op.engine == .tensor { tensorLastEnd = finish }
+        if sharesSBUF { sbufPortFree = finish }
+        if sharesPSUM { psumPortFree = finish }
         return finish
     }
 
     /// Extra ns for loading a new stationary operand: LoadStationary runs in the background of the
     /// previous matmul and costs only what that matmul does not hide.
-    private mutating func stationaryLoad(_ stationary: Access, columns: Int, _ environment: [Int]) -> Double {
-        var identity = stationary.buffer &* 1_000_003 &+ slot[stationary.buffer]
-        for range in stationary.ranges { identity = identity &* 31 &+ range.start.evaluate(environment) }
+    private mutating func stationaryLoad(
+        _ op: FlatOp, columns: Int, _ environment: UnsafeMutableBufferPointer<Int>
+    ) -> Double {
+        let access = op.operand0
+        let buffer = flat.accessBuffer[access]
+        var identity = buffer &* 1_000_003 &+ slot[buffer]
+        let first = flat.accessRangeFirst[access]
+        for range in first..<(first + flat.accessRangeCount[access]) {
+            identity = identity &* 31 &+ flat.evaluate(flat.rangeStart[range], environment)
+        }
         guard identity != lastStationary else { return 0 }
         lastStationary = identity
-        let factor = program.buffers[stationary.buffer].dtype == .fp32 ? target.fp32MatmulFactor : 1
-        let loadCycles = Double(max(columns, 64)) * factor / target.loadStationarySpeedup
+        let loadCycles = Double(max(columns, 64)) * op.factor / target.loadStationarySpeedup
         return max(0, loadCycles - lastMatmulCycles) / target.tensorClock
     }
 
-    private mutating func transfer(_ op: CompiledOp, queue: Int, ready: Double, _ environment: [Int]) -> Double {
-        let (dst, src, transpose): (Access, Access, Bool)
-        switch op.instruction {
-        case .dma(let d, let s, _): (dst, src, transpose) = (d, s, false)
-        case .dmaTranspose(let d, let s, _): (dst, src, transpose) = (d, s, true)
-        default: preconditionFailure("not a DMA")
-        }
-        let onChip = program.buffers[dst.buffer].memory == .hbm ? src : dst
-        let (partitions, free) = onChip.shape2D(environment)
-        let elementSize = program.buffers[src.buffer].dtype.size
-        let bytes = partitions * free * elementSize
-        let engines = min(target.dmaEngines, (partitions + target.dmaPartitionsPerEngine - 1) / target.dmaPartitionsPerEngine)
+    private mutating func transfer(_ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>)
+        -> Double
+    {
+        let (partitions, free) = flat.shape(op.operand0, environment)
+        let bytes = partitions * free * op.elementSize
+        let perEngine = target.dmaPartitionsPerEngine
+        let engines = min(target.dmaEngines, (partitions + perEngine - 1) / perEngine)
         let rate = Double(engines) * target.dmaBytesPerNsPerEngine
-        var efficiency = target.dmaEfficiency(rowBytes: Double(free * elementSize))
-        if transpose { efficiency *= target.dmaTransposeEfficiency ?? 1 }
+        var efficiency = target.dmaEfficiency(rowBytes: Double(free * op.elementSize))
+        if op.kind == .dmaTranspose { efficiency *= target.dmaTransposeEfficiency ?? 1 }
         let dataTime = Double(bytes) / rate
         let aloneTime = Double(bytes) / (rate * efficiency)
 
+        let queue = op.queue
         let descriptorsDone = descriptorFree[queue] + target.dmaDescriptorTime
         descriptorFree[queue] = descriptorsDone
         let earliest = max(ready + target.dmaFixedLatency, queueFree[queue], descriptorsDone)

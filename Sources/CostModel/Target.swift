@@ -94,4 +94,3 @@ public struct Target: Hashable, Sendable {
     /// The built-in target with this name.
     public static func named(_ name: String) -> Target? { all.first { $0.name == name } }
 }
-

@@ -47,4 +47,3 @@ public enum ALUOp: String, Sendable, Hashable, CaseIterable {
         }
     }
 }
-

@@ -159,7 +159,9 @@ struct Machine {
             let values = read(source, src.buffer)
             var flipped = [Float](repeating: 0, count: values.count)
             for row in 0..<source.partitions {
-                for column in 0..<source.free { flipped[column * source.partitions + row] = values[row * source.free + column] }
+                for column in 0..<source.free {
+                    flipped[column * source.partitions + row] = values[row * source.free + column]
+                }
             }
             write(flipped, dst, target)
         case .matmul(_, let stationary, let moving, let accumulation):

@@ -141,7 +141,11 @@ struct LinearProgramBuilder {
         switch layout {
         case "pretransposed":
             let dst = Access(
-                xBlock, [kRange, .index(.term(loadK)), range("m", local: .const(0), global: blockStart("m"), size: extent("m"))])
+                xBlock,
+                [
+                    kRange, .index(.term(loadK)),
+                    range("m", local: .const(0), global: blockStart("m"), size: extent("m")),
+                ])
             let src = Access(
                 x,
                 [
@@ -158,7 +162,11 @@ struct LinearProgramBuilder {
             let dst = Access(
                 xBlock, [kRange, .index(.term(loadK)), range("m", local: .term(loadM, tm), global: mGlobal, size: tm)])
             let src = Access(
-                x, [range("m", local: mGlobal, global: mGlobal, size: tm), range("k", local: kGlobal, global: kGlobal, size: tk)])
+                x,
+                [
+                    range("m", local: mGlobal, global: mGlobal, size: tm),
+                    range("k", local: kGlobal, global: kGlobal, size: tk),
+                ])
             let inner = Loop(loadK, trips: block["k"]!, body: [.op(.dmaTranspose(dst: dst, src: src, queue: 0))])
             return [.allocate(xBlock.id), .loop(Loop(loadM, trips: block["m"]!, body: [.loop(inner)]))]
         default:
@@ -169,7 +177,8 @@ struct LinearProgramBuilder {
             let mRange = range("m", local: .const(0), global: mGlobal, size: tm)
             let rowsLoad = Stmt.op(
                 .dma(
-                    dst: Access(rows, [mRange, range("k", local: .const(0), global: blockStart("k"), size: extent("k"))]),
+                    dst: Access(
+                        rows, [mRange, range("k", local: .const(0), global: blockStart("k"), size: extent("k"))]),
                     src: Access(
                         x,
                         [
@@ -237,7 +246,8 @@ struct LinearProgramBuilder {
         let direct = accumulator?.memory == .psum
         let product =
             direct
-            ? Access(accumulator!, [mRange, .index(.term(im)), range("n", local: .term(in_, tn), global: nGlobal, size: tn)])
+            ? Access(
+                accumulator!, [mRange, .index(.term(im)), range("n", local: .term(in_, tn), global: nGlobal, size: tn)])
             : Access(psum!, [mRange, nRange])
         let group = direct ? [blockLoop["k"]!.id, ik.id] : [ik.id]
         let matmul = Instruction.matmul(

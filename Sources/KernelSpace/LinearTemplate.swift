@@ -34,12 +34,15 @@ public struct LinearTemplate: KernelTemplate {
         Parameter("block_m", .ints([1, 2, 4, 8, 16]), default: .int(1), "M tiles per block"),
         Parameter("block_k", .ints([1, 2, 4, 8, 16, 32, 64]), default: .int(1), "K tiles per block"),
         Parameter("block_n", .ints([1, 2, 4, 8, 16]), default: .int(1), "N tiles per block"),
-        Parameter("loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
+        Parameter(
+            "loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
         Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each loaded block"),
         Parameter(
             "acc_dtype", .choices(["fp32", "bf16"]), default: .choice("fp32"),
             "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)"),
-        Parameter("evict_engine", .choices(["vector", "scalar", "gpsimd"]), default: .choice("vector"), "engine that moves PSUM to SBUF"),
+        Parameter(
+            "evict_engine", .choices(["vector", "scalar", "gpsimd"]), default: .choice("vector"),
+            "engine that moves PSUM to SBUF"),
         Parameter(
             "x_layout", .choices(["pretransposed", "tensor_transpose", "dma_transpose"]),
             default: .choice("pretransposed"), "X passed as X^T, or transposed in the kernel by TensorE or DMA"),
@@ -66,9 +69,11 @@ public struct LinearTemplate: KernelTemplate {
         if configuration.choice("acc_dtype") == "bf16" && problem.choice("dtype") == "fp32" {
             return "acc_dtype=bf16 would round an fp32 problem's partial sums"
         }
-        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar"
-            && !LinearProgramBuilder.accumulatesInPSUM(problem: problem, configuration: configuration)
-        {
+        let inPSUM = LinearProgramBuilder.accumulatesInPSUM(problem: problem, configuration: configuration)
+        if configuration.choice("acc_dtype") == "bf16" && (kBlocks == 1 || inPSUM) {
+            return "acc_dtype=bf16 has no effect: partial sums stay in PSUM"
+        }
+        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar" && !inPSUM {
             return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector or gpsimd"
         }
         return nil
@@ -85,7 +90,8 @@ public struct LinearTemplate: KernelTemplate {
         let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
         let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
         return [
-            HostTensor.random([m, k], dtype: dtype, seed: seed), HostTensor.random([k, n], dtype: dtype, seed: seed &+ 1),
+            HostTensor.random([m, k], dtype: dtype, seed: seed),
+            HostTensor.random([k, n], dtype: dtype, seed: seed &+ 1),
         ]
     }
 
@@ -99,12 +105,15 @@ public struct LinearTemplate: KernelTemplate {
         let (x, w) = (inputs[0], inputs[1])
         let function: ActivationFunction = problem.choice("act") == "silu" ? .silu : .copy
         var y = [Float](repeating: 0, count: m * n)
+        var sums = [Double](repeating: 0, count: n)
         for row in 0..<m {
-            for column in 0..<n {
-                var sum: Double = 0
-                for inner in 0..<k { sum += Double(x.data[row * k + inner]) * Double(w.data[inner * n + column]) }
-                y[row * n + column] = dtype.round(function.apply(Float(sum)))
+            for column in 0..<n { sums[column] = 0 }
+            for inner in 0..<k {
+                let a = Double(x.data[row * k + inner])
+                let offset = inner * n
+                for column in 0..<n { sums[column] += a * Double(w.data[offset + column]) }
             }
+            for column in 0..<n { y[row * n + column] = dtype.round(function.apply(Float(sums[column]))) }
         }
         return [HostTensor(shape: [m, n], data: y)]
     }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Prints a ``KernelProgram`` as NKI Beta 2 source.
 ///
 /// Loops whose variables size a partial tile become `nl.static_range` so the sizes are Python
@@ -66,9 +64,12 @@ public enum NKIEmitter {
     }
 
     private static func declaration(_ buffer: BufferDecl, zeros: Bool) -> String {
-        let shape = buffer.shape.count == 1 ? "(\(buffer.shape[0]),)" : "(" + buffer.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            buffer.shape.count == 1
+            ? "(\(buffer.shape[0]),)" : "(" + buffer.shape.map(String.init).joined(separator: ", ") + ")"
         let function = zeros ? NKISpelling.zeros : NKISpelling.ndarray
-        return "\(function)(\(shape), dtype=\(NKISpelling.dtype(buffer.dtype)), buffer=\(NKISpelling.memory(buffer.memory)))"
+        return
+            "\(function)(\(shape), dtype=\(NKISpelling.dtype(buffer.dtype)), buffer=\(NKISpelling.memory(buffer.memory)))"
     }
 
     private static func emit(_ statements: [Stmt], _ context: Context, _ writer: inout CodeWriter) {
@@ -126,11 +127,14 @@ public enum NKIEmitter {
         case .transpose(let dst, let src):
             return "\(NKISpelling.transpose)(dst=\(a(dst)), data=\(a(src)), engine=\(NKISpelling.engine(.tensor)))"
         case .activation(let dst, let src, let function, let scale):
-            return "\(NKISpelling.activationCall)(dst=\(a(dst)), op=\(NKISpelling.activation(function)), data=\(a(src)), scale=\(scale))"
+            return
+                "\(NKISpelling.activationCall)(dst=\(a(dst)), op=\(NKISpelling.activation(function)), data=\(a(src)), scale=\(scale))"
         case .tensorTensor(let dst, let left, let right, let op, let engine):
-            return "\(NKISpelling.tensorTensor)(dst=\(a(dst)), data1=\(a(left)), data2=\(a(right)), op=\(NKISpelling.alu(op)), engine=\(NKISpelling.engine(engine)))"
+            return
+                "\(NKISpelling.tensorTensor)(dst=\(a(dst)), data1=\(a(left)), data2=\(a(right)), op=\(NKISpelling.alu(op)), engine=\(NKISpelling.engine(engine)))"
         case .tensorScalar(let dst, let src, let op, let operand, let engine):
-            return "\(NKISpelling.tensorScalar)(dst=\(a(dst)), data=\(a(src)), op0=\(NKISpelling.alu(op)), operand0=\(operand), engine=\(NKISpelling.engine(engine)))"
+            return
+                "\(NKISpelling.tensorScalar)(dst=\(a(dst)), data=\(a(src)), op0=\(NKISpelling.alu(op)), operand0=\(operand), engine=\(NKISpelling.engine(engine)))"
         case .copy(let dst, let src, let engine):
             return "\(NKISpelling.tensorCopy)(dst=\(a(dst)), src=\(a(src)), engine=\(NKISpelling.engine(engine)))"
         case .memset(let dst, let value, let engine):
@@ -148,23 +152,30 @@ public enum NKIEmitter {
             let start = python(range.start, context)
             if range.size == 1 && range.limit == nil { return start }
             let size = range.limit.flatMap { limits[$0] } ?? String(range.size)
-            let end = range.start.isConstant && range.limit == nil ? String(range.start.constant + range.size) : "\(start) + \(size)"
+            let end: String
+            if range.start.isConstant && range.limit == nil {
+                end = String(range.start.constant + range.size)
+            } else {
+                end = range.start == .const(0) ? size : "\(start) + \(size)"
+            }
             return "\(start):\(end)"
         }
         return "\(buffer.name)[\(parts.joined(separator: ", "))]"
     }
 
-    /// An affine expression as Python: `mb * 256 + tm * 128 + 3`.
+    /// An affine expression as Python: `mb * 256 + tm * 128 + 3`, `200 - kb * 128`.
     static func python(_ expression: Affine, _ context: Context) -> String {
-        var parts = expression.terms.map { term -> String in
+        var text = expression.constant != 0 || expression.terms.isEmpty ? String(expression.constant) : ""
+        for term in expression.terms {
             let name = context.variable(term.variable)
-            switch term.coefficient {
-            case 1: return name
-            case -1: return "-" + name
-            default: return "\(name) * \(term.coefficient)"
+            let magnitude = abs(term.coefficient)
+            let product = magnitude == 1 ? name : "\(name) * \(magnitude)"
+            if text.isEmpty {
+                text = term.coefficient < 0 ? "-" + product : product
+            } else {
+                text += (term.coefficient < 0 ? " - " : " + ") + product
             }
         }
-        if expression.constant != 0 || parts.isEmpty { parts.insert(String(expression.constant), at: 0) }
-        return parts.joined(separator: " + ").replacingOccurrences(of: "+ -", with: "- ")
+        return text
     }
 }

@@ -63,7 +63,8 @@ public enum ResourceCheck {
         }
         for buffer in program.buffers where buffer.memory != .hbm {
             if buffer.shape[0] > limits.partitions {
-                return "buffer \(buffer.name) spans \(buffer.shape[0]) partitions; \(limits.target) has \(limits.partitions)"
+                return
+                    "buffer \(buffer.name) spans \(buffer.shape[0]) partitions; \(limits.target) has \(limits.partitions)"
             }
         }
         var problem: String?

@@ -19,7 +19,8 @@ import Testing
         for configuration in configurations {
             let program = template.program(for: problem, configuration: configuration)
             do {
-                let got = try Interpreter.run(program, inputs: template.arguments(inputs, configuration: configuration))[0]
+                let got = try Interpreter.run(
+                    program, inputs: template.arguments(inputs, configuration: configuration))[0]
                 let error = relativeError(got, want)
                 if error > tolerance { failures.append("\(configuration.key): error \(error)") }
             } catch {

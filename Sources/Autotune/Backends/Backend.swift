@@ -1,0 +1,43 @@
+import KernelSpace
+
+/// A compiled variant, ready to measure: its program and whatever artifact the backend built.
+public struct CompiledVariant: Sendable {
+    public var variant: Variant
+    public var program: KernelProgram
+    /// Backend-specific artifact (a path to a NEFF on the neuron backend); nil for the model.
+    public var artifact: String?
+    public var compileSeconds: Double
+
+    public init(variant: Variant, program: KernelProgram, artifact: String?, compileSeconds: Double) {
+        self.variant = variant
+        self.program = program
+        self.artifact = artifact
+        self.compileSeconds = compileSeconds
+    }
+}
+
+/// The one seam to hardware: compile a variant, then measure it on one slot.
+///
+/// `compile` may run on many threads at once; `measure` runs on at most ``measureSlots`` at once,
+/// one per slot (a NeuronCore on a Trainium host).
+public protocol Backend: Sendable {
+    /// `model` or `neuron`.
+    var name: String { get }
+    /// What produced the timings (compiler and runtime versions, or the model's version): part of
+    /// every cache key, so a new toolchain measures again.
+    var toolchain: String { get }
+    /// How many measurements may run at once.
+    var measureSlots: Int { get }
+    /// Instantiates and compiles; a variant that breaks a limit or fails to compile comes back as
+    /// a ``Measurement`` instead.
+    func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult>
+    /// Times a compiled variant on one slot.
+    func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement
+}
+
+/// A measurement carried as an error, for `compile` results that end the evaluation early.
+public struct MeasurementResult: Error, Sendable {
+    public var measurement: Measurement
+
+    public init(_ measurement: Measurement) { self.measurement = measurement }
+}

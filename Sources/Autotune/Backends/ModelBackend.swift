@@ -1,0 +1,49 @@
+import CostModel
+import Foundation
+import KernelSpace
+
+/// The default backend: the NeuronCore performance model. No hardware, no Python; every slot is a
+/// CPU thread.
+public struct ModelBackend: Backend {
+    public let name = "model"
+    public let toolchain = "costmodel-\(CostModelVersion.current)"
+    public let measureSlots: Int
+
+    public init(slots: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        measureSlots = max(1, slots)
+    }
+
+    public func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult> {
+        let start = ContinuousClock.now
+        if let reason = variant.template.restriction(variant.configuration, for: variant.problem) {
+            return .failure(MeasurementResult(.invalid(reason)))
+        }
+        let program = variant.template.program(for: variant.problem, configuration: variant.configuration)
+        if let reason = ResourceCheck.violation(of: program, limits: variant.target.limits) {
+            return .failure(MeasurementResult(.invalid(reason)))
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        return .success(CompiledVariant(variant: variant, program: program, artifact: nil, compileSeconds: seconds))
+    }
+
+    public func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement {
+        let start = ContinuousClock.now
+        let report = Timeline.simulate(compiled.program, on: compiled.variant.target)
+        var metrics: [String: Double] = [
+            "dma_bytes": Double(report.dmaBytes), "instructions": Double(report.instructions),
+        ]
+        for (engine, busy) in report.busy { metrics["busy_\(engine.rawValue)_ns"] = busy }
+        return Measurement(
+            status: .ok, latency: report.latency, latencyMin: report.latency, latencyMax: report.latency, samples: 1,
+            metrics: metrics, compileSeconds: compiled.compileSeconds,
+            measureSeconds: (ContinuousClock.now - start).seconds)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    public var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,66 @@
+import CostModel
+import KernelSpace
+
+/// One configuration of a template for one problem on one target: the unit the tuner evaluates.
+public struct Variant: Sendable {
+    public var template: any KernelTemplate
+    public var problem: Problem
+    public var configuration: Configuration
+    public var target: Target
+
+    public init(template: any KernelTemplate, problem: Problem, configuration: Configuration, target: Target) {
+        self.template = template
+        self.problem = problem
+        self.configuration = configuration
+        self.target = target
+    }
+}
+
+/// How an evaluation ended.
+public enum VariantStatus: String, Sendable, Codable {
+    /// Timed, and (where checked) numerically right.
+    case ok
+    /// Breaks a hardware limit or a template restriction; never run.
+    case invalid
+    /// Crashed, failed to compile, timed out, or computed a wrong answer.
+    case failed
+}
+
+/// The result of evaluating one variant, as stored in the cache.
+public struct Measurement: Sendable, Equatable {
+    public var status: VariantStatus
+    /// Why the variant is invalid or failed.
+    public var reason: String?
+    /// Latency statistics in ns (one sample on the model backend).
+    public var latency: Double?
+    public var latencyMin: Double?
+    public var latencyMax: Double?
+    public var samples: Int
+    /// Per-engine busy time (ns), DMA bytes and other figures the backend reports.
+    public var metrics: [String: Double]
+    /// Seconds spent compiling and measuring.
+    public var compileSeconds: Double
+    public var measureSeconds: Double
+
+    public init(
+        status: VariantStatus, reason: String? = nil, latency: Double? = nil, latencyMin: Double? = nil,
+        latencyMax: Double? = nil, samples: Int = 0, metrics: [String: Double] = [:], compileSeconds: Double = 0,
+        measureSeconds: Double = 0
+    ) {
+        self.status = status
+        self.reason = reason
+        self.latency = latency
+        self.latencyMin = latencyMin
+        self.latencyMax = latencyMax
+        self.samples = samples
+        self.metrics = metrics
+        self.compileSeconds = compileSeconds
+        self.measureSeconds = measureSeconds
+    }
+
+    /// An invalid variant with its reason.
+    public static func invalid(_ reason: String) -> Measurement { Measurement(status: .invalid, reason: reason) }
+
+    /// A failed variant with its reason.
+    public static func failed(_ reason: String) -> Measurement { Measurement(status: .failed, reason: reason) }
+}

@@ -1,0 +1,52 @@
+/// The outcome of running a variant's program on the interpreter against the template's reference.
+public struct CheckResult: Sendable, Equatable {
+    public var passed: Bool
+    /// Largest absolute difference relative to the largest reference magnitude (infinity for NaN).
+    public var error: Double
+    /// Why it failed, with the numbers.
+    public var reason: String?
+}
+
+/// Checks a configuration numerically on a small problem of the same structure.
+public enum NumericCheck {
+    /// Allowed relative error: a few bf16 ulps for bf16 outputs, fp32 round-off otherwise.
+    public static func tolerance(for problem: Problem) -> Double {
+        problem.names.contains("dtype") && problem.choice("dtype") == "fp32" ? 1e-4 : 2e-2
+    }
+
+    /// Runs the configuration's program for `template.checkProblem(...)` and compares it with the reference.
+    public static func run(
+        _ template: any KernelTemplate, problem: Problem, configuration: Configuration, seed: UInt64 = 1
+    ) -> CheckResult {
+        let small = template.checkProblem(for: problem, configuration: configuration)
+        let inputs = template.inputs(for: small, seed: seed)
+        let expected = template.reference(for: small, inputs: inputs)
+        let program = template.program(for: small, configuration: configuration)
+        let outputs: [HostTensor]
+        do {
+            outputs = try Interpreter.run(program, inputs: template.arguments(inputs, configuration: configuration))
+        } catch {
+            return CheckResult(passed: false, error: .infinity, reason: "interpreter: \(error.message)")
+        }
+        var worst = 0.0
+        for (got, want) in zip(outputs, expected) { worst = max(worst, relativeError(got, want)) }
+        let tolerance = tolerance(for: small)
+        if worst <= tolerance { return CheckResult(passed: true, error: worst, reason: nil) }
+        return CheckResult(
+            passed: false, error: worst,
+            reason: "wrong answer on \(small.key): relative error \(worst) exceeds \(tolerance)")
+    }
+
+    /// Largest |got - want| relative to the largest |want|; infinity on NaN or a shape mismatch.
+    public static func relativeError(_ got: HostTensor, _ want: HostTensor) -> Double {
+        guard got.shape == want.shape else { return .infinity }
+        var worst = 0.0
+        var scale = 1e-6
+        for (a, b) in zip(got.data, want.data) {
+            if a.isNaN || b.isNaN { return .infinity }
+            worst = max(worst, Double(abs(a - b)))
+            scale = max(scale, Double(abs(b)))
+        }
+        return worst / scale
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Autotune
+import CostModel
+import KernelSpace
+
+/// Options that name a kernel problem on a target.
+struct ProblemOptions: ParsableArguments {
+    @Argument(help: "Kernel template (see `nkitune kernels`).")
+    var kernel: String
+
+    @Option(help: "Problem, as NAME=VALUE pairs, e.g. M=640,K=2048,N=768 (linear also takes act=silu, dtype=fp32).")
+    var problem: String
+
+    @Option(help: "Target chip: trn1, trn2 or trn3.")
+    var target: String = "trn2"
+
+    /// The resolved template, problem and target, or a one-line error naming the bad value.
+    func resolve() throws -> (template: any KernelTemplate, problem: Problem, target: Target) {
+        let template = try resolveTemplate(kernel)
+        let problem: Problem
+        do {
+            problem = try template.parseProblem(self.problem)
+        } catch {
+            throw CLIError("\(error.message) (kernel \(template.id))")
+        }
+        return (template, problem, try resolveTarget(target))
+    }
+}
+
+/// Options that locate the timing cache and the backend.
+struct CacheOptions: ParsableArguments {
+    @Option(help: "Timing database (created if missing).")
+    var cache: String = "cache/nkitune.sqlite"
+
+    @Option(help: "Backend that times variants: model (the NeuronCore performance model).")
+    var backend: String = "model"
+
+    func openCache() throws -> TimingCache {
+        do {
+            return try TimingCache(path: cache)
+        } catch {
+            throw CLIError(error.message)
+        }
+    }
+
+    func makeBackend(jobs: Int) throws -> any Backend {
+        switch backend {
+        case "model": return ModelBackend(slots: jobs)
+        default: throw CLIError("unknown backend '\(backend)' (expected model)")
+        }
+    }
+}
+
+func resolveTemplate(_ name: String) throws -> any KernelTemplate {
+    guard let template = KernelCatalog.template(name) else {
+        let known = KernelCatalog.all.map(\.id).joined(separator: ", ")
+        throw CLIError("unknown kernel '\(name)' (expected one of: \(known))")
+    }
+    return template
+}
+
+func resolveTarget(_ name: String) throws -> Target {
+    guard let target = Target.named(name) else {
+        throw CLIError("unknown target '\(name)' (expected one of: \(Target.all.map(\.name).joined(separator: ", ")))")
+    }
+    return target
+}
+
+/// `1234.5 ns` as `1.23 us`, `7.1 ms` and so on.
+func formatLatency(_ nanoseconds: Double?) -> String {
+    guard let nanoseconds else { return "-" }
+    if nanoseconds >= 1e6 { return String(format: "%.3f ms", nanoseconds / 1e6) }
+    return String(format: "%.2f us", nanoseconds / 1e3)
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Autotune
+import Foundation
+import KernelSpace
+
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "List kernel templates, their parameters and search-space sizes.",
+        discussion: """
+            With a kernel and --problem, also counts the configurations that are valid for that problem \
+            on the target (passing the template's restrictions and the hardware limits).
+            """)
+
+    @Argument(help: "Only this kernel.")
+    var kernel: String?
+
+    @Option(help: "Problem to count valid configurations for (needs a kernel).")
+    var problem: String?
+
+    @Option(help: "Target chip for the valid count.")
+    var target: String = "trn2"
+
+    @Option(help: "Threads for the valid count.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        let templates = try kernel.map { [try resolveTemplate($0)] } ?? KernelCatalog.all
+        if problem != nil && kernel == nil {
+            throw CLIError("--problem needs a kernel, e.g. `nkitune kernels linear --problem ...`")
+        }
+        let target = try resolveTarget(self.target)
+        let rows = templates.map { [$0.id, String($0.parameters.count), String(SearchSpace($0).size), $0.summary] }
+        print(
+            TableRenderer.render(
+                headers: ["kernel", "parameters", "space", "computes"], rows: rows, rightAligned: [1, 2]))
+        for template in templates {
+            print("\n\(template.id): problem " + template.problemFields.map(describe).joined(separator: ","))
+            let parameters = template.parameters.map { parameter in
+                [
+                    parameter.name, parameter.domain.values.map(\.description).joined(separator: " "),
+                    parameter.defaultValue.description, parameter.summary,
+                ]
+            }
+            print(
+                TableRenderer.render(headers: ["parameter", "values", "default", "what it changes"], rows: parameters))
+        }
+        guard let problemText = problem, let template = templates.first else { return }
+        let problem: Problem
+        do {
+            problem = try template.parseProblem(problemText)
+        } catch {
+            throw CLIError(error.message)
+        }
+        let census = SpaceCensus.take(SearchSpace(template), problem: problem, target: target, jobs: jobs)
+        print(
+            "\n\(template.id) \(problem.key) on \(target.name): \(census.valid) valid of \(census.total) "
+                + "(\(census.restricted) restricted, \(census.overLimits) over hardware limits)")
+    }
+
+    private func describe(_ field: ProblemField) -> String {
+        switch field.kind {
+        case .size: return field.name + "=<size>"
+        case .choice(let names): return field.name + "=" + names.joined(separator: "|")
+        }
+    }
+}

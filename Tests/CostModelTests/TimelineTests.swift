@@ -1,0 +1,81 @@
+import CostModel
+import KernelSpace
+import Testing
+
+@Suite struct TimelineTests {
+    let template = LinearTemplate()
+    let space = SearchSpace(LinearTemplate())
+
+    func latency(_ problem: String, _ key: String, on target: Target = .trn2) throws -> CostReport {
+        let program = template.program(for: try template.parseProblem(problem), configuration: try space.parse(key))
+        return Timeline.simulate(program, on: target)
+    }
+
+    @Test func publishedOrderHoldsForTheTrn2Table() throws {
+        let rows = CalibrationCase.all.filter { $0.target == .trn2 }
+        let predicted = try rows.map { try $0.predict().latency }
+        #expect(rows.count == 3)
+        #expect(predicted[0] > predicted[1] && predicted[0] > predicted[2])
+    }
+
+    @Test func calibrationRowsAreWithinAFactorOfTwo() throws {
+        for row in CalibrationCase.all {
+            let ratio = try row.predict().latency / 1e6 / row.publishedMilliseconds
+            #expect(ratio > 0.5 && ratio < 2, "\(row.version) on \(row.target.name): \(ratio)")
+        }
+    }
+
+    @Test func fullyOptimisedTutorialIsComputeBound() throws {
+        let row = try #require(CalibrationCase.all.first { $0.version == "fully optimised" })
+        let report = try row.predict()
+        #expect(report.boundingEngine == .tensor)
+        // 32,768 matmuls of 128 x 128 x 512 at 512 cycles each on a 2.8 GHz TensorE, plus the very
+        // first LoadStationary (32 cycles), which no earlier matmul hides.
+        let expected: Double = (32_768 * 512 + 32) / 2.8
+        let busy: Double = report.busy[.tensor] ?? 0
+        #expect(abs(busy - expected) < 1e-3)
+        #expect(report.macs == 4096 * 8192 * 8192)
+    }
+
+    @Test func fp32MatmulsTakeAboutFourTimesBF16() throws {
+        let key = "block_m=4,block_k=16,block_n=2,loop_order=mkn,bufs=2"
+        let bf16 = try latency("M=512,K=2048,N=1024", key).busy[.tensor] ?? 0
+        let fp32 = try latency("M=512,K=2048,N=1024,dtype=fp32", key).busy[.tensor] ?? 0
+        #expect(fp32 / bf16 > 3.8 && fp32 / bf16 < 4.2)
+    }
+
+    @Test func moreWorkNeverTakesLessTime() throws {
+        let key = "block_m=2,block_k=4,block_n=1,loop_order=mkn,bufs=2"
+        var previous = 0.0
+        for m in [128, 256, 512, 1024, 2048] {
+            let current = try latency("M=\(m),K=2048,N=1024", key).latency
+            #expect(current >= previous, "M=\(m)")
+            previous = current
+        }
+    }
+
+    @Test func computeBoundProblemTwiceAsLargeTakesAboutTwiceAsLong() throws {
+        let key = "block_m=4,block_k=8,block_n=2,loop_order=nkm,bufs=2"
+        let small = try latency("M=2048,K=4096,N=4096", key)
+        let large = try latency("M=4096,K=4096,N=4096", key)
+        let ratio = large.deviceTime / small.deviceTime
+        #expect(ratio > 1.8 && ratio < 2.2, "ratio \(ratio)")
+    }
+
+    @Test func hoistedLoadsAreNeverSlower() throws {
+        for target in Target.all {
+            let inner = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mnk,bufs=2", on: target)
+            let hoisted = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mkn,bufs=2", on: target)
+            #expect(hoisted.latency <= inner.latency, "\(target.name)")
+        }
+    }
+
+    @Test func dmaEfficiencyFollowsTheTable() {
+        let target = Target.trn2
+        #expect(abs(target.dmaEfficiency(rowBytes: 2048) - 0.816) < 1e-9)
+        #expect(abs(target.dmaEfficiency(rowBytes: 32768) - 1.0) < 1e-9)
+        let between = target.dmaEfficiency(rowBytes: 1448)
+        #expect(between > 0.424 && between < 0.816)
+        #expect(target.dmaEfficiency(rowBytes: 16) < 0.014)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+@testable import nkitune
+
+/// Parses and runs a command line, returning the one-line error it throws (nil on success).
+func failure(_ arguments: [String]) -> String? {
+    do {
+        var command = try NKITune.parseAsRoot(arguments)
+        try command.run()
+        return nil
+    } catch let error as CLIError {
+        return error.description
+    } catch {
+        return NKITune.message(for: error)
+    }
+}
+
+@Suite struct CommandLineTests {
+    let cache = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "nkitune-cli-\(UUID().uuidString)/c.sqlite"
+    ).path
+
+    @Test func badInputGetsOneLineNamingIt() {
+        let cases: [([String], String)] = [
+            (["tune", "matmul", "--problem", "M=1"], "unknown kernel 'matmul' (expected one of: linear)"),
+            (
+                ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--target", "trn9"],
+                "unknown target 'trn9' (expected one of: trn1, trn2, trn3)"
+            ),
+            (
+                ["tune", "linear", "--problem", "M=abc,K=2048,N=768"],
+                "problem dimension M=abc is not an integer (kernel linear)"
+            ),
+            (["tune", "linear", "--problem", "M=640,K=2048"], "problem is missing dimension 'N' (kernel linear)"),
+            (
+                ["tune", "linear", "--problem", "M=640,K=2048,N=768,Z=3"],
+                "unknown problem dimension 'Z' (expected M, K, N, act, dtype) (kernel linear)"
+            ),
+            (
+                ["tune", "linear", "--problem", "M=0,K=2048,N=768"],
+                "problem dimension M=0 must be positive (kernel linear)"
+            ),
+            (
+                ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--strategy", "greedy"],
+                "unknown strategy 'greedy' (expected random or exhaustive)"
+            ),
+            (
+                ["emit", "linear", "--problem", "M=640,K=2048,N=768", "--config", "tile_m=7"],
+                "value tile_m=7 is not in the space of linear (allowed: 32, 64, 128)"
+            ),
+            (
+                ["emit", "linear", "--problem", "M=640,K=2048,N=768", "--config", "warp=4"],
+                "unknown parameter 'warp' for kernel linear"
+            ),
+            (
+                ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--cache", "/proc/nkitune-nowhere/c.sqlite"],
+                "cannot create cache directory /proc/nkitune-nowhere: You don’t have permission."
+            ),
+        ]
+        for (arguments, message) in cases {
+            let got = failure(arguments)
+            if arguments.contains("/proc/nkitune-nowhere/c.sqlite") {
+                #expect(
+                    got?.hasPrefix("cannot create cache directory /proc/nkitune-nowhere") == true, "\(got ?? "nil")")
+            } else {
+                #expect(got == message, "\(arguments)")
+            }
+            #expect(got?.contains("\n") == false)
+        }
+    }
+
+    @Test func emitWithoutTuningSaysWhatToDo() {
+        let got = failure(["emit", "linear", "--problem", "M=64,K=64,N=128", "--cache", cache])
+        #expect(got?.hasPrefix("no tuned variant of linear M=64,K=64,N=128,act=none,dtype=bf16 on trn2 in ") == true)
+    }
+
+    @Test func tuneThenEmitTheBest() throws {
+        #expect(
+            failure(["tune", "linear", "--problem", "M=64,K=256,N=512", "--budget", "40", "--cache", cache]) == nil)
+        let out = (cache as NSString).deletingLastPathComponent + "/best.py"
+        #expect(failure(["emit", "linear", "--problem", "M=64,K=256,N=512", "--cache", cache, "--out", out]) == nil)
+        let source = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(source.contains("# predicted latency (performance model): "))
+        #expect(source.contains("def linear_kernel("))
+    }
+}

@@ -173,7 +173,19 @@ struct FlatProgram {
 
 /// A lowered instruction: plain values only.
 struct FlatOp {
-    enum Kind { case matmul, transpose, elementwise, dma, dmaTranspose }
+    enum Kind {
+        case matmul, transpose, elementwise, dma, dmaTranspose
+
+        var name: String {
+            switch self {
+            case .matmul: "matmul"
+            case .transpose: "transpose"
+            case .elementwise: "elementwise"
+            case .dma: "dma"
+            case .dmaTranspose: "dma_transpose"
+            }
+        }
+    }
 
     var kind = Kind.elementwise
     var engine = Engine.vector

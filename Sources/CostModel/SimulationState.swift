@@ -33,10 +33,13 @@ struct SimulationState {
     // NeuronCore-v2 shared access ports.
     private var sbufPortFree: Double = 0
     private var psumPortFree: Double = 0
+    /// Every executed instruction, when recording.
+    private(set) var events: [TraceEvent]?
 
-    init(_ flat: FlatProgram, target: Target) {
+    init(_ flat: FlatProgram, target: Target, recording: Bool = false) {
         self.flat = flat
         self.target = target
+        events = recording ? [] : nil
         staticDuration = [Double](repeating: .nan, count: flat.ops.count)
         slot = [Int](repeating: 0, count: flat.buffers.count)
         regions = flat.buffers.map { $0.shape.count >= 3 ? $0.shape[1] : 1 }
@@ -99,10 +102,15 @@ struct SimulationState {
         if op.write >= 0 {
             for cell in cells(op.write, environment) { ready = max(ready, readEnd[cell]) }
         }
-        let finish: Double
+        let (start, finish): (Double, Double)
         switch op.kind {
-        case .dma, .dmaTranspose: finish = transfer(op, ready: ready, environment)
-        default: finish = compute(index, op, ready: ready, environment)
+        case .dma, .dmaTranspose: (start, finish) = transfer(op, ready: ready, environment)
+        default: (start, finish) = compute(index, op, ready: ready, environment)
+        }
+        if events != nil {
+            let lane: TraceEvent.Lane =
+                op.kind == .dma || op.kind == .dmaTranspose ? .dmaQueue(op.queue) : .engine(op.engine)
+            events?.append(TraceEvent(lane: lane, kind: op.kind.name, start: start, end: finish))
         }
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { readEnd[cell] = max(readEnd[cell], finish) }
@@ -142,7 +150,7 @@ struct SimulationState {
 
     private mutating func compute(
         _ index: Int, _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
-    ) -> Double {
+    ) -> (Double, Double) {
         var duration: Double
         if op.clamped {
             duration = self.duration(op, environment)
@@ -154,6 +162,11 @@ struct SimulationState {
         }
         let lane = op.engine == .tensor ? 0 : op.engine == .vector ? 1 : op.engine == .scalar ? 2 : 3
         var start = max(ready, laneFree[lane])
+        // A Vector/Scalar/GpSimd instruction that waits on the instruction just before it on the
+        // same engine pays the dependent-instruction overhead.
+        if lane > 0 && ready > 0 && ready == laneFree[lane] {
+            duration += target.dependentInstructionCycles / clock(op.engine)
+        }
         let sharesSBUF = target.serialisesEngineAccess && (op.engine == .vector || op.engine == .gpsimd)
         let sharesPSUM =
             target.serialisesEngineAccess && op.touchesPSUM && (op.engine == .vector || op.engine == .scalar)
@@ -177,7 +190,7 @@ struct SimulationState {
         if op.engine == .tensor { tensorLastEnd = finish }
         if sharesSBUF { sbufPortFree = finish }
         if sharesPSUM { psumPortFree = finish }
-        return finish
+        return (start, finish)
     }
 
     /// Extra ns for loading a new stationary operand: LoadStationary runs in the background of the
@@ -198,9 +211,9 @@ struct SimulationState {
         return max(0, loadCycles - lastMatmulCycles) / target.tensorClock
     }
 
-    private mutating func transfer(_ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>)
-        -> Double
-    {
+    private mutating func transfer(
+        _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
+    ) -> (Double, Double) {
         let (partitions, free) = flat.shape(op.operand0, environment)
         let bytes = partitions * free * op.elementSize
         let perEngine = target.dmaPartitionsPerEngine
@@ -225,7 +238,7 @@ struct SimulationState {
         queueFree[queue] = finish
         busy[4] += occupancy * share
         dmaBytes += bytes
-        return finish
+        return (start, finish)
     }
 
     func report() -> CostReport {

@@ -20,6 +20,7 @@ extension Target {
         matmulMaxMoving: 512,  // [D] moving free size <= 512 on v2/v3
         minimumCycles: 64,  // [D] MIN_II = 64
         accessStartCycles: 60,  // [D] about 60 cycles to start an SBUF/PSUM access
+        dependentInstructionCycles: 100,  // [D] about +100 cycles for back-to-back dependent instructions
         fp32MatmulFactor: 4,  // [D] fp32 matmul 4x
         loadStationarySpeedup: 4,  // [D] LoadStationary up to 4x faster than MultiplyMoving
         vectorPerformanceMode: false,  // [D] performance mode is v3+
@@ -50,6 +51,7 @@ extension Target {
         matmulMaxMoving: 512,  // [D]
         minimumCycles: 64,  // [D]
         accessStartCycles: 60,  // [D]
+        dependentInstructionCycles: 100,  // [D]
         fp32MatmulFactor: 4,  // [D]
         loadStationarySpeedup: 4,  // [D]
         vectorPerformanceMode: true,  // [D] v3 VectorE performance mode
@@ -80,6 +82,7 @@ extension Target {
         matmulMaxMoving: 512,  // [D] 4096 only with fp32 output; the templates keep 512
         minimumCycles: 64,  // [D]
         accessStartCycles: 60,  // [D]
+        dependentInstructionCycles: 100,  // [D]
         fp32MatmulFactor: 4,  // [D]
         loadStationarySpeedup: 4,  // [D]
         vectorPerformanceMode: true,  // [D]

@@ -28,6 +28,8 @@ public struct Target: Hashable, Sendable {
     public var minimumCycles: Double
     /// Cycles to start an SBUF/PSUM access, paid by every Vector/Scalar/GpSimd instruction.
     public var accessStartCycles: Double
+    /// Extra cycles when a Vector/Scalar/GpSimd instruction depends on the one just before it.
+    public var dependentInstructionCycles: Double
     /// fp32 matmuls run at a quarter of the bf16 rate.
     public var fp32MatmulFactor: Double
     /// LoadStationary is up to this much faster than a MultiplyMoving of the same free size.

@@ -12,12 +12,66 @@ import KernelSpace
 public enum Timeline {
     /// Simulates a program on a target.
     public static func simulate(_ program: KernelProgram, on target: Target) -> CostReport {
+        run(program, on: target, recording: false).report
+    }
+
+    /// Simulates a program and returns every instruction's place on the timeline as well.
+    public static func trace(_ program: KernelProgram, on target: Target) -> (report: CostReport, events: [TraceEvent])
+    {
+        let (report, events) = run(program, on: target, recording: true)
+        return (report, events ?? [])
+    }
+
+    private static func run(_ program: KernelProgram, on target: Target, recording: Bool) -> (
+        report: CostReport, events: [TraceEvent]?
+    ) {
         let flat = FlatProgram(program, target: target)
-        var state = SimulationState(flat, target: target)
+        var state = SimulationState(flat, target: target, recording: recording)
         let environment = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, flat.variableCount))
         environment.initialize(repeating: 0)
         defer { environment.deallocate() }
         state.run(flat.root, environment)
-        return state.report()
+        return (state.report(), state.events)
     }
+}
+
+/// One executed instruction on the timeline.
+public struct TraceEvent: Hashable, Sendable {
+    /// A compute engine or a DMA queue.
+    public enum Lane: Hashable, Sendable, Comparable {
+        case engine(Engine)
+        case dmaQueue(Int)
+
+        /// Name shown on a timeline lane.
+        public var label: String {
+            switch self {
+            case .engine(.tensor): "TensorE"
+            case .engine(.vector): "VectorE"
+            case .engine(.scalar): "ScalarE"
+            case .engine(.gpsimd): "GpSimd"
+            case .engine(.dma): "DMA"
+            case .dmaQueue(let queue): "DMA queue \(queue)"
+            }
+        }
+
+        private var order: Int {
+            switch self {
+            case .engine(.tensor): 0
+            case .engine(.vector): 1
+            case .engine(.scalar): 2
+            case .engine(.gpsimd): 3
+            case .engine(.dma): 4
+            case .dmaQueue(let queue): 5 + queue
+            }
+        }
+
+        public static func < (lhs: Lane, rhs: Lane) -> Bool { lhs.order < rhs.order }
+    }
+
+    public var lane: Lane
+    /// `matmul`, `transpose`, `elementwise`, `dma` or `dma_transpose`.
+    public var kind: String
+    /// ns from the start of the kernel.
+    public var start: Double
+    public var end: Double
 }

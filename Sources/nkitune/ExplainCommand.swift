@@ -1,0 +1,98 @@
+import ArgumentParser
+import Autotune
+import CostModel
+import Foundation
+import KernelSpace
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Show why a variant takes the time it does, per the performance model.",
+        discussion: """
+            Prints latency, the bounding engine, each engine's busy time and share, DMA bytes and \
+            achieved bandwidth, MFU, the SBUF/PSUM footprint and a one-line verdict. --svg writes a \
+            timeline with one lane per engine and DMA queue.
+
+            Example: nkitune explain linear --problem M=640,K=2048,N=768 --svg timeline.svg
+            """)
+
+    @OptionGroup var problemOptions: ProblemOptions
+    @OptionGroup var cacheOptions: CacheOptions
+
+    @Option(help: "Configuration key (default: the fastest cached variant, else the template default).")
+    var config: String?
+
+    @Option(help: "Write the timeline as SVG to this file.")
+    var svg: String?
+
+    func run() throws {
+        let (template, problem, target) = try problemOptions.resolve()
+        let space = SearchSpace(template)
+        let configuration: Configuration
+        if let config {
+            do {
+                configuration = try space.parse(config)
+            } catch {
+                throw CLIError(error.message)
+            }
+        } else {
+            configuration =
+                try fastestCached(template: template, problem: problem, target: target) ?? space.defaultConfiguration
+        }
+        if let reason = template.restriction(configuration, for: problem) {
+            throw CLIError("configuration \(configuration.key) is not valid for \(problem.key): \(reason)")
+        }
+        let program = template.program(for: problem, configuration: configuration)
+        if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
+            throw CLIError("configuration \(configuration.key) does not fit \(target.name): \(reason)")
+        }
+        let (explanation, events) = Explanation.of(program, on: target)
+        let report = explanation.report
+        print("\(template.id) \(problem.key) on \(target.name) (\(target.core))")
+        print("configuration  \(configuration.key)")
+        print(
+            "latency        \(formatLatency(report.latency)) (kernel \(formatLatency(report.deviceTime)) "
+                + "+ launch \(formatLatency(target.launchOverhead)))")
+        print("verdict        \(explanation.verdict)")
+        let rows = [Engine.tensor, .vector, .scalar, .gpsimd, .dma].map { engine in
+            [
+                engine.rawValue, formatLatency(report.busy[engine] ?? 0),
+                String(format: "%.0f%%", explanation.share(engine) * 100),
+            ]
+        }
+        print(TableRenderer.render(headers: ["engine", "busy", "share"], rows: rows, rightAligned: [1, 2]))
+        print(
+            String(
+                format: "DMA            %.2f MB moved, %.0f GB/s achieved (%.0f%% of the %.0f GB/s peak)",
+                Double(report.dmaBytes) / 1e6, explanation.achievedBandwidth, explanation.bandwidthUtilisation * 100,
+                target.peakDMABytesPerNs))
+        print(
+            String(
+                format: "MFU            %.1f%% (%.3f G MACs; bf16 peak %.1f TMAC/s)", explanation.mfu * 100,
+                Double(report.macs) / 1e9, target.peakMACsPerNs / 1e3))
+        print(
+            "SBUF           \(ResourceCheck.grouped(explanation.usage.sbufBytesPerPartition)) B per partition of "
+                + "\(ResourceCheck.grouped(target.sbufBytesPerPartition))")
+        print("PSUM           \(explanation.usage.psumBanks) of \(target.psumBanks) banks")
+        print("instructions   \(report.instructions)")
+        guard let svg else { return }
+        let title = "\(template.id) \(problem.key) on \(target.name): \(formatLatency(report.latency))"
+        do {
+            try TimelineSVG.render(events, title: title).write(toFile: svg, atomically: true, encoding: .utf8)
+        } catch {
+            throw CLIError("cannot write \(svg): \((error as NSError).localizedDescription)")
+        }
+        FileHandle.standardError.write(Data("wrote \(svg)\n".utf8))
+    }
+
+    private func fastestCached(template: any KernelTemplate, problem: Problem, target: Target) throws -> Configuration?
+    {
+        let cache = try cacheOptions.openCache()
+        let backend = try cacheOptions.makeBackend(jobs: 1)
+        let scope = CacheScope(
+            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
+            toolchain: backend.toolchain)
+        guard let best = try? cache.best(in: scope, limit: 1).first else { return nil }
+        return try? SearchSpace(template).parse(best.configuration)
+    }
+}

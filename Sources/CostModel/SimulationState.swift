@@ -9,7 +9,9 @@ struct SimulationState {
     private var busy = [Double](repeating: 0, count: 5)
     private var queueFree = [Double](repeating: 0, count: 16)
     private var descriptorFree = [Double](repeating: 0, count: 16)
-    private var bandwidthFree: Double = 0
+    private var bandwidth = BandwidthCalendar()
+    /// Next hardware queue of each DMA stream (the IR's queue number).
+    private var streamNext = [Int](repeating: 0, count: 16)
     private var staticDuration: [Double]
     /// Current copy of each buffer.
     private var slot: [Int]
@@ -224,16 +226,18 @@ struct SimulationState {
         let dataTime = Double(bytes) / rate
         let aloneTime = Double(bytes) / (rate * efficiency)
 
-        let queue = op.queue
+        // The compiler spreads a stream's independent DMAs over several hardware queues.
+        let perStream = target.dmaQueuesPerStream
+        let queue = (op.queue * perStream + streamNext[op.queue]) % queueFree.count
+        streamNext[op.queue] = (streamNext[op.queue] + 1) % perStream
         let descriptorsDone = descriptorFree[queue] + target.dmaDescriptorTime
         descriptorFree[queue] = descriptorsDone
         let earliest = max(ready + target.dmaFixedLatency, queueFree[queue], descriptorsDone)
         var inFlight = 1.0
         for other in queueFree.indices where other != queue && queueFree[other] > earliest { inFlight += 1 }
         let occupancy = max(dataTime, aloneTime / min(target.dmaQueueOverlap, inFlight))
-        let start = max(earliest, bandwidthFree)
         let share = Double(engines) / Double(target.dmaEngines)
-        bandwidthFree = start + occupancy * share
+        let start = bandwidth.book(earliest: earliest, duration: occupancy * share)
         let finish = start + occupancy
         queueFree[queue] = finish
         busy[4] += occupancy * share

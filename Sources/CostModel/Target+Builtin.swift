@@ -31,6 +31,7 @@ extension Target {
         dmaPartitionsPerEngine: 8,  // [D] a 128-partition tile is split 8 partitions per engine
         dmaFixedLatency: 1300,  // [D] about 1,300 ns from semaphore to start
         dmaDescriptorTime: 600,  // [I] trn1 has software descriptor generation; taken as the trn2 hardware figure
+        dmaQueuesPerStream: 4,  // [I] 16 queues shared by up to four streams (loads of X, W, stores)
         dmaQueueOverlap: 2,  // [I] overlap of two queues' row latency; see calibration notes
         dmaTransposeEfficiency: nil,  // [D] DMA transpose is a trn2 feature
         dmaEfficiency: dmaEfficiencyTable,
@@ -62,6 +63,7 @@ extension Target {
         dmaPartitionsPerEngine: 8,  // [D]
         dmaFixedLatency: 1300,  // [D]
         dmaDescriptorTime: 600,  // [D] hardware descriptor generation about 600 ns per DMA
+        dmaQueuesPerStream: 4,  // [I] 16 queues shared by up to four streams (loads of X, W, stores)
         dmaQueueOverlap: 2,  // [I] see trn1
         dmaTransposeEfficiency: 0.9,  // [D] up to 90% of DMA throughput HBM->SBUF
         dmaEfficiency: dmaEfficiencyTable,
@@ -93,6 +95,7 @@ extension Target {
         dmaPartitionsPerEngine: 8,  // [D]
         dmaFixedLatency: 1300,  // [D]
         dmaDescriptorTime: 600,  // [D]
+        dmaQueuesPerStream: 4,  // [I] 16 queues shared by up to four streams (loads of X, W, stores)
         dmaQueueOverlap: 2,  // [I]
         dmaTransposeEfficiency: 0.9,  // [I] taken as trn2's
         dmaEfficiency: dmaEfficiencyTable,

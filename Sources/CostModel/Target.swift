@@ -51,6 +51,8 @@ public struct Target: Hashable, Sendable {
     public var dmaFixedLatency: Double
     /// ns of descriptor generation per DMA instruction, serial per queue (hidden behind earlier work).
     public var dmaDescriptorTime: Double
+    /// Hardware queues the compiler spreads one stream of independent DMAs over.
+    public var dmaQueuesPerStream: Int
     /// How many queues' per-row latency can overlap when several DMAs are in flight.
     public var dmaQueueOverlap: Double
     /// DMA transpose throughput relative to a plain copy (HBM to SBUF); nil where it does not exist.

@@ -50,7 +50,7 @@ public struct TraceEvent: Hashable, Sendable {
             case .engine(.scalar): "ScalarE"
             case .engine(.gpsimd): "GpSimd"
             case .engine(.dma): "DMA"
-            case .dmaQueue(let queue): "DMA queue \(queue)"
+            case .dmaQueue(let queue): "DMA group \(queue)"
             }
         }
 

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Draws a timeline as SVG: one lane per engine and DMA queue, instructions as bars over time.
-/// Bars closer than a pixel on one lane are merged, so a kernel of a million instructions still
-/// draws in a few thousand rectangles.
+/// Draws a timeline as SVG: one lane per engine and DMA queue group, instructions as bars over
+/// time. Each pixel column shows how busy the lane is there (as opacity), so a kernel of a million
+/// instructions still draws in a few thousand rectangles.
 public enum TimelineSVG {
     static let colours: [String: String] = [
         "matmul": "#2b6cb0", "transpose": "#805ad5", "elementwise": "#dd6b20", "dma": "#38a169",
@@ -32,21 +32,11 @@ public enum TimelineSVG {
             svg +=
                 "<rect x=\"\(format(left))\" y=\"\(format(y + 2))\" width=\"\(format(plot))\" "
                 + "height=\"\(format(laneHeight - 4))\" fill=\"#f4f4f4\"/>\n"
-            var merged: [(start: Double, end: Double, kind: String)] = []
-            for event in events where event.lane == lane {
-                let x0 = event.start * scale
-                let x1 = max(event.end * scale, x0 + 0.5)
-                if let last = merged.last, last.kind == event.kind, x0 - last.end < 1 {
-                    merged[merged.count - 1].end = max(last.end, x1)
-                } else {
-                    merged.append((x0, x1, event.kind))
-                }
-            }
-            for bar in merged {
+            for bar in bars(events.filter { $0.lane == lane }, scale: scale, columns: Int(plot.rounded(.up))) {
                 svg +=
-                    "<rect x=\"\(format(left + bar.start))\" y=\"\(format(y + 4))\" "
-                    + "width=\"\(format(bar.end - bar.start))\" height=\"\(format(laneHeight - 8))\" "
-                    + "fill=\"\(colours[bar.kind] ?? "#718096")\"/>\n"
+                    "<rect x=\"\(format(left + Double(bar.first)))\" y=\"\(format(y + 4))\" "
+                    + "width=\"\(bar.count)\" height=\"\(format(laneHeight - 8))\" "
+                    + "fill=\"\(colours[bar.kind] ?? "#718096")\" fill-opacity=\"\(format(bar.opacity))\"/>\n"
             }
         }
         let axis = top + Double(lanes.count) * laneHeight + 14
@@ -63,6 +53,41 @@ public enum TimelineSVG {
             legendX += 120
         }
         return svg + "</svg>\n"
+    }
+
+    /// Runs of pixel columns with the same dominant instruction kind and busy fraction (in tenths),
+    /// so a lane busy a third of the time looks a third full however small its instructions are.
+    static func bars(_ events: [TraceEvent], scale: Double, columns: Int) -> [(
+        first: Int, count: Int, kind: String, opacity: Double
+    )] {
+        guard columns > 0 else { return [] }
+        let kinds = Array(colours.keys).sorted()
+        var busy = [[Double]](repeating: [Double](repeating: 0, count: columns), count: kinds.count)
+        for event in events {
+            let kind = kinds.firstIndex(of: event.kind) ?? 0
+            var x = event.start * scale
+            let end = min(event.end * scale, Double(columns))
+            while x < end {
+                let column = min(Int(x), columns - 1)
+                let next = min(Double(column + 1), end)
+                busy[kind][column] += next - x
+                x = next
+            }
+        }
+        var result: [(first: Int, count: Int, kind: String, opacity: Double)] = []
+        for column in 0..<columns {
+            let totals = kinds.indices.map { busy[$0][column] }
+            let total = min(1, totals.reduce(0, +))
+            guard total > 0.05 else { continue }
+            let kind = kinds[totals.indices.max { totals[$0] < totals[$1] }!]
+            let opacity = (total * 10).rounded(.up) / 10
+            if let last = result.last, last.first + last.count == column, last.kind == kind, last.opacity == opacity {
+                result[result.count - 1].count += 1
+            } else {
+                result.append((column, 1, kind, opacity))
+            }
+        }
+        return result
     }
 
     private static func format(_ value: Double) -> String { String(format: "%.1f", value) }

@@ -83,7 +83,7 @@ struct LinearProgramBuilder {
 
     mutating func build() -> KernelProgram {
         let (tm, tk, tn) = (tile["m"]!, tile["k"]!, tile["n"]!)
-        let bufs = configuration.int("bufs")
+        let bufs = configuration.int("x_bufs")
         let x =
             layout == "pretransposed"
             ? builder.buffer("xT", .hbm, [size["k"]!, size["m"]!], dtype, role: .input(0))
@@ -91,7 +91,8 @@ struct LinearProgramBuilder {
         let w = builder.buffer("w", .hbm, [size["k"]!, size["n"]!], dtype, role: .input(1))
         let y = builder.buffer("y", .hbm, [size["m"]!, size["n"]!], dtype, role: .output)
         let xBlock = builder.buffer("x_block", .sbuf, [tk, block["k"]!, extent("m")], dtype, copies: bufs)
-        let wBlock = builder.buffer("w_block", .sbuf, [tk, block["k"]!, extent("n")], dtype, copies: bufs)
+        let wBlock = builder.buffer(
+            "w_block", .sbuf, [tk, block["k"]!, extent("n")], dtype, copies: configuration.int("w_bufs"))
         let yTile = builder.buffer("y_tile", .sbuf, [tm, tn], dtype, copies: 2)
         let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs)
         let wLoad = loadW(w: w, wBlock: wBlock)

@@ -2,8 +2,7 @@
 ///
 /// The program tiles M, K and N (`tile_*`), groups tiles into blocks (`block_*`) so a loaded block
 /// of X or W serves several matrix products, runs the three block loops in `loop_order`, loads each
-/// operand block just inside the innermost block loop it depends on, rotates load buffers `bufs`
-/// deep, evicts PSUM on `evict_engine`, and gets X transposed (K on partitions) by the caller,
+/// operand block just inside the innermost block loop it depends on, rotates load buffers (`x_bufs`, `w_bufs`), evicts PSUM on `evict_engine`, and gets X transposed (K on partitions) by the caller,
 /// by TensorE, or by DMA. When K spans several blocks, partial products accumulate in an fp32 SBUF
 /// buffer covering the blocks live inside the K-block loop and are written after it.
 ///
@@ -36,7 +35,8 @@ public struct LinearTemplate: KernelTemplate {
         Parameter("block_n", .ints([1, 2, 4, 8, 16]), default: .int(1), "N tiles per block"),
         Parameter(
             "loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each loaded block"),
+        Parameter("x_bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of the loaded X block"),
+        Parameter("w_bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of the loaded W block"),
         Parameter(
             "acc_dtype", .choices(["fp32", "bf16"]), default: .choice("fp32"),
             "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)"),

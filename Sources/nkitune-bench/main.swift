@@ -69,7 +69,7 @@ func simulationRate(problem text: String, configuration key: String, seconds: Do
 print("\nThroughput on \(cores) cores")
 let (rate, evaluated) = try driverThroughput(problem: "M=640,K=2048,N=768", budget: 6000)
 print(String(format: "  tune linear M=640,K=2048,N=768, model backend: %.0f variants/s (%d variants)", rate, evaluated))
-let linearKey = "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=4,block_n=1,loop_order=mkn,bufs=2"
+let linearKey = "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=4,block_n=1,loop_order=mkn,x_bufs=2,w_bufs=2"
 let (linearRate, linearLatency) = try simulationRate(
     problem: "M=640,K=2048,N=768", configuration: linearKey, seconds: 2)
 print(

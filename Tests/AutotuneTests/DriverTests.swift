@@ -81,7 +81,7 @@ func temporaryPath(_ name: String) -> String {
                 case "block_k": narrowed.domain = .ints([8])
                 case "block_n": narrowed.domain = .ints([2])
                 case "loop_order": narrowed.domain = .choices(["nkm"])
-                case "bufs": narrowed.domain = .ints([3])
+                case "x_bufs", "w_bufs": narrowed.domain = .ints([3])
                 case "acc_dtype": narrowed.domain = .choices(["fp32"])
                 case "evict_engine": narrowed.domain = .choices(["vector"])
                 case "x_layout": narrowed.domain = .choices(["pretransposed"])

@@ -11,17 +11,22 @@ import Testing
         return Timeline.simulate(program, on: target)
     }
 
-    @Test func publishedOrderHoldsForTheTrn2Table() throws {
-        let rows = CalibrationCase.all.filter { $0.target == .trn2 }
+    @Test(arguments: ["matmul tutorial, trn1 bf16", "optimisation how-to, trn2 fp32"])
+    func versionsComeOutInThePublishedOrder(table: String) throws {
+        let rows = CalibrationCase.all.filter { $0.table == table }
         let predicted = try rows.map { try $0.predict().latency }
-        #expect(rows.count == 3)
-        #expect(predicted[0] > predicted[1] && predicted[0] > predicted[2])
+        let publishedRank = rows.indices.sorted { rows[$0].publishedMilliseconds < rows[$1].publishedMilliseconds }
+        let predictedRank = rows.indices.sorted { predicted[$0] < predicted[$1] }
+        #expect(rows.count >= 3)
+        #expect(predictedRank == publishedRank)
     }
 
-    @Test func calibrationRowsAreWithinAFactorOfTwo() throws {
-        for row in CalibrationCase.all {
+    /// Every trn2 row, and the compute-bound trn1 row, within 15%. The DMA-bound trn1 rows sustain about
+    /// 100 GB/s on hardware, far under the documented peak; the model does not explain that (README).
+    @Test func calibrationRowsAreWithinFifteenPercent() throws {
+        for row in CalibrationCase.all where row.target == .trn2 || row.version == "fully optimised" {
             let ratio = try row.predict().latency / 1e6 / row.publishedMilliseconds
-            #expect(ratio > 0.5 && ratio < 2, "\(row.version) on \(row.target.name): \(ratio)")
+            #expect(abs(ratio - 1) <= 0.15, "\(row.version) on \(row.target.name): \(ratio)")
         }
     }
 
@@ -38,14 +43,14 @@ import Testing
     }
 
     @Test func fp32MatmulsTakeAboutFourTimesBF16() throws {
-        let key = "block_m=4,block_k=16,block_n=2,loop_order=mkn,bufs=2"
+        let key = "block_m=4,block_k=16,block_n=2,loop_order=mkn,x_bufs=2,w_bufs=2"
         let bf16 = try latency("M=512,K=2048,N=1024", key).busy[.tensor] ?? 0
         let fp32 = try latency("M=512,K=2048,N=1024,dtype=fp32", key).busy[.tensor] ?? 0
         #expect(fp32 / bf16 > 3.8 && fp32 / bf16 < 4.2)
     }
 
     @Test func moreWorkNeverTakesLessTime() throws {
-        let key = "block_m=2,block_k=4,block_n=1,loop_order=mkn,bufs=2"
+        let key = "block_m=2,block_k=4,block_n=1,loop_order=mkn,x_bufs=2,w_bufs=2"
         var previous = 0.0
         for m in [128, 256, 512, 1024, 2048] {
             let current = try latency("M=\(m),K=2048,N=1024", key).latency
@@ -55,7 +60,7 @@ import Testing
     }
 
     @Test func computeBoundProblemTwiceAsLargeTakesAboutTwiceAsLong() throws {
-        let key = "block_m=4,block_k=8,block_n=2,loop_order=nkm,bufs=2"
+        let key = "block_m=4,block_k=8,block_n=2,loop_order=nkm,x_bufs=2,w_bufs=2"
         let small = try latency("M=2048,K=4096,N=4096", key)
         let large = try latency("M=4096,K=4096,N=4096", key)
         let ratio = large.deviceTime / small.deviceTime
@@ -64,8 +69,8 @@ import Testing
 
     @Test func hoistedLoadsAreNeverSlower() throws {
         for target in Target.all {
-            let inner = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mnk,bufs=2", on: target)
-            let hoisted = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mkn,bufs=2", on: target)
+            let inner = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mnk,x_bufs=2,w_bufs=2", on: target)
+            let hoisted = try latency("M=1024,K=4096,N=2048", "block_k=32,loop_order=mkn,x_bufs=2,w_bufs=2", on: target)
             #expect(hoisted.latency <= inner.latency, "\(target.name)")
         }
     }

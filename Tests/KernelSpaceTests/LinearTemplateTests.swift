@@ -53,7 +53,7 @@ import Testing
     @Test func sbufOverflowIsRejectedWithNumbers() throws {
         let problem = try template.parseProblem("M=4096,K=8192,N=8192")
         let configuration = try space.parse(
-            "tile_m=128,tile_k=128,tile_n=512,block_m=16,block_k=8,block_n=2,loop_order=nkm,bufs=3")
+            "tile_m=128,tile_k=128,tile_n=512,block_m=16,block_k=8,block_n=2,loop_order=nkm,x_bufs=3,w_bufs=3")
         let program = template.program(for: problem, configuration: configuration)
         let reason = ResourceCheck.violation(of: program, limits: trn2Limits)
         #expect(reason == "needs 280,576 B of SBUF per partition; trn2 has 212,728")

@@ -37,11 +37,11 @@ let trn2Limits = ResourceLimits(
 /// The four configurations of the NKI matrix-multiplication tutorial (lhsT passed transposed).
 let tutorialConfigurations: [String: String] = [
     "tiled":
-        "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=1,block_n=1,loop_order=mnk,bufs=2,x_layout=pretransposed",
+        "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=1,block_n=1,loop_order=mnk,x_bufs=2,w_bufs=2,x_layout=pretransposed",
     "hoisted":
-        "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=64,block_n=1,loop_order=mkn,bufs=2,x_layout=pretransposed",
+        "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=64,block_n=1,loop_order=mkn,x_bufs=2,w_bufs=2,x_layout=pretransposed",
     "blocked":
-        "tile_m=128,tile_k=128,tile_n=512,block_m=2,block_k=64,block_n=2,loop_order=mkn,bufs=1,x_layout=pretransposed",
+        "tile_m=128,tile_k=128,tile_n=512,block_m=2,block_k=64,block_n=2,loop_order=mkn,x_bufs=1,w_bufs=1,x_layout=pretransposed",
     "optimised":
-        "tile_m=128,tile_k=128,tile_n=512,block_m=16,block_k=8,block_n=2,loop_order=nkm,bufs=1,x_layout=pretransposed",
+        "tile_m=128,tile_k=128,tile_n=512,block_m=16,block_k=8,block_n=2,loop_order=nkm,x_bufs=1,w_bufs=1,x_layout=pretransposed",
 ]

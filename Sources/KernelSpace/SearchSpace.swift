@@ -15,17 +15,42 @@ public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
 public struct SearchSpace: Sendable {
     public var template: any KernelTemplate
     public var parameters: [Parameter]
+    /// Restrictions a user added (a space file's `restrictions:`), on top of the template's own.
+    public var restrictions: [Restriction]
 
     /// The template's built-in space.
     public init(_ template: any KernelTemplate) {
-        self.template = template
-        self.parameters = template.parameters
+        self.init(template, parameters: template.parameters)
     }
 
-    /// The space with narrowed or replaced domains.
-    public init(_ template: any KernelTemplate, parameters: [Parameter]) {
+    /// The space with narrowed or replaced domains and extra restrictions.
+    public init(_ template: any KernelTemplate, parameters: [Parameter], restrictions: [Restriction] = []) {
         self.template = template
         self.parameters = parameters
+        self.restrictions = restrictions
+    }
+
+    /// Why a configuration is left out for a problem (a template restriction, or the first user
+    /// restriction that fails), or nil if it is in the space.
+    public func exclusion(_ configuration: Configuration, for problem: Problem) -> String? {
+        if let reason = template.restriction(configuration, for: problem) { return reason }
+        for restriction in restrictions {
+            let holds = try? restriction.holds { name in
+                if let index = configuration.names.firstIndex(of: name) {
+                    switch configuration.values[index] {
+                    case .int(let value): return value
+                    case .bool(let value): return value ? 1 : 0
+                    case .choice: return nil
+                    }
+                }
+                if let index = problem.names.firstIndex(of: name), case .int(let value) = problem.values[index] {
+                    return value
+                }
+                return nil
+            }
+            if holds != true { return "restriction '\(restriction.text)' does not hold" }
+        }
+        return nil
     }
 
     /// Number of configurations (before restrictions), saturating at `Int.max`.

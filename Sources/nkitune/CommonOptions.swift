@@ -27,6 +27,20 @@ struct ProblemOptions: ParsableArguments {
     }
 }
 
+/// Where the editable search spaces live.
+struct SpaceOptions: ParsableArguments {
+    @Option(help: "Directory of <kernel>.yaml search-space files; a missing file means the built-in space.")
+    var spaces: String = "spaces"
+
+    func space(for template: any KernelTemplate) throws -> SearchSpace {
+        do {
+            return try SpaceFile.space(for: template, in: spaces)
+        } catch {
+            throw CLIError(error.message)
+        }
+    }
+}
+
 /// Options that locate the timing cache and the backend.
 struct CacheOptions: ParsableArguments {
     @Option(help: "Timing database (created if missing).")

@@ -10,6 +10,7 @@ struct EmitCommand: ParsableCommand {
 
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var spaceOptions: SpaceOptions
 
     @Option(help: "Configuration key (NAME=VALUE,...); parameters left out take their defaults.")
     var config: String?
@@ -19,7 +20,7 @@ struct EmitCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let space = SearchSpace(template)
+        let space = try spaceOptions.space(for: template)
         var predicted: Double?
         let configuration: Configuration
         if let config {

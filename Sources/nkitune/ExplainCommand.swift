@@ -18,6 +18,7 @@ struct ExplainCommand: ParsableCommand {
 
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var spaceOptions: SpaceOptions
 
     @Option(help: "Configuration key (default: the fastest cached variant, else the template default).")
     var config: String?
@@ -27,7 +28,7 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let space = SearchSpace(template)
+        let space = try spaceOptions.space(for: template)
         let configuration: Configuration
         if let config {
             do {
@@ -93,6 +94,6 @@ struct ExplainCommand: ParsableCommand {
             kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
             toolchain: backend.toolchain)
         guard let best = try? cache.best(in: scope, limit: 1).first else { return nil }
-        return try? SearchSpace(template).parse(best.configuration)
+        return try? try spaceOptions.space(for: template).parse(best.configuration)
     }
 }

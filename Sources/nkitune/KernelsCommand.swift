@@ -21,6 +21,8 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Target chip for the valid count.")
     var target: String = "trn2"
 
+    @OptionGroup var spaceOptions: SpaceOptions
+
     @Option(help: "Threads for the valid count.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -30,13 +32,15 @@ struct KernelsCommand: ParsableCommand {
             throw CLIError("--problem needs a kernel, e.g. `nkitune kernels linear --problem ...`")
         }
         let target = try resolveTarget(self.target)
-        let rows = templates.map { [$0.id, String($0.parameters.count), String(SearchSpace($0).size), $0.summary] }
+        let spaces = try templates.map { try spaceOptions.space(for: $0) }
+        let rows = spaces.map { [$0.template.id, String($0.parameters.count), String($0.size), $0.template.summary] }
         print(
             TableRenderer.render(
                 headers: ["kernel", "parameters", "space", "computes"], rows: rows, rightAligned: [1, 2]))
-        for template in templates {
+        for space in spaces {
+            let template = space.template
             print("\n\(template.id): problem " + template.problemFields.map(describe).joined(separator: ","))
-            let parameters = template.parameters.map { parameter in
+            let parameters = space.parameters.map { parameter in
                 [
                     parameter.name, parameter.domain.values.map(\.description).joined(separator: " "),
                     parameter.defaultValue.description, parameter.summary,
@@ -45,14 +49,17 @@ struct KernelsCommand: ParsableCommand {
             print(
                 TableRenderer.render(headers: ["parameter", "values", "default", "what it changes"], rows: parameters))
         }
-        guard let problemText = problem, let template = templates.first else { return }
+        guard let problemText = problem, let space = spaces.first else { return }
+        let template = space.template
         let problem: Problem
         do {
             problem = try template.parseProblem(problemText)
         } catch {
             throw CLIError(error.message)
         }
-        let census = SpaceCensus.take(SearchSpace(template), problem: problem, target: target, jobs: jobs)
+        FileHandle.standardError.write(
+            Data("counting valid configurations among \(space.size) on \(jobs) threads...\n".utf8))
+        let census = SpaceCensus.take(space, problem: problem, target: target, jobs: jobs)
         print(
             "\n\(template.id) \(problem.key) on \(target.name): \(census.valid) valid of \(census.total) "
                 + "(\(census.restricted) restricted, \(census.overLimits) over hardware limits)")

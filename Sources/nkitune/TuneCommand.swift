@@ -17,6 +17,7 @@ struct TuneCommand: ParsableCommand {
 
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
+    @OptionGroup var spaceOptions: SpaceOptions
 
     @Option(help: "Search strategy: random or exhaustive.")
     var strategy: String = "random"
@@ -47,7 +48,7 @@ struct TuneCommand: ParsableCommand {
         let cache = try cacheOptions.openCache()
         let backend = try cacheOptions.makeBackend(jobs: jobs)
         let request = TuneRequest(
-            space: SearchSpace(template), problem: problem, target: target, strategy: strategy,
+            space: try spaceOptions.space(for: template), problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)
         let limit = request.budget.map { "budget \($0)" } ?? "whole space"
         FileHandle.standardError.write(

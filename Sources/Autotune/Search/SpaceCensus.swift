@@ -23,7 +23,7 @@ public struct SpaceCensus: Sendable, Equatable {
             var index = worker
             while index < total {
                 let configuration = space.configuration(at: index)
-                if space.template.restriction(configuration, for: problem) != nil {
+                if space.exclusion(configuration, for: problem) != nil {
                     restricted += 1
                 } else if ResourceCheck.violation(
                     of: space.template.program(for: problem, configuration: configuration), limits: target.limits)

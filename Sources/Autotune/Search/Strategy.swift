@@ -7,14 +7,14 @@ public enum Strategy: String, Sendable, CaseIterable {
     /// A seeded uniform sample of the space.
     case random
 
-    /// The configurations to evaluate, default configuration first, each passing the template's
-    /// restrictions for `problem`; at most `budget` of them. The same arguments give the same list.
+    /// The configurations to evaluate, default configuration first, each passing the template's and
+    /// the space's restrictions for `problem`; at most `budget` of them. The same arguments give the same list.
     public func candidates(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64) -> [Configuration] {
         let limit = budget ?? Int.max
         var chosen: [Configuration] = []
         var seen = Set<Configuration>()
         func consider(_ configuration: Configuration) {
-            guard chosen.count < limit, space.template.restriction(configuration, for: problem) == nil,
+            guard chosen.count < limit, space.exclusion(configuration, for: problem) == nil,
                 seen.insert(configuration).inserted
             else { return }
             chosen.append(configuration)

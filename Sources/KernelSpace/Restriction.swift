@@ -1,0 +1,250 @@
+/// Why an expression could not be parsed or evaluated; `column` is 1-based within the expression.
+public struct ExpressionError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var column: Int
+
+    public init(message: String, column: Int) {
+        self.message = message
+        self.column = column
+    }
+
+    public var description: String { "column \(column): \(message)" }
+}
+
+/// A restriction over parameter and problem names, in a small safe language: integer literals,
+/// names, `+ - * / %` (integer division), parentheses, comparisons `== != < <= > >=`, and `and`,
+/// `or`, `not`. Nothing else can be written, so a space file cannot run code.
+///
+/// ```swift
+/// let rule = try Restriction("tile_n % 128 == 0 and block_k * tile_k <= K")
+/// let ok = try rule.holds { name in ["tile_n": 256, "block_k": 4, "tile_k": 128, "K": 2048][name] }
+/// ```
+public struct Restriction: Hashable, Sendable, CustomStringConvertible {
+    indirect enum Node: Hashable, Sendable {
+        case number(Int)
+        case name(String, column: Int)
+        case unary(String, Node)
+        case binary(String, Node, Node, column: Int)
+    }
+
+    /// The text as written.
+    public let text: String
+    let root: Node
+
+    public var description: String { text }
+
+    /// Parses an expression.
+    public init(_ text: String) throws(ExpressionError) {
+        self.text = text
+        var parser = ExpressionParser(text)
+        root = try parser.parseWhole()
+    }
+
+    /// Names the expression refers to.
+    public var names: Set<String> {
+        var names = Set<String>()
+        func visit(_ node: Node) {
+            switch node {
+            case .number: break
+            case .name(let name, _): names.insert(name)
+            case .unary(_, let operand): visit(operand)
+            case .binary(_, let left, let right, _):
+                visit(left)
+                visit(right)
+            }
+        }
+        visit(root)
+        return names
+    }
+
+    /// Evaluates the expression; a nonzero result holds. `lookup` gives each name's value, or nil
+    /// for an unknown name (an error naming it).
+    public func holds(_ lookup: (String) -> Int?) throws(ExpressionError) -> Bool {
+        try evaluate(root, lookup) != 0
+    }
+
+    private func evaluate(_ node: Node, _ lookup: (String) -> Int?) throws(ExpressionError) -> Int {
+        switch node {
+        case .number(let value): return value
+        case .name(let name, let column):
+            guard let value = lookup(name) else {
+                throw ExpressionError(message: "unknown name '\(name)'", column: column)
+            }
+            return value
+        case .unary(let op, let operand):
+            let value = try evaluate(operand, lookup)
+            return op == "-" ? -value : (value == 0 ? 1 : 0)
+        case .binary(let op, let left, let right, let column):
+            let a = try evaluate(left, lookup)
+            if op == "and" { return a != 0 ? (try evaluate(right, lookup) != 0 ? 1 : 0) : 0 }
+            if op == "or" { return a != 0 ? 1 : (try evaluate(right, lookup) != 0 ? 1 : 0) }
+            let b = try evaluate(right, lookup)
+            switch op {
+            case "+": return a &+ b
+            case "-": return a &- b
+            case "*": return a &* b
+            case "/", "%":
+                guard b != 0 else { throw ExpressionError(message: "division by zero", column: column) }
+                return op == "/" ? a / b : a % b
+            case "==": return a == b ? 1 : 0
+            case "!=": return a != b ? 1 : 0
+            case "<": return a < b ? 1 : 0
+            case "<=": return a <= b ? 1 : 0
+            case ">": return a > b ? 1 : 0
+            default: return a >= b ? 1 : 0
+            }
+        }
+    }
+}
+
+/// Recursive-descent parser: or < and < not < comparison < sum < product < unary < atom.
+struct ExpressionParser {
+    private struct Token {
+        var text: String
+        var column: Int
+        var isNumber: Bool
+        var isName: Bool
+    }
+
+    private var tokens: [Token] = []
+    private var position = 0
+    private var lexError: ExpressionError?
+
+    init(_ text: String) {
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            let column = index + 1
+            if character == " " || character == "\t" {
+                index += 1
+            } else if character.isNumber {
+                var end = index
+                while end < characters.count && characters[end].isNumber { end += 1 }
+                tokens.append(
+                    Token(text: String(characters[index..<end]), column: column, isNumber: true, isName: false))
+                index = end
+            } else if character.isLetter || character == "_" {
+                var end = index
+                while end < characters.count
+                    && (characters[end].isLetter || characters[end].isNumber || characters[end] == "_")
+                {
+                    end += 1
+                }
+                tokens.append(
+                    Token(text: String(characters[index..<end]), column: column, isNumber: false, isName: true))
+                index = end
+            } else {
+                let pair = index + 1 < characters.count ? String(characters[index...(index + 1)]) : ""
+                if ["==", "!=", "<=", ">="].contains(pair) {
+                    tokens.append(Token(text: pair, column: column, isNumber: false, isName: false))
+                    index += 2
+                } else if "+-*/%()<>".contains(character) {
+                    tokens.append(Token(text: String(character), column: column, isNumber: false, isName: false))
+                    index += 1
+                } else {
+                    lexError = ExpressionError(message: "unexpected character '\(character)'", column: column)
+                    break
+                }
+            }
+        }
+    }
+
+    private var current: Token? { position < tokens.count ? tokens[position] : nil }
+
+    private mutating func accept(_ text: String) -> Token? {
+        guard let token = current, !token.isNumber, token.text == text else { return nil }
+        position += 1
+        return token
+    }
+
+    mutating func parseWhole() throws(ExpressionError) -> Restriction.Node {
+        if let lexError { throw lexError }
+        guard !tokens.isEmpty else { throw ExpressionError(message: "empty expression", column: 1) }
+        let node = try parseOr()
+        if let token = current { throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column) }
+        return node
+    }
+
+    private mutating func parseOr() throws(ExpressionError) -> Restriction.Node {
+        var node = try parseAnd()
+        while let token = accept("or") { node = .binary("or", node, try parseAnd(), column: token.column) }
+        return node
+    }
+
+    private mutating func parseAnd() throws(ExpressionError) -> Restriction.Node {
+        var node = try parseNot()
+        while let token = accept("and") { node = .binary("and", node, try parseNot(), column: token.column) }
+        return node
+    }
+
+    private mutating func parseNot() throws(ExpressionError) -> Restriction.Node {
+        if accept("not") != nil { return .unary("not", try parseNot()) }
+        return try parseComparison()
+    }
+
+    private mutating func parseComparison() throws(ExpressionError) -> Restriction.Node {
+        let node = try parseSum()
+        for op in ["==", "!=", "<=", ">=", "<", ">"] {
+            if let token = accept(op) { return .binary(op, node, try parseSum(), column: token.column) }
+        }
+        return node
+    }
+
+    private mutating func parseSum() throws(ExpressionError) -> Restriction.Node {
+        var node = try parseProduct()
+        while true {
+            if let token = accept("+") {
+                node = .binary("+", node, try parseProduct(), column: token.column)
+            } else if let token = accept("-") {
+                node = .binary("-", node, try parseProduct(), column: token.column)
+            } else {
+                return node
+            }
+        }
+    }
+
+    private mutating func parseProduct() throws(ExpressionError) -> Restriction.Node {
+        var node = try parseUnary()
+        while true {
+            if let token = accept("*") ?? accept("/") ?? accept("%") {
+                node = .binary(token.text, node, try parseUnary(), column: token.column)
+            } else {
+                return node
+            }
+        }
+    }
+
+    private mutating func parseUnary() throws(ExpressionError) -> Restriction.Node {
+        if accept("-") != nil { return .unary("-", try parseUnary()) }
+        return try parseAtom()
+    }
+
+    private mutating func parseAtom() throws(ExpressionError) -> Restriction.Node {
+        guard let token = current else {
+            let column = tokens.last.map { $0.column + $0.text.count } ?? 1
+            throw ExpressionError(message: "expression ends early", column: column)
+        }
+        position += 1
+        if token.isNumber {
+            guard let value = Int(token.text) else {
+                throw ExpressionError(message: "number too large", column: token.column)
+            }
+            return .number(value)
+        }
+        if token.isName {
+            if ["and", "or", "not"].contains(token.text) {
+                throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column)
+            }
+            return .name(token.text, column: token.column)
+        }
+        if token.text == "(" {
+            let inner = try parseOr()
+            guard accept(")") != nil else {
+                throw ExpressionError(message: "missing ')'", column: current?.column ?? token.column)
+            }
+            return inner
+        }
+        throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column)
+    }
+}

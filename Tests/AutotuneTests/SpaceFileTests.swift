@@ -1,0 +1,92 @@
+import Autotune
+import Foundation
+import KernelSpace
+import Testing
+
+@Suite struct SpaceFileTests {
+    let template = LinearTemplate()
+
+    func parse(_ text: String) throws -> SearchSpace {
+        try SpaceFile.parse(text, file: "linear.yaml", template: template)
+    }
+
+    @Test func shippedFileIsTheBuiltInSpace() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../spaces")
+        let space = try SpaceFile.space(for: template, in: directory.standardized.path)
+        #expect(space.parameters == template.parameters)
+        #expect(space.restrictions.isEmpty)
+    }
+
+    @Test func missingFileMeansTheBuiltInSpace() throws {
+        let space = try SpaceFile.space(for: template, in: "/nonexistent-nkitune-spaces")
+        #expect(space.parameters == template.parameters)
+    }
+
+    @Test func narrowsDomainsAndAddsRestrictions() throws {
+        let space = try parse(
+            """
+            version: 1
+            kernel: linear
+            parameters:
+              tile_n: [512]
+              block_k: {range: [2, 16], powers_of_two: true}
+              loop_order: [MKN, nkm]
+            restrictions:
+              - block_k * tile_k <= K
+              - "block_m <= 2"
+            """)
+        #expect(space.parameters.first { $0.name == "tile_n" }?.domain == .ints([512]))
+        #expect(space.parameters.first { $0.name == "block_k" }?.domain == .ints([2, 4, 8, 16]))
+        #expect(space.parameters.first { $0.name == "loop_order" }?.domain == .choices(["mkn", "nkm"]))
+        #expect(space.defaultConfiguration["loop_order"] == .choice("mkn"))
+        let problem = try template.parseProblem("M=640,K=256,N=768")
+        let candidates = Strategy.exhaustive.candidates(in: space, for: problem, budget: nil, seed: 1)
+        #expect(!candidates.isEmpty)
+        for configuration in candidates {
+            #expect(configuration.int("tile_n") == 512)
+            #expect(configuration.int("block_k") * configuration.int("tile_k") <= 256)
+            #expect(configuration.int("block_m") <= 2)
+        }
+    }
+
+    @Test func errorsGiveFileLineColumnAndTheOffendingPart() {
+        let cases: [(String, String)] = [
+            (
+                "version: 1\nkernel: linear\nparameters:\n  tile_q: [1]\n",
+                "linear.yaml:4:3: unknown parameter 'tile_q' for kernel linear (expected one of: tile_m, tile_k, tile_n, block_m, block_k, block_n, loop_order, x_bufs, w_bufs, acc_dtype, evict_engine, x_layout)"
+            ),
+            (
+                "version: 1\nkernel: linear\nparameters:\n  tile_n: [128, abc]\n",
+                "linear.yaml:4:17: value 'abc' of tile_n is not a positive integer"
+            ),
+            (
+                "version: 1\nkernel: linear\nparameters:\n  evict_engine: [vector, tensor]\n",
+                "linear.yaml:4:26: value 'tensor' of evict_engine is not one of vector, scalar, gpsimd"
+            ),
+            (
+                "version: 1\nkernel: linear\nrestrictions:\n  - tile_n % 128 == 0 and $\n",
+                "linear.yaml:4:27: unexpected character '$' in 'tile_n % 128 == 0 and $'"
+            ),
+            (
+                "version: 1\nkernel: linear\nrestrictions:\n  - tile_n < Q\n",
+                "linear.yaml:4:5: unknown name 'Q' in 'tile_n < Q'"
+            ),
+            (
+                "version: 1\nkernel: linear\nrestrictions:\n  - x_layout > 1\n",
+                "linear.yaml:4:5: 'x_layout' is a choice parameter; restrictions take numbers"
+            ),
+            ("version: 1\nkernel: rmsnorm\n", "linear.yaml:2:9: file is for kernel 'rmsnorm', expected 'linear'"),
+            ("version: 2\nkernel: linear\n", "linear.yaml:1:10: unsupported version '2' (expected 1)"),
+            (
+                "version: 1\nkernel: linear\ntunables: {}\n",
+                "linear.yaml:3:1: unknown key 'tunables' (expected version, kernel, parameters, restrictions)"
+            ),
+            ("kernel: linear\n", "linear.yaml:1:1: missing key 'version'"),
+        ]
+        for (text, message) in cases {
+            #expect(throws: SpaceFileError(message: message)) { try parse(text) }
+        }
+        #expect(throws: SpaceFileError.self) { try parse("version: 1\nparameters: [\n") }
+    }
+}

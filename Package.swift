@@ -45,7 +45,7 @@ let package = Package(
         ),
         .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"]),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
-        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "KernelSpace"]),
         .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "KernelSpace", "CostModel"]),
         .testTarget(name: "nkituneTests", dependencies: ["nkitune"]),
     ],

@@ -1,7 +1,9 @@
 /// The built-in templates.
 public enum KernelCatalog {
     /// Every template, in listing order.
-    public static let all: [any KernelTemplate] = [LinearTemplate()]
+    public static let all: [any KernelTemplate] = [
+        LinearTemplate(), LinearTemplate.outputProjection, LinearTemplate.languageModelHead,
+    ]
 
     /// The template with this id, or nil.
     public static func template(_ id: String) -> (any KernelTemplate)? { all.first { $0.id == id } }

@@ -15,7 +15,11 @@ struct LinearProgramBuilder {
     private let blockLoop: [String: LoopVar]
     private let tileLoop: [String: LoopVar]
 
-    init(problem: Problem, configuration: Configuration) {
+    /// Python name of the emitted kernel.
+    let kernelName: String
+
+    init(problem: Problem, configuration: Configuration, kernelName: String = "linear_kernel") {
+        self.kernelName = kernelName
         self.problem = problem
         self.configuration = configuration
         dtype = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
@@ -131,7 +135,7 @@ struct LinearProgramBuilder {
             return [.allocate(accumulator.id), .op(.memset(dst: whole, value: 0, engine: evict)), loop]
                 + finale
         }
-        return builder.program(name: "linear_kernel", body: level(0))
+        return builder.program(name: kernelName, body: level(0))
     }
 
     private mutating func loadX(x: BufferDecl, xBlock: BufferDecl, bufs: Int) -> [Stmt] {

@@ -12,10 +12,27 @@
 /// let program = template.program(for: problem, configuration: template.defaultConfiguration)
 /// ```
 public struct LinearTemplate: KernelTemplate {
-    public init() {}
+    /// The general `linear` kernel.
+    public init() {
+        self.init(id: "linear", summary: "Y = act(X W): tiled, blocked matrix product with fused activation")
+    }
 
-    public let id = "linear"
-    public let summary = "Y = act(X W): tiled, blocked matrix product with fused activation"
+    /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`).
+    public init(id: String, summary: String) {
+        self.id = id
+        self.summary = summary
+    }
+
+    /// The attention output projection of Qwen3-MoE: heads x head_dim -> hidden size.
+    public static let outputProjection = LinearTemplate(
+        id: "o-proj", summary: "attention output projection (q heads x head_dim -> hidden), a linear product")
+
+    /// The language-model head: hidden size -> this rank's slice of the vocabulary.
+    public static let languageModelHead = LinearTemplate(
+        id: "lm-head", summary: "hidden -> vocabulary slice logits, the model's largest product")
+
+    public let id: String
+    public let summary: String
 
     public let problemFields: [ProblemField] = [
         ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
@@ -139,7 +156,9 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = LinearProgramBuilder(problem: problem, configuration: configuration)
+        var builder = LinearProgramBuilder(
+            problem: problem, configuration: configuration,
+            kernelName: String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel")
         return builder.build()
     }
 }

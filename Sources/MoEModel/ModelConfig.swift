@@ -20,6 +20,9 @@ public struct ModelConfig: Hashable, Sendable {
         experts: 128, expertsPerToken: 8, expertIntermediateSize: 768, vocabularySize: 151_936, ropeTheta: 1_000_000,
         rmsNormEpsilon: 1e-6, normaliseTopKProbabilities: true)
 
+    /// The built-in models by name.
+    public static let builtIn: [String: ModelConfig] = [qwen3MoE30BA3B.name: qwen3MoE30BA3B]
+
     /// Multiply-accumulates of one decoder layer's matrix products for one token, attention over
     /// `cachedPositions` positions included.
     public func layerMACsPerToken(cachedPositions: Int) -> Int {

@@ -12,6 +12,9 @@ struct NKITune: ParsableCommand {
             NeuronCore performance model), checks the fastest on the CPU interpreter, and keeps every \
             timing in a SQLite cache so nothing is measured twice.
             """,
-        subcommands: [KernelsCommand.self, TuneCommand.self, BestCommand.self, EmitCommand.self, ExplainCommand.self]
+        subcommands: [
+            KernelsCommand.self, TuneCommand.self, BestCommand.self, EmitCommand.self, ExplainCommand.self,
+            ModelCommand.self,
+        ]
     )
 }

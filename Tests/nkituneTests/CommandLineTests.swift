@@ -23,7 +23,10 @@ func failure(_ arguments: [String]) -> String? {
 
     @Test func badInputGetsOneLineNamingIt() {
         let cases: [([String], String)] = [
-            (["tune", "matmul", "--problem", "M=1"], "unknown kernel 'matmul' (expected one of: linear)"),
+            (
+                ["tune", "matmul", "--problem", "M=1"],
+                "unknown kernel 'matmul' (expected one of: linear, o-proj, lm-head)"
+            ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--target", "trn9"],
                 "unknown target 'trn9' (expected one of: trn1, trn2, trn3)"

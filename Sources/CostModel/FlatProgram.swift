@@ -82,7 +82,7 @@ struct FlatProgram {
         let onChip = { (access: Access) in buffers[access.buffer].memory != .hbm }
         var op = FlatOp()
         op.engine = instruction.engine
-        op.clamped = ([instruction.destination] + instruction.sources).contains { $0.isClamped }
+        op.clamped = (instruction.destinations + instruction.sources).contains { $0.isClamped }
         var reads: [Int] = []
         var seen: [Access] = []
         for source in instruction.sources where onChip(source) && !seen.contains(source) {
@@ -93,13 +93,14 @@ struct FlatProgram {
         op.read1 = reads.count > 1 ? reads[1] : -1
         op.read2 = reads.count > 2 ? reads[2] : -1
         op.write = onChip(instruction.destination) ? access(instruction.destination) : -1
+        if instruction.destinations.count > 1 { op.write2 = access(instruction.destinations[1]) }
         op.destination = access(instruction.destination)
         let fp32Factor = { (access: Access) in buffers[access.buffer].dtype == .fp32 ? target.fp32MatmulFactor : 1 }
         func bf16SBUF(_ access: Access) -> Bool {
             buffers[access.buffer].dtype == .bf16 && buffers[access.buffer].memory == .sbuf
         }
         func inPSUM(_ access: Access) -> Bool { buffers[access.buffer].memory == .psum }
-        op.touchesPSUM = ([instruction.destination] + instruction.sources).contains(where: inPSUM)
+        op.touchesPSUM = (instruction.destinations + instruction.sources).contains(where: inPSUM)
         switch instruction {
         case .matmul(_, let stationary, let moving, _):
             op.kind = .matmul
@@ -110,7 +111,15 @@ struct FlatProgram {
             op.kind = .transpose
             op.operand0 = access(src)
             op.factor = fp32Factor(src)
-        case .activation(_, let src, _, _):
+        case .activation(_, let src, _, _, _, let reduce):
+            op.kind = .elementwise
+            op.operand0 = access(src)
+            if reduce != nil { op.extraCycles = target.minimumCycles }
+        case .tensorReduce(_, let src, let op0):
+            op.kind = .elementwise
+            op.operand0 = access(src)
+            if buffers[src.buffer].dtype == .bf16 && (op0 == .add || op0 == .maximum) { op.factor = 0.5 }
+        case .max8(_, let src), .findIndex8(_, let src, _):
             op.kind = .elementwise
             op.operand0 = access(src)
         case .tensorTensor(let dst, let a, let b, _, let engine):
@@ -119,7 +128,7 @@ struct FlatProgram {
             let allBF16 = bf16SBUF(a) && bf16SBUF(b) && bf16SBUF(dst)
             op.factor = inPSUM(a) || inPSUM(b) || allBF16 ? 1 : 2
             if engine == .vector && target.vectorPerformanceMode && allBF16 { op.factor /= 2 }
-        case .tensorScalar(let dst, let src, _, _, let engine), .copy(let dst, let src, let engine):
+        case .tensorScalar(let dst, let src, _, let engine), .copy(let dst, let src, let engine):
             op.kind = .elementwise
             op.operand0 = op.destination
             if engine == .vector && target.vectorPerformanceMode && bf16SBUF(src) && bf16SBUF(dst) { op.factor = 0.25 }
@@ -194,6 +203,10 @@ struct FlatOp {
     /// Accesses (indices into the access arrays), -1 when absent.
     var destination = -1
     var write = -1
+    /// The second destination (the row sums of `activation_reduce`), -1 when absent.
+    var write2 = -1
+    /// Cycles added to the rule (a fused reduction).
+    var extraCycles: Double = 0
     var read0 = -1
     var read1 = -1
     var read2 = -1
@@ -211,6 +224,9 @@ struct FlatOp {
 
     /// Every access of the instruction (-1 where absent), for the empty-tile test.
     var accesses: FixedTriple { FixedTriple(destination, operand0, operand1) }
+
+    /// The on-chip regions written.
+    var writes: FixedTriple { FixedTriple(write, write2, -1) }
 }
 
 /// Three access indices iterated without a heap allocation.

@@ -101,8 +101,8 @@ struct SimulationState {
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { ready = max(ready, writeEnd[cell]) }
         }
-        if op.write >= 0 {
-            for cell in cells(op.write, environment) { ready = max(ready, readEnd[cell]) }
+        for access in op.writes where access >= 0 {
+            for cell in cells(access, environment) { ready = max(ready, readEnd[cell]) }
         }
         let (start, finish): (Double, Double)
         switch op.kind {
@@ -117,8 +117,8 @@ struct SimulationState {
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { readEnd[cell] = max(readEnd[cell], finish) }
         }
-        if op.write >= 0 {
-            for cell in cells(op.write, environment) { writeEnd[cell] = max(writeEnd[cell], finish) }
+        for access in op.writes where access >= 0 {
+            for cell in cells(access, environment) { writeEnd[cell] = max(writeEnd[cell], finish) }
         }
         end = max(end, finish)
     }
@@ -144,7 +144,8 @@ struct SimulationState {
             return Double(max(partitions, min(64, free))) * op.factor / target.tensorClock
         case .elementwise:
             let free = Double(flat.shape(op.operand0, environment).free)
-            return (max(target.minimumCycles, free * op.factor) + target.accessStartCycles) / clock(op.engine)
+            let cycles = max(target.minimumCycles, free * op.factor) + op.extraCycles + target.accessStartCycles
+            return cycles / clock(op.engine)
         case .dma, .dmaTranspose:
             preconditionFailure("DMA time depends on queue state")
         }

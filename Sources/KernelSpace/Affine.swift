@@ -74,17 +74,25 @@ public struct Affine: Hashable, Sendable {
     }
 }
 
-/// One dimension of an access: `size` elements from `start`, cut short where `limit` (the elements
-/// left in the problem from `start`) is smaller. A limit at or below zero makes the access empty.
+/// One dimension of an access: `size` elements from `start`, `stride` apart, cut short where
+/// `limit` (the elements left in the problem from `start`) is smaller. A limit at or below zero
+/// makes the access empty. Stride 0 repeats one element (a row broadcast over partitions).
 public struct AffineRange: Hashable, Sendable {
     public var start: Affine
     public var size: Int
     public var limit: Affine?
+    public var stride: Int
 
-    public init(start: Affine, size: Int, limit: Affine? = nil) {
+    public init(start: Affine, size: Int, limit: Affine? = nil, stride: Int = 1) {
         self.start = start
         self.size = size
         self.limit = limit
+        self.stride = stride
+    }
+
+    /// Index `at` repeated `count` times: a row broadcast to `count` partitions.
+    public static func broadcast(_ at: Affine, count: Int) -> AffineRange {
+        AffineRange(start: at, size: count, stride: 0)
     }
 
     /// The whole of a dimension of `size` elements.

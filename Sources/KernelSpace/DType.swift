@@ -2,12 +2,14 @@
 public enum DType: String, Sendable, Hashable, CaseIterable {
     case bf16 = "bfloat16"
     case fp32 = "float32"
+    /// Integers (indices); the interpreter holds them exactly as floats below 2^24.
+    case int32 = "int32"
 
     /// Bytes per element.
     public var size: Int {
         switch self {
         case .bf16: 2
-        case .fp32: 4
+        case .fp32, .int32: 4
         }
     }
 
@@ -17,6 +19,7 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
         switch self {
         case .fp32: return value
         case .bf16: return DType.roundToBF16(value)
+        case .int32: return value.rounded(.towardZero)
         }
     }
 

@@ -34,7 +34,10 @@ public enum ALUOp: String, Sendable, Hashable, CaseIterable {
     case add
     case subtract
     case multiply
+    case divide
     case maximum
+    case minimum
+    case power
 
     /// Applies the operation to two fp32 values.
     @inlinable
@@ -43,7 +46,10 @@ public enum ALUOp: String, Sendable, Hashable, CaseIterable {
         case .add: return a + b
         case .subtract: return a - b
         case .multiply: return a * b
+        case .divide: return a / b
         case .maximum: return Swift.max(a, b)
+        case .minimum: return Swift.min(a, b)
+        case .power: return Foundation.pow(a, b)
         }
     }
 }

@@ -90,9 +90,10 @@ struct Machine {
         for (dimension, range) in access.ranges.enumerated() {
             let start = range.start.evaluate(environment)
             let extent = range.extent(environment)
-            if extent > 0 && (start < 0 || start + extent > buffer.shape[dimension]) {
+            let last = start + (extent - 1) * range.stride
+            if extent > 0 && (start < 0 || last >= buffer.shape[dimension]) {
                 throw InterpreterError(
-                    message: "access [\(start), \(start + extent)) outside dimension \(dimension) "
+                    message: "access [\(start), \(last + 1)) outside dimension \(dimension) "
                         + "(size \(buffer.shape[dimension])) of \(buffer.name)")
             }
             base += start * stride[dimension]
@@ -102,12 +103,15 @@ struct Machine {
         for dimension in 1..<extents.count {
             var next: [Int] = []
             next.reserveCapacity(offsets.count * extents[dimension])
+            let step = stride[dimension] * access.ranges[dimension].stride
             for offset in offsets {
-                for index in 0..<extents[dimension] { next.append(offset + index * stride[dimension]) }
+                for index in 0..<extents[dimension] { next.append(offset + index * step) }
             }
             offsets = next
         }
-        return View(base: base, partitionStride: stride[0], partitions: extents[0], freeOffsets: offsets)
+        return View(
+            base: base, partitionStride: stride[0] * access.ranges[0].stride, partitions: extents[0],
+            freeOffsets: offsets)
     }
 
     func read(_ view: View, _ buffer: Int) -> [Float] {
@@ -166,10 +170,30 @@ struct Machine {
             write(flipped, dst, target)
         case .matmul(_, let stationary, let moving, let accumulation):
             try multiply(dst: dst, target: target, stationary: stationary, moving: moving, accumulation, environment)
-        case .activation(_, let src, let function, let scale):
+        case .activation(_, let src, let function, let scale, let bias, let reduce):
             let source = try view(src, environment)
             try requireSameShape(dst, source, "activation into \(name(instruction.destination))")
-            write(read(source, src.buffer).map { function.apply($0 * scale) }, dst, target)
+            let offsets = try bias.map { bias throws(InterpreterError) in
+                try column(bias, rows: dst.partitions, environment)
+            }
+            var values = read(source, src.buffer)
+            for partition in 0..<dst.partitions {
+                let shift = offsets?[partition] ?? 0
+                for element in 0..<dst.free {
+                    let index = partition * dst.free + element
+                    values[index] = function.apply(values[index] * scale + shift)
+                }
+            }
+            write(values, dst, target)
+            if let reduce {
+                let sums = try view(reduce, environment)
+                let rounded = read(dst, target)
+                var totals = [Float](repeating: 0, count: dst.partitions)
+                for partition in 0..<dst.partitions {
+                    for element in 0..<dst.free { totals[partition] += rounded[partition * dst.free + element] }
+                }
+                write(totals, sums, reduce.buffer)
+            }
         case .tensorTensor(_, let a, let b, let op, _):
             let left = try view(a, environment)
             let right = try view(b, environment)
@@ -177,13 +201,84 @@ struct Machine {
             try requireSameShape(dst, right, "tensor_tensor into \(name(instruction.destination))")
             let values = zip(read(left, a.buffer), read(right, b.buffer)).map { op.apply($0, $1) }
             write(values, dst, target)
-        case .tensorScalar(_, let src, let op, let operand, _):
+        case .tensorScalar(_, let src, let steps, _):
             let source = try view(src, environment)
             try requireSameShape(dst, source, "tensor_scalar into \(name(instruction.destination))")
-            write(read(source, src.buffer).map { op.apply($0, operand) }, dst, target)
+            var values = read(source, src.buffer)
+            for step in steps {
+                switch step.operand {
+                case .immediate(let operand):
+                    for index in values.indices { values[index] = step.op.apply(values[index], operand) }
+                case .perPartition(let access):
+                    let operands = try column(access, rows: dst.partitions, environment)
+                    for partition in 0..<dst.partitions {
+                        for element in 0..<dst.free {
+                            let index = partition * dst.free + element
+                            values[index] = step.op.apply(values[index], operands[partition])
+                        }
+                    }
+                }
+            }
+            write(values, dst, target)
+        case .tensorReduce(_, let src, let op):
+            let source = try view(src, environment)
+            guard dst.partitions == source.partitions, dst.free == 1 else {
+                throw InterpreterError(message: "tensor_reduce into \(name(instruction.destination)) must be [P, 1]")
+            }
+            let values = read(source, src.buffer)
+            var results = [Float](repeating: 0, count: source.partitions)
+            for partition in 0..<source.partitions {
+                var total = values[partition * source.free]
+                for element in 1..<max(1, source.free) {
+                    total = op.apply(total, values[partition * source.free + element])
+                }
+                results[partition] = total
+            }
+            write(results, dst, target)
+        case .max8(_, let src):
+            let source = try view(src, environment)
+            guard dst.partitions == source.partitions, dst.free == 8, source.free >= 8 else {
+                throw InterpreterError(
+                    message: "max8 into \(name(instruction.destination)) must be [P, 8] from [P, >=8]")
+            }
+            let values = read(source, src.buffer)
+            var results: [Float] = []
+            for partition in 0..<source.partitions {
+                let row = values[(partition * source.free)..<((partition + 1) * source.free)]
+                results += row.sorted(by: >).prefix(8)
+            }
+            write(results, dst, target)
+        case .findIndex8(_, let data, let wanted):
+            let source = try view(data, environment)
+            let targets = try view(wanted, environment)
+            guard dst.partitions == source.partitions, dst.free == 8, targets.free == 8 else {
+                throw InterpreterError(message: "nc_find_index8 into \(name(instruction.destination)) must be [P, 8]")
+            }
+            let values = read(source, data.buffer)
+            let keys = read(targets, wanted.buffer)
+            var results: [Float] = []
+            for partition in 0..<source.partitions {
+                let row = Array(values[(partition * source.free)..<((partition + 1) * source.free)])
+                for slot in 0..<8 {
+                    let index = row.firstIndex(of: keys[partition * 8 + slot]) ?? -1
+                    results.append(Float(index))
+                }
+            }
+            write(results, dst, target)
         case .memset(_, let value, _):
             write([Float](repeating: value, count: dst.partitions * dst.free), dst, target)
         }
+    }
+
+    /// The values of a `[P, 1]` region, one per partition.
+    private func column(_ access: Access, rows: Int, _ environment: [Int]) throws(InterpreterError) -> [Float] {
+        let region = try view(access, environment)
+        guard region.partitions == rows, region.free == 1 else {
+            throw InterpreterError(
+                message: "per-partition operand \(program.buffers[access.buffer].name) must be [\(rows), 1], "
+                    + "got [\(region.partitions), \(region.free)]")
+        }
+        return read(region, access.buffer)
     }
 
     private mutating func multiply(

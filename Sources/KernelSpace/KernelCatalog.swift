@@ -2,7 +2,7 @@
 public enum KernelCatalog {
     /// Every template, in listing order.
     public static let all: [any KernelTemplate] = [
-        LinearTemplate(), LinearTemplate.outputProjection, LinearTemplate.languageModelHead,
+        LinearTemplate(), LinearTemplate.outputProjection, LinearTemplate.languageModelHead, RMSNormTemplate(),
     ]
 
     /// The template with this id, or nil.

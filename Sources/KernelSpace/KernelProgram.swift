@@ -74,6 +74,31 @@ public enum Accumulation: Hashable, Sendable {
     case acrossLoops([Int])
 }
 
+/// The second operand of a `tensor_scalar` step.
+public enum ScalarOperand: Hashable, Sendable {
+    /// The same number for every element.
+    case immediate(Float)
+    /// One value per partition, from a `[P, 1]` region.
+    case perPartition(Access)
+
+    /// The region read, if any.
+    public var access: Access? {
+        if case .perPartition(let access) = self { return access }
+        return nil
+    }
+}
+
+/// One `op operand` step of a `tensor_scalar`.
+public struct ScalarStep: Hashable, Sendable {
+    public var op: ALUOp
+    public var operand: ScalarOperand
+
+    public init(_ op: ALUOp, _ operand: ScalarOperand) {
+        self.op = op
+        self.operand = operand
+    }
+}
+
 /// One NKI instruction. Accesses are regions of declared buffers.
 public enum Instruction: Hashable, Sendable {
     /// `nisa.dma_copy`: element-wise copy between HBM and SBUF on a DMA queue.
@@ -84,12 +109,21 @@ public enum Instruction: Hashable, Sendable {
     case matmul(dst: Access, stationary: Access, moving: Access, accumulation: Accumulation)
     /// `nisa.nc_transpose` on TensorE: SBUF `src[P, F]` into PSUM `dst[F, P]`.
     case transpose(dst: Access, src: Access)
-    /// `nisa.activation` on ScalarE: `dst = function(src * scale)`.
-    case activation(dst: Access, src: Access, function: ActivationFunction, scale: Float)
+    /// `nisa.activation` on ScalarE: `dst = function(src * scale + bias)`, with `bias` one value per
+    /// partition; with `reduce`, also the row sums of `dst` (fp32) into `reduce` (`activation_reduce`).
+    case activation(
+        dst: Access, src: Access, function: ActivationFunction, scale: Float = 1, bias: Access? = nil,
+        reduce: Access? = nil)
     /// `nisa.tensor_tensor`: `dst = a op b`.
     case tensorTensor(dst: Access, a: Access, b: Access, op: ALUOp, engine: Engine)
-    /// `nisa.tensor_scalar`: `dst = src op operand`.
-    case tensorScalar(dst: Access, src: Access, op: ALUOp, operand: Float, engine: Engine)
+    /// `nisa.tensor_scalar`: `dst = (src op0 operand0) op1 operand1` (one or two steps).
+    case tensorScalar(dst: Access, src: Access, steps: [ScalarStep], engine: Engine)
+    /// `nisa.tensor_reduce` on VectorE over the free dimensions: `dst[p, 0] = op over src[p, :]`.
+    case tensorReduce(dst: Access, src: Access, op: ALUOp)
+    /// `nisa.max8` on VectorE: the 8 largest values of each partition, largest first.
+    case max8(dst: Access, src: Access)
+    /// `nisa.nc_find_index8` on VectorE: the index in `data` of each of the 8 `values` of a partition.
+    case findIndex8(dst: Access, data: Access, values: Access)
     /// `nisa.tensor_copy`.
     case copy(dst: Access, src: Access, engine: Engine)
     /// `nisa.memset`.
@@ -101,28 +135,39 @@ public enum Instruction: Hashable, Sendable {
         case .dma, .dmaTranspose: .dma
         case .matmul, .transpose: .tensor
         case .activation: .scalar
-        case .tensorTensor(_, _, _, _, let engine), .tensorScalar(_, _, _, _, let engine),
-            .copy(_, _, let engine), .memset(_, _, let engine):
+        case .max8, .findIndex8, .tensorReduce: .vector
+        case .tensorTensor(_, _, _, _, let engine), .tensorScalar(_, _, _, let engine), .copy(_, _, let engine),
+            .memset(_, _, let engine):
             engine
         }
     }
 
-    /// The region written.
+    /// The region written (for `activation` with a reduction, the elementwise result).
     public var destination: Access {
         switch self {
         case .dma(let dst, _, _), .dmaTranspose(let dst, _, _), .matmul(let dst, _, _, _),
-            .transpose(let dst, _), .activation(let dst, _, _, _), .tensorTensor(let dst, _, _, _, _),
-            .tensorScalar(let dst, _, _, _, _), .copy(let dst, _, _), .memset(let dst, _, _):
+            .transpose(let dst, _), .activation(let dst, _, _, _, _, _), .tensorTensor(let dst, _, _, _, _),
+            .tensorScalar(let dst, _, _, _), .tensorReduce(let dst, _, _), .max8(let dst, _),
+            .findIndex8(let dst, _, _), .copy(let dst, _, _), .memset(let dst, _, _):
             dst
         }
+    }
+
+    /// Every region written.
+    public var destinations: [Access] {
+        if case .activation(let dst, _, _, _, _, let reduce?) = self { return [dst, reduce] }
+        return [destination]
     }
 
     /// The regions read (an accumulating matmul also reads its destination).
     public var sources: [Access] {
         switch self {
-        case .dma(_, let src, _), .dmaTranspose(_, let src, _), .transpose(_, let src),
-            .activation(_, let src, _, _), .tensorScalar(_, let src, _, _, _), .copy(_, let src, _):
+        case .dma(_, let src, _), .dmaTranspose(_, let src, _), .transpose(_, let src), .copy(_, let src, _),
+            .tensorReduce(_, let src, _), .max8(_, let src):
             [src]
+        case .activation(_, let src, _, _, let bias, _): [src] + (bias.map { [$0] } ?? [])
+        case .tensorScalar(_, let src, let steps, _): [src] + steps.compactMap(\.operand.access)
+        case .findIndex8(_, let data, let values): [data, values]
         case .matmul(let dst, let stationary, let moving, let accumulation):
             accumulation == .overwrite ? [stationary, moving] : [stationary, moving, dst]
         case .tensorTensor(_, let a, let b, _, _): [a, b]

@@ -51,7 +51,7 @@ public enum NKIEmitter {
                 case .loop(let loop): visit(loop.body)
                 case .allocate: break
                 case .op(let instruction):
-                    for access in [instruction.destination] + instruction.sources {
+                    for access in instruction.destinations + instruction.sources {
                         for range in access.ranges {
                             for term in range.limit?.terms ?? [] { variables.insert(term.variable) }
                         }
@@ -94,7 +94,7 @@ public enum NKIEmitter {
     private static func emit(_ instruction: Instruction, _ context: Context, _ writer: inout CodeWriter) {
         var limits: [Affine: String] = [:]
         var order: [(String, Affine, Int)] = []
-        for access in [instruction.destination] + instruction.sources {
+        for access in instruction.destinations + instruction.sources {
             for range in access.ranges {
                 guard let limit = range.limit, limits[limit] == nil else { continue }
                 let name = "rem\(limits.count)"
@@ -126,15 +126,36 @@ public enum NKIEmitter {
             return "\(NKISpelling.matmul)(dst=\(a(dst)), stationary=\(a(stationary)), moving=\(a(moving)))"
         case .transpose(let dst, let src):
             return "\(NKISpelling.transpose)(dst=\(a(dst)), data=\(a(src)), engine=\(NKISpelling.engine(.tensor)))"
-        case .activation(let dst, let src, let function, let scale):
-            return
-                "\(NKISpelling.activationCall)(dst=\(a(dst)), op=\(NKISpelling.activation(function)), data=\(a(src)), scale=\(scale))"
+        case .activation(let dst, let src, let function, let scale, let bias, let reduce):
+            let op = NKISpelling.activation(function)
+            let tail = (bias.map { ", bias=\(a($0))" } ?? "") + ", scale=\(scale)"
+            if let reduce {
+                return "\(NKISpelling.activationReduce)(dst=\(a(dst)), op=\(op), data=\(a(src)), "
+                    + "reduce_op=\(NKISpelling.alu(.add)), reduce_res=\(a(reduce))\(tail))"
+            }
+            return "\(NKISpelling.activationCall)(dst=\(a(dst)), op=\(op), data=\(a(src))\(tail))"
         case .tensorTensor(let dst, let left, let right, let op, let engine):
             return
                 "\(NKISpelling.tensorTensor)(dst=\(a(dst)), data1=\(a(left)), data2=\(a(right)), op=\(NKISpelling.alu(op)), engine=\(NKISpelling.engine(engine)))"
-        case .tensorScalar(let dst, let src, let op, let operand, let engine):
-            return
-                "\(NKISpelling.tensorScalar)(dst=\(a(dst)), data=\(a(src)), op0=\(NKISpelling.alu(op)), operand0=\(operand), engine=\(NKISpelling.engine(engine)))"
+        case .tensorScalar(let dst, let src, let steps, let engine):
+            var call = "\(NKISpelling.tensorScalar)(dst=\(a(dst)), data=\(a(src))"
+            for (index, step) in steps.enumerated() {
+                let operand: String
+                switch step.operand {
+                case .immediate(let value): operand = "\(value)"
+                case .perPartition(let access): operand = a(access)
+                }
+                call += ", op\(index)=\(NKISpelling.alu(step.op)), operand\(index)=\(operand)"
+            }
+            return call + ", engine=\(NKISpelling.engine(engine)))"
+        case .tensorReduce(let dst, let src, let op):
+            let axes = (1..<src.ranges.count).map(String.init).joined(separator: ", ")
+            return "\(NKISpelling.tensorReduce)(dst=\(a(dst)), op=\(NKISpelling.alu(op)), data=\(a(src)), "
+                + "axis=(\(axes),), keepdims=True)"
+        case .max8(let dst, let src):
+            return "\(NKISpelling.max8)(dst=\(a(dst)), src=\(a(src)))"
+        case .findIndex8(let dst, let data, let values):
+            return "\(NKISpelling.findIndex8)(dst=\(a(dst)), data=\(a(data)), vals=\(a(values)))"
         case .copy(let dst, let src, let engine):
             return "\(NKISpelling.tensorCopy)(dst=\(a(dst)), src=\(a(src)), engine=\(NKISpelling.engine(engine)))"
         case .memset(let dst, let value, let engine):
@@ -144,13 +165,17 @@ public enum NKIEmitter {
 
     private static func access(_ access: Access, _ context: Context, _ limits: [Affine: String]) -> String {
         let buffer = context.program.buffers[access.buffer]
+        if access.ranges.contains(where: { $0.stride != 1 }) { return pattern(access, buffer, context, limits) }
         let whole = access.ranges.enumerated().allSatisfy { dimension, range in
             range.limit == nil && range.start == .const(0) && range.size == buffer.shape[dimension]
         }
         if whole { return buffer.name }
-        let parts = access.ranges.map { range -> String in
+        let parts = access.ranges.enumerated().map { dimension, range -> String in
             let start = python(range.start, context)
-            if range.size == 1 && range.limit == nil { return start }
+            // A middle dimension indexed by one tile number drops out (`x_block[0:128, tk, 0:512]`); the
+            // partition and last dimensions stay slices, so a `[P, 1]` column keeps its shape.
+            let middle = dimension > 0 && dimension < access.ranges.count - 1
+            if range.size == 1 && range.limit == nil && middle { return start }
             let size = range.limit.flatMap { limits[$0] } ?? String(range.size)
             let end: String
             if range.start.isConstant && range.limit == nil {
@@ -161,6 +186,29 @@ public enum NKIEmitter {
             return "\(start):\(end)"
         }
         return "\(buffer.name)[\(parts.joined(separator: ", "))]"
+    }
+
+    /// A strided access as an explicit access pattern: `t.ap(pattern=[[step, num], ...], offset=...)`.
+    private static func pattern(
+        _ access: Access, _ buffer: BufferDecl, _ context: Context, _ limits: [Affine: String]
+    ) -> String {
+        var elementStrides = [Int](repeating: 1, count: buffer.shape.count)
+        for index in stride(from: buffer.shape.count - 2, through: 0, by: -1) {
+            elementStrides[index] = elementStrides[index + 1] * buffer.shape[index + 1]
+        }
+        var offset = Affine.const(0)
+        var pairs: [String] = []
+        for (dimension, range) in access.ranges.enumerated() {
+            offset =
+                offset
+                + Affine(
+                    terms: range.start.terms.map {
+                        Affine.Term(variable: $0.variable, coefficient: $0.coefficient * elementStrides[dimension])
+                    }, constant: range.start.constant * elementStrides[dimension])
+            let count = range.limit.flatMap { limits[$0] } ?? String(range.size)
+            pairs.append("[\(elementStrides[dimension] * range.stride), \(count)]")
+        }
+        return "\(buffer.name).ap(pattern=[\(pairs.joined(separator: ", "))], offset=\(python(offset, context)))"
     }
 
     /// An affine expression as Python: `mb * 256 + tm * 128 + 3`, `200 - kb * 128`.

@@ -19,6 +19,7 @@ public enum NKISpelling {
         switch dtype {
         case .bf16: "nl.bfloat16"
         case .fp32: "nl.float32"
+        case .int32: "nl.int32"
         }
     }
 
@@ -57,7 +58,10 @@ public enum NKISpelling {
         case .add: "nl.add"
         case .subtract: "nl.subtract"
         case .multiply: "nl.multiply"
+        case .divide: "nl.divide"
         case .maximum: "nl.maximum"
+        case .minimum: "nl.minimum"
+        case .power: "nl.power"
         }
     }
 
@@ -66,6 +70,10 @@ public enum NKISpelling {
     static let matmul = "nisa.nc_matmul"
     static let transpose = "nisa.nc_transpose"
     static let activationCall = "nisa.activation"
+    static let activationReduce = "nisa.activation_reduce"
+    static let tensorReduce = "nisa.tensor_reduce"
+    static let max8 = "nisa.max8"
+    static let findIndex8 = "nisa.nc_find_index8"
     static let tensorTensor = "nisa.tensor_tensor"
     static let tensorScalar = "nisa.tensor_scalar"
     static let tensorCopy = "nisa.tensor_copy"

@@ -28,13 +28,35 @@ public enum NumericCheck {
         } catch {
             return CheckResult(passed: false, error: .infinity, reason: "interpreter: \(error.message)")
         }
+        return compare(outputs, expected, types: program.outputs.map(\.dtype), problem: small)
+    }
+
+    /// Compares kernel outputs with the reference: integer outputs (indices) must match exactly,
+    /// the others within ``tolerance(for:)``.
+    public static func compare(
+        _ outputs: [HostTensor], _ expected: [HostTensor], types: [DType], problem: Problem
+    ) -> CheckResult {
         var worst = 0.0
-        for (got, want) in zip(outputs, expected) { worst = max(worst, relativeError(got, want)) }
-        let tolerance = tolerance(for: small)
-        if worst <= tolerance { return CheckResult(passed: true, error: worst, reason: nil) }
+        for (index, (got, want)) in zip(outputs, expected).enumerated() {
+            if types[index] == .int32 {
+                if got.shape != want.shape || got.data != want.data {
+                    let position =
+                        got.data.indices.first { $0 >= want.data.count || got.data[$0] != want.data[$0] } ?? 0
+                    return CheckResult(
+                        passed: false, error: .infinity,
+                        reason: "wrong answer on \(problem.key): output \(index) differs at element \(position)")
+                }
+                continue
+            }
+            worst = max(worst, relativeError(got, want))
+        }
+        let tolerance = tolerance(for: problem)
+        if outputs.count == expected.count && worst <= tolerance {
+            return CheckResult(passed: true, error: worst, reason: nil)
+        }
         return CheckResult(
             passed: false, error: worst,
-            reason: "wrong answer on \(small.key): relative error \(worst) exceeds \(tolerance)")
+            reason: "wrong answer on \(problem.key): relative error \(worst) exceeds \(tolerance)")
     }
 
     /// Largest |got - want| relative to the largest |want|; infinity on NaN or a shape mismatch.

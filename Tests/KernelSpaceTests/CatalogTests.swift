@@ -8,6 +8,7 @@ let smallProblems: [String: [String]] = [
     "o-proj": ["M=3,K=100,N=300"],
     "lm-head": ["M=1,K=160,N=700"],
     "rmsnorm": ["T=40,H=96", "T=200,H=64,residual=1"],
+    "router": ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"],
 ]
 
 @Suite struct CatalogTests {

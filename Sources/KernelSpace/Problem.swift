@@ -3,6 +3,8 @@ public struct ProblemField: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         /// A positive size.
         case size
+        /// A non-negative position or offset.
+        case offset
         /// One of a fixed list of names.
         case choice([String])
     }
@@ -97,12 +99,15 @@ extension Array where Element == ProblemField {
                 continue
             }
             switch field.kind {
-            case .size:
+            case .size, .offset:
                 guard let value = Int(raw) else {
                     throw ProblemError(message: "problem dimension \(field.name)=\(raw) is not an integer")
                 }
-                guard value > 0 else {
+                if field.kind == .size && value <= 0 {
                     throw ProblemError(message: "problem dimension \(field.name)=\(raw) must be positive")
+                }
+                if value < 0 {
+                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) must not be negative")
                 }
                 values.append(.int(value))
             case .choice(let names):

@@ -76,7 +76,9 @@ extension Deployment {
                 macsPerCall: tokens * hidden * qkvColumns),
             KernelCall(
                 role: "q/k norm + RoPE", kernel: "qk-norm-rope",
-                problem: "T=\(tokens),heads=\(queryHeads + keyValueHeads),d=\(headDim)", count: layers, macsPerCall: 0),
+                problem:
+                    "T=\(tokens),q_heads=\(queryHeads),kv_heads=\(keyValueHeads),d=\(headDim),pos=\(phase == .prefill ? 0 : decodePosition)",
+                count: layers, macsPerCall: 0),
             attention,
             KernelCall(
                 role: "output projection", kernel: "o-proj", problem: "M=\(tokens),K=\(attentionColumns),N=\(hidden)",

@@ -68,6 +68,7 @@ struct KernelsCommand: ParsableCommand {
     private func describe(_ field: ProblemField) -> String {
         switch field.kind {
         case .size: return field.name + "=<size>"
+        case .offset: return field.name + "=<offset>"
         case .choice(let names): return field.name + "=" + names.joined(separator: "|")
         }
     }

@@ -3,7 +3,7 @@ public enum KernelCatalog {
     /// Every template, in listing order.
     public static let all: [any KernelTemplate] = [
         LinearTemplate(), LinearTemplate.outputProjection, LinearTemplate.languageModelHead, RMSNormTemplate(),
-        RouterTemplate(), QKNormRopeTemplate(),
+        RouterTemplate(), QKNormRopeTemplate(), AttentionDecodeTemplate(),
     ]
 
     /// The template with this id, or nil.

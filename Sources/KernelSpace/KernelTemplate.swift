@@ -41,7 +41,7 @@ public protocol KernelTemplate: Sendable {
     /// Random logical inputs (the operands as the reference takes them), for checks.
     func inputs(for problem: Problem, seed: UInt64) -> [HostTensor]
     /// The kernel's arguments for logical inputs: a configuration may want an operand in another layout.
-    func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor]
+    func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor]
     /// What the kernel must compute from logical inputs, written plainly.
     func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor]
     /// Multiply-accumulates of one call.

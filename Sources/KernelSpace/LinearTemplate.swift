@@ -112,7 +112,7 @@ public struct LinearTemplate: KernelTemplate {
         ]
     }
 
-    public func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor] {
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         configuration.choice("x_layout") == "pretransposed" ? [Self.transposed(inputs[0]), inputs[1]] : inputs
     }
 

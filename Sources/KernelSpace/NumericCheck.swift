@@ -24,7 +24,8 @@ public enum NumericCheck {
         let program = template.program(for: small, configuration: configuration)
         let outputs: [HostTensor]
         do {
-            outputs = try Interpreter.run(program, inputs: template.arguments(inputs, configuration: configuration))
+            outputs = try Interpreter.run(
+                program, inputs: template.arguments(inputs, problem: small, configuration: configuration))
         } catch {
             return CheckResult(passed: false, error: .infinity, reason: "interpreter: \(error.message)")
         }

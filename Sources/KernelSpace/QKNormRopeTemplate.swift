@@ -70,7 +70,9 @@ public struct QKNormRopeTemplate: KernelTemplate {
         ]
     }
 
-    public func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor] { inputs }
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        inputs
+    }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let (tokens, d) = (problem.size("T"), problem.size("d"))

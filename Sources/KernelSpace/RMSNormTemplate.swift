@@ -59,7 +59,9 @@ public struct RMSNormTemplate: KernelTemplate {
         return inputs
     }
 
-    public func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor] { inputs }
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        inputs
+    }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let (tokens, hidden) = (problem.size("T"), problem.size("H"))

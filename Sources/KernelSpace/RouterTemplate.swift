@@ -49,7 +49,9 @@ public struct RouterTemplate: KernelTemplate {
         ]
     }
 
-    public func arguments(_ inputs: [HostTensor], configuration: Configuration) -> [HostTensor] { inputs }
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        inputs
+    }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let (tokens, hidden, experts, k) = (problem.size("T"), problem.size("H"), problem.size("E"), problem.size("k"))

@@ -94,6 +94,7 @@ struct ExplainCommand: ParsableCommand {
             kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
             toolchain: backend.toolchain)
         guard let best = try? cache.best(in: scope, limit: 1).first else { return nil }
-        return try? try spaceOptions.space(for: template).parse(best.configuration)
+        guard let space = try? spaceOptions.space(for: template) else { return nil }
+        return try? space.parse(best.configuration)
     }
 }

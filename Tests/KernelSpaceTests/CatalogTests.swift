@@ -9,6 +9,7 @@ let smallProblems: [String: [String]] = [
     "lm-head": ["M=1,K=160,N=700"],
     "rmsnorm": ["T=40,H=96", "T=200,H=64,residual=1"],
     "router": ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"],
+    "attention-decode": ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"],
     "qk-norm-rope": ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"],
 ]
 
@@ -35,7 +36,7 @@ let smallProblems: [String: [String]] = [
             for configuration in configurations {
                 let program = template.program(for: problem, configuration: configuration)
                 let outputs = try Interpreter.run(
-                    program, inputs: template.arguments(inputs, configuration: configuration))
+                    program, inputs: template.arguments(inputs, problem: problem, configuration: configuration))
                 #expect(outputs.count == expected.count)
                 for (got, want) in zip(outputs, expected) {
                     let error = NumericCheck.relativeError(got, want)

@@ -20,7 +20,7 @@ import Testing
             let program = template.program(for: problem, configuration: configuration)
             do {
                 let got = try Interpreter.run(
-                    program, inputs: template.arguments(inputs, configuration: configuration))[0]
+                    program, inputs: template.arguments(inputs, problem: problem, configuration: configuration))[0]
                 let error = relativeError(got, want)
                 if error > tolerance { failures.append("\(configuration.key): error \(error)") }
             } catch {
@@ -37,7 +37,8 @@ import Testing
         // Drop the last top-level statement's instructions: the output is never written.
         program.body = []
         let inputs = template.inputs(for: problem, seed: 1)
-        let got = try Interpreter.run(program, inputs: template.arguments(inputs, configuration: configuration))[0]
+        let got = try Interpreter.run(
+            program, inputs: template.arguments(inputs, problem: problem, configuration: configuration))[0]
         let want = template.reference(for: problem, inputs: inputs)[0]
         #expect(relativeError(got, want) == .infinity)
     }

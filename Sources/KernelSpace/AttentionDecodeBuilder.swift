@@ -1,0 +1,220 @@
+import Foundation
+
+/// Builds the program of one ``AttentionDecodeTemplate`` configuration: per KV head, the scores of
+/// its query heads in S chunks, a softmax over all S, then `P V` over chunks of 128 positions.
+struct AttentionDecodeBuilder {
+    let problem: Problem
+    let configuration: Configuration
+    private var b = ProgramBuilder()
+
+    init(problem: Problem, configuration: Configuration) {
+        self.problem = problem
+        self.configuration = configuration
+    }
+
+    mutating func build() -> KernelProgram {
+        let (positions, heads, kvHeads, d) = (
+            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
+        )
+        let group = heads / kvHeads
+        let tile = configuration.int("s_tile")
+        let bufs = configuration.int("bufs")
+        let layout = configuration.choice("k_layout")
+        let splits = configuration.int("pv_splits")
+        let scaleByScalar = configuration.choice("scale_engine") == "scalar"
+        let normaliseFirst = configuration.choice("normalise") == "before"
+        let q = b.buffer("q", .hbm, [heads, d], .bf16, role: .input(0))
+        let k =
+            layout == "pretransposed"
+            ? b.buffer("k_cache_t", .hbm, [kvHeads * d, positions], .bf16, role: .input(1))
+            : b.buffer("k_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(1))
+        let v = b.buffer("v_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(2))
+        let out = b.buffer("attention_out", .hbm, [heads, d], .bf16, role: .output)
+        let qRows = b.buffer("q_rows", .sbuf, [group, d], .bf16)
+        let qT = b.buffer("q_t", .sbuf, [d, group], .bf16)
+        let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
+        let kT = b.buffer("k_t", .sbuf, [d, tile], .bf16, copies: bufs)
+        let scorePSUM = b.buffer("score_psum", .psum, [group, tile], .fp32, copies: 2)
+        let scores = b.buffer("scores", .sbuf, [group, positions], .fp32)
+        let largest = b.buffer("row_max", .sbuf, [group, 1], .fp32)
+        let negated = b.buffer("neg_max", .sbuf, [group, 1], .fp32)
+        let total = b.buffer("row_sum", .sbuf, [group, 1], .fp32)
+        let exponentials = b.buffer("exp_scores", .sbuf, [group, positions], .fp32)
+        let probabilities = b.buffer("probabilities", .sbuf, [group, positions], .bf16)
+        let pT = b.buffer("p_t", .sbuf, [128, group], .bf16, copies: bufs)
+        let vChunk = b.buffer("v_chunk", .sbuf, [128, d], .bf16, copies: bufs)
+        let pvPSUM = b.buffer("pv_psum", .psum, [group, d], .fp32, copies: 2)
+        let accumulator = b.buffer("pv_sum", .sbuf, [group, d], .fp32)
+        let result = b.buffer("out_rows", .sbuf, [group, d], .bf16, copies: 2)
+        let kv = b.variable("g")
+        let chunk = b.variable("c")
+        let sub = b.variable("r")
+        let split = b.variable("sp")
+        let step = b.variable("j")
+        let headRows = AffineRange(start: .term(kv, group), size: group)
+        func column(_ buffer: BufferDecl) -> Access { Access(buffer, [.full(group), .full(1)]) }
+        func rows(_ buffer: BufferDecl) -> Access { Access(buffer, [.full(group), .full(buffer.shape[1])]) }
+
+        // q^T for this KV head's query heads: [d, group].
+        var body: [Stmt] = [
+            .allocate(qRows.id), .op(.dma(dst: rows(qRows), src: Access(q, [headRows, .full(d)]), queue: 0)),
+        ]
+        let qFlip = Access(flip, [.full(d).with(size: d), AffineRange(start: .const(0), size: group)])
+        body += [
+            .allocate(flip.id), .op(.transpose(dst: qFlip, src: rows(qRows))),
+            .allocate(qT.id), .op(.copy(dst: Access(qT, [.full(d), .full(group)]), src: qFlip, engine: .vector)),
+        ]
+
+        // Scores, s_tile positions at a time.
+        let chunkStart = Affine.term(chunk, tile)
+        let chunkLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-chunkStart)
+        let chunkColumns = AffineRange(start: .const(0), size: tile, limit: chunkLimit)
+        let keysT = Access(kT, [.full(d), chunkColumns])
+        var scoreBody: [Stmt] = [.allocate(kT.id)]
+        switch layout {
+        case "pretransposed":
+            let src = Access(
+                k,
+                [
+                    AffineRange(start: .term(kv, d), size: d),
+                    AffineRange(start: chunkStart, size: tile, limit: chunkLimit),
+                ])
+            scoreBody.append(.op(.dma(dst: keysT, src: src, queue: 1)))
+        case "dma_transpose":
+            let src = Access(
+                k, [AffineRange(start: .term(kv, positions) + chunkStart, size: tile, limit: chunkLimit), .full(d)])
+            scoreBody.append(.op(.dmaTranspose(dst: keysT, src: src, queue: 1)))
+        default:
+            let kRows = b.buffer("k_rows", .sbuf, [128, d], .bf16, copies: bufs)
+            let subStart = chunkStart + .term(sub, 128)
+            let subLimit: Affine? =
+                positions % 128 == 0 && positions % tile == 0 ? nil : .const(positions) + (-subStart)
+            let subRows = AffineRange(start: .const(0), size: 128, limit: subLimit)
+            let flipped = Access(flip, [.full(d).with(size: d), subRows])
+            scoreBody.append(
+                .loop(
+                    Loop(
+                        sub, trips: tile / 128,
+                        body: [
+                            .allocate(kRows.id),
+                            .op(
+                                .dma(
+                                    dst: Access(kRows, [subRows, .full(d)]),
+                                    src: Access(
+                                        k,
+                                        [
+                                            AffineRange(
+                                                start: .term(kv, positions) + subStart, size: 128, limit: subLimit),
+                                            .full(d),
+                                        ]),
+                                    queue: 1)),
+                            .allocate(flip.id), .op(.transpose(dst: flipped, src: Access(kRows, [subRows, .full(d)]))),
+                            .op(
+                                .copy(
+                                    dst: Access(
+                                        kT, [.full(d), AffineRange(start: .term(sub, 128), size: 128, limit: subLimit)]),
+                                    src: flipped, engine: .vector)),
+                        ])))
+        }
+        let scoreTile = Access(scorePSUM, [.full(group), chunkColumns])
+        let scoreSlot = Access(scores, [.full(group), AffineRange(start: chunkStart, size: tile, limit: chunkLimit)])
+        let scale = Float(1 / Foundation.sqrt(Double(d)))
+        scoreBody += [
+            .allocate(scorePSUM.id),
+            .op(
+                .matmul(
+                    dst: scoreTile, stationary: Access(qT, [.full(d), .full(group)]), moving: keysT,
+                    accumulation: .overwrite)),
+            .op(
+                scaleByScalar
+                    ? .activation(dst: scoreSlot, src: scoreTile, function: .copy, scale: scale)
+                    : .tensorScalar(
+                        dst: scoreSlot, src: scoreTile, steps: [ScalarStep(.multiply, .immediate(scale))],
+                        engine: .vector)),
+        ]
+        body += [.allocate(scores.id), .loop(Loop(chunk, trips: (positions + tile - 1) / tile, body: scoreBody))]
+
+        // Softmax over all positions.
+        body += [
+            .allocate(largest.id), .op(.tensorReduce(dst: column(largest), src: rows(scores), op: .maximum)),
+            .allocate(negated.id),
+            .op(
+                .tensorScalar(
+                    dst: column(negated), src: column(largest), steps: [ScalarStep(.multiply, .immediate(-1))],
+                    engine: .vector)),
+            .allocate(exponentials.id), .allocate(total.id),
+            .op(
+                .activation(
+                    dst: rows(exponentials), src: rows(scores), function: .exp, bias: column(negated),
+                    reduce: column(total))),
+            .allocate(probabilities.id),
+            .op(
+                normaliseFirst
+                    ? .tensorScalar(
+                        dst: rows(probabilities), src: rows(exponentials),
+                        steps: [ScalarStep(.divide, .perPartition(column(total)))],
+                        engine: .vector)
+                    : .copy(dst: rows(probabilities), src: rows(exponentials), engine: .vector)),
+        ]
+
+        // P V over chunks of 128 positions, in `splits` partial PSUM sums.
+        let chunks = (positions + 127) / 128
+        let perSplit = (chunks + splits - 1) / splits
+        let position = Affine.term(split, perSplit * 128) + .term(step, 128)
+        let positionLimit: Affine? =
+            positions % 128 == 0 && chunks % splits == 0 ? nil : .const(positions) + (-position)
+        let pieceRows = AffineRange(start: .const(0), size: 128, limit: positionLimit)
+        let pFlip = Access(flip, [pieceRows, AffineRange(start: .const(0), size: group)])
+        let pvTile = Access(pvPSUM, [.full(group), .full(d)])
+        let stepBody: [Stmt] = [
+            .allocate(flip.id),
+            .op(
+                .transpose(
+                    dst: pFlip,
+                    src: Access(
+                        probabilities, [.full(group), AffineRange(start: position, size: 128, limit: positionLimit)]))),
+            .allocate(pT.id), .op(.copy(dst: Access(pT, [pieceRows, .full(group)]), src: pFlip, engine: .vector)),
+            .allocate(vChunk.id),
+            .op(
+                .dma(
+                    dst: Access(vChunk, [pieceRows, .full(d)]),
+                    src: Access(
+                        v,
+                        [
+                            AffineRange(start: .term(kv, positions) + position, size: 128, limit: positionLimit),
+                            .full(d),
+                        ]),
+                    queue: 2)),
+            .op(
+                .matmul(
+                    dst: pvTile, stationary: Access(pT, [pieceRows, .full(group)]),
+                    moving: Access(vChunk, [pieceRows, .full(d)]),
+                    accumulation: .acrossLoops([step.id]))),
+        ]
+        let accumulate = rows(accumulator)
+        body += [
+            .allocate(accumulator.id), .op(.memset(dst: accumulate, value: 0, engine: .vector)),
+            .loop(
+                Loop(
+                    split, trips: splits,
+                    body: [
+                        .allocate(pvPSUM.id), .loop(Loop(step, trips: perSplit, body: stepBody)),
+                        .op(.tensorTensor(dst: accumulate, a: accumulate, b: pvTile, op: .add, engine: .vector)),
+                    ])),
+            .allocate(result.id),
+            .op(
+                normaliseFirst
+                    ? .copy(dst: rows(result), src: accumulate, engine: .vector)
+                    : .tensorScalar(
+                        dst: rows(result), src: accumulate, steps: [ScalarStep(.divide, .perPartition(column(total)))],
+                        engine: .vector)),
+            .op(.dma(dst: Access(out, [headRows, .full(d)]), src: rows(result), queue: 0)),
+        ]
+        return b.program(name: "attention_decode_kernel", body: [.loop(Loop(kv, trips: kvHeads, body: body))])
+    }
+}
+
+extension AffineRange {
+    /// The same range with another size.
+    func with(size: Int) -> AffineRange { AffineRange(start: start, size: size, limit: limit, stride: stride) }
+}

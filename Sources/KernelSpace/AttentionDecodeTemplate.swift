@@ -1,0 +1,132 @@
+import Foundation
+
+/// Decode attention: one query token per head against a KV cache of `S` positions, grouped-query
+/// (`heads / kv_heads` query heads share a KV head). Scores `q K^T / sqrt(d)` are fp32, softmax is
+/// fp32, probabilities are rounded to bf16 for `P V`, the output is bf16.
+///
+/// Numerics-changing parameters: `normalise` (divide P by its sum before `P V`, or the bf16 output
+/// of unnormalised `P V` after) and `pv_splits` (`P V` summed in that many partial PSUM groups, then
+/// added in fp32: the split-S reduction order). The others only move data or change engines.
+public struct AttentionDecodeTemplate: KernelTemplate {
+    public init() {}
+
+    public let id = "attention-decode"
+    public let summary = "one query token per head against a KV cache (grouped-query attention)"
+
+    public let problemFields: [ProblemField] = [
+        ProblemField("S", .size), ProblemField("heads", .size), ProblemField("kv_heads", .size),
+        ProblemField("d", .size, default: .int(128)),
+    ]
+
+    public let parameters: [Parameter] = [
+        Parameter("s_tile", .ints([128, 256, 512]), default: .int(512), "cached positions per score matmul"),
+        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each K/V chunk"),
+        Parameter(
+            "k_layout", .choices(["pretransposed", "dma_transpose", "tensor_transpose"]),
+            default: .choice("pretransposed"), "K cache stored as [d, S], or transposed in the kernel by DMA or TensorE"
+        ),
+        Parameter(
+            "scale_engine", .choices(["scalar", "vector"]), default: .choice("scalar"), "engine that scales the scores"),
+        Parameter(
+            "normalise", .choices(["before", "after"]), default: .choice("before"),
+            "divide P by its sum before P V, or divide the output after (changes numerics)"),
+        Parameter(
+            "pv_splits", .ints([1, 2, 4]), default: .int(1),
+            "partial sums of P V over S, added in fp32 (changes the reduction order)"),
+    ]
+
+    public func macs(for problem: Problem) -> Int { 2 * problem.size("heads") * problem.size("S") * problem.size("d") }
+
+    public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
+        let (positions, heads, kvHeads, d) = (
+            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
+        )
+        if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
+        if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
+        if heads / kvHeads > 128 { return "more than 128 query heads share a KV head" }
+        let tile = configuration.int("s_tile")
+        if tile > positions && tile / 2 >= positions && tile > 128 {
+            return "s_tile=\(tile) is redundant: a smaller tile covers S=\(positions)"
+        }
+        let chunks = (positions + 127) / 128
+        if configuration.int("pv_splits") > chunks {
+            return "pv_splits=\(configuration.int("pv_splits")) exceeds the \(chunks) chunks of 128 positions"
+        }
+        return nil
+    }
+
+    public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
+        let (positions, heads, kvHeads, d) = (
+            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
+        )
+        return [
+            HostTensor.random([heads, d], dtype: .bf16, seed: seed),
+            HostTensor.random([kvHeads * positions, d], dtype: .bf16, seed: seed &+ 1),
+            HostTensor.random([kvHeads * positions, d], dtype: .bf16, seed: seed &+ 2),
+        ]
+    }
+
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        guard configuration.choice("k_layout") == "pretransposed" else { return inputs }
+        // [kv_heads * S, d] -> [kv_heads * d, S]: each KV head's block transposed.
+        return [
+            inputs[0], Self.transposeBlocks(inputs[1], blockRows: problem.size("S"), d: problem.size("d")), inputs[2],
+        ]
+    }
+
+    /// Transposes each `[blockRows, d]` block of a `[blocks * blockRows, d]` tensor to `[d, blockRows]`.
+    static func transposeBlocks(_ tensor: HostTensor, blockRows: Int, d: Int) -> HostTensor {
+        let blocks = tensor.shape[0] / blockRows
+        var data = [Float](repeating: 0, count: tensor.data.count)
+        for block in 0..<blocks {
+            for row in 0..<blockRows {
+                for column in 0..<d {
+                    data[block * d * blockRows + column * blockRows + row] =
+                        tensor.data[(block * blockRows + row) * d + column]
+                }
+            }
+        }
+        return HostTensor(shape: [blocks * d, blockRows], data: data)
+    }
+
+    public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
+        let (positions, heads, kvHeads, d) = (
+            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
+        )
+        let group = heads / kvHeads
+        let scale = 1 / Foundation.sqrt(Double(d))
+        var out = [Float](repeating: 0, count: heads * d)
+        for head in 0..<heads {
+            let kv = head / group
+            var scores = [Double](repeating: 0, count: positions)
+            for position in 0..<positions {
+                var dot = 0.0
+                for index in 0..<d {
+                    dot +=
+                        Double(inputs[0].data[head * d + index])
+                        * Double(inputs[1].data[(kv * positions + position) * d + index])
+                }
+                scores[position] = dot * scale
+            }
+            let largest = scores.max() ?? 0
+            let exponentials = scores.map { Foundation.exp($0 - largest) }
+            let total = exponentials.reduce(0, +)
+            let probabilities = exponentials.map { Double(DType.roundToBF16(Float($0 / total))) }
+            for index in 0..<d {
+                var sum = 0.0
+                for position in 0..<positions {
+                    sum += probabilities[position] * Double(inputs[2].data[(kv * positions + position) * d + index])
+                }
+                out[head * d + index] = DType.roundToBF16(Float(sum))
+            }
+        }
+        return [HostTensor(shape: [heads, d], data: out)]
+    }
+
+    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
+
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = AttentionDecodeBuilder(problem: problem, configuration: configuration)
+        return builder.build()
+    }
+}

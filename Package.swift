@@ -43,11 +43,11 @@ let package = Package(
             name: "nkitune-bench",
             dependencies: ["Autotune", "KernelSpace", "CostModel"]
         ),
-        .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"]),
+        .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"], exclude: ["Fixtures"]),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "KernelSpace"]),
         .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "KernelSpace", "CostModel"]),
-        .testTarget(name: "nkituneTests", dependencies: ["nkitune"]),
+        .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,6 +13,9 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     public let id = "attention-decode"
     public let summary = "one query token per head against a KV cache (grouped-query attention)"
 
+    /// Where P is normalised and how P V is split over S.
+    public let numericParameters: Set<String> = ["normalise", "pv_splits"]
+
     public let problemFields: [ProblemField] = [
         ProblemField("S", .size), ProblemField("heads", .size), ProblemField("kv_heads", .size),
         ProblemField("d", .size, default: .int(128)),

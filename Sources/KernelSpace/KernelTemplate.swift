@@ -33,6 +33,10 @@ public protocol KernelTemplate: Sendable {
     var problemFields: [ProblemField] { get }
     /// Tunable parameters with their built-in domains and defaults.
     var parameters: [Parameter] { get }
+    /// The parameters that change the numbers computed (reduction order or split, accumulation
+    /// precision, where rounding happens). All others only move data or change engines, so two
+    /// configurations that agree on these compute bit-identical outputs.
+    var numericParameters: Set<String> { get }
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     /// Hardware limits are checked separately, on the program (``ResourceCheck``).
     func restriction(_ configuration: Configuration, for problem: Problem) -> String?

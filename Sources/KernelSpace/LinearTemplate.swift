@@ -34,6 +34,12 @@ public struct LinearTemplate: KernelTemplate {
     public let id: String
     public let summary: String
 
+    /// K tiling sets the order of the fp32 sums; `block_*`, `tile_n` and `loop_order` decide whether
+    /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them.
+    public let numericParameters: Set<String> = [
+        "tile_k", "block_k", "loop_order", "acc_dtype", "block_m", "block_n", "tile_n",
+    ]
+
     public let problemFields: [ProblemField] = [
         ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
         ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),

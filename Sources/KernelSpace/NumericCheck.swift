@@ -73,3 +73,35 @@ public enum NumericCheck {
         return worst / scale
     }
 }
+
+extension NumericCheck {
+    /// Whether a configuration's outputs are bit-identical to a reference configuration's, both run
+    /// on the interpreter for the configuration's check problem; on a difference, where it is.
+    public static func bitExact(
+        _ template: any KernelTemplate, problem: Problem, configuration: Configuration, reference: Configuration,
+        seed: UInt64 = 1
+    ) -> (exact: Bool, reason: String?) {
+        let small = template.checkProblem(for: problem, configuration: configuration)
+        let inputs = template.inputs(for: small, seed: seed)
+        do {
+            let got = try Interpreter.run(
+                template.program(for: small, configuration: configuration),
+                inputs: template.arguments(inputs, problem: small, configuration: configuration))
+            let want = try Interpreter.run(
+                template.program(for: small, configuration: reference),
+                inputs: template.arguments(inputs, problem: small, configuration: reference))
+            for (index, (a, b)) in zip(got, want).enumerated() {
+                if let position = a.data.indices.first(where: { a.data[$0].bitPattern != b.data[$0].bitPattern }) {
+                    return (
+                        false,
+                        "not bit-exact to the reference on \(small.key): output \(index) element \(position) is "
+                            + "\(a.data[position]), reference \(b.data[position])"
+                    )
+                }
+            }
+            return (true, nil)
+        } catch {
+            return (false, "interpreter: \(error.message)")
+        }
+    }
+}

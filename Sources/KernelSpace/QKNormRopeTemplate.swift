@@ -13,6 +13,9 @@ public struct QKNormRopeTemplate: KernelTemplate {
     /// Qwen3's RoPE base.
     public static let theta = 1_000_000.0
 
+    /// Every parameter only moves data or changes engines.
+    public let numericParameters: Set<String> = []
+
     public let problemFields: [ProblemField] = [
         ProblemField("T", .size), ProblemField("q_heads", .size), ProblemField("kv_heads", .size),
         ProblemField("d", .size, default: .int(128)), ProblemField("pos", .offset, default: .int(0)),

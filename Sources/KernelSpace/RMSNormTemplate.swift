@@ -15,6 +15,9 @@ public struct RMSNormTemplate: KernelTemplate {
     /// Qwen3's `rms_norm_eps`.
     public static let epsilon: Float = 1e-6
 
+    /// Every parameter only moves data or changes engines.
+    public let numericParameters: Set<String> = []
+
     public let problemFields: [ProblemField] = [
         ProblemField("T", .size), ProblemField("H", .size),
         ProblemField("residual", .choice(["0", "1"]), default: .choice("0")),

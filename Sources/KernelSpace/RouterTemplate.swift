@@ -11,6 +11,9 @@ public struct RouterTemplate: KernelTemplate {
     public let id = "router"
     public let summary = "router logits (fp32), softmax, top-k (max8 / find_index8), renormalised weights"
 
+    /// Normalising over all experts first rounds differently.
+    public let numericParameters: Set<String> = ["softmax"]
+
     public let problemFields: [ProblemField] = [
         ProblemField("T", .size), ProblemField("H", .size), ProblemField("E", .size),
         ProblemField("k", .size, default: .int(8)),

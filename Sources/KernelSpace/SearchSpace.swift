@@ -17,6 +17,9 @@ public struct SearchSpace: Sendable {
     public var parameters: [Parameter]
     /// Restrictions a user added (a space file's `restrictions:`), on top of the template's own.
     public var restrictions: [Restriction]
+    /// When set, only configurations computing bit-identical outputs to this one are in the space
+    /// (those agreeing with it on the template's ``KernelTemplate/numericParameters``).
+    public var exactReference: Configuration?
 
     /// The template's built-in space.
     public init(_ template: any KernelTemplate) {
@@ -34,6 +37,9 @@ public struct SearchSpace: Sendable {
     /// restriction that fails), or nil if it is in the space.
     public func exclusion(_ configuration: Configuration, for problem: Problem) -> String? {
         if let reason = template.restriction(configuration, for: problem) { return reason }
+        if let reference = exactReference, let name = numericDifference(configuration, reference) {
+            return "\(name) changes numerics (reference has \(name)=\(reference[name]))"
+        }
         for restriction in restrictions {
             let holds = try? restriction.holds { name in
                 if let index = configuration.names.firstIndex(of: name) {
@@ -103,6 +109,33 @@ public struct SearchSpace: Sendable {
             configuration.values[position] = value
         }
         return configuration
+    }
+
+    /// The part of the space bit-exact to `reference`: numerics-changing parameters pinned to its values.
+    public func exact(to reference: Configuration) -> SearchSpace {
+        var space = self
+        space.parameters = parameters.map { parameter in
+            guard template.numericParameters.contains(parameter.name) else { return parameter }
+            var pinned = parameter
+            pinned.domain = Self.domain(of: reference[parameter.name], like: parameter.domain)
+            return pinned
+        }
+        space.exactReference = reference
+        return space
+    }
+
+    private static func domain(of value: ParameterValue, like domain: Domain) -> Domain {
+        switch value {
+        case .int(let number): return .ints([number])
+        case .choice(let name): return .choices([name])
+        case .bool(let flag): return .choices([flag ? "true" : "false"])
+        }
+    }
+
+    /// The first numerics-changing parameter on which two configurations differ, or nil when they
+    /// compute bit-identical outputs.
+    public func numericDifference(_ a: Configuration, _ b: Configuration) -> String? {
+        parameters.map(\.name).first { template.numericParameters.contains($0) && a[$0] != b[$0] }
     }
 
     /// Up to `count` distinct indices drawn uniformly with a seeded generator (all of them, in

@@ -37,6 +37,12 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Rows in the table of best variants.")
     var top: Int = 5
 
+    @Flag(help: "Search only variants bit-identical to the reference configuration (see --reference).")
+    var exact = false
+
+    @Option(help: "Reference configuration of --exact (default: the template's default configuration).")
+    var reference: String?
+
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
         guard let strategy = Strategy(rawValue: strategy) else {
@@ -47,8 +53,20 @@ struct TuneCommand: ParsableCommand {
         guard verify >= 0 else { throw CLIError("--verify \(verify) must not be negative") }
         let cache = try cacheOptions.openCache()
         let backend = try cacheOptions.makeBackend(jobs: jobs)
+        var space = try spaceOptions.space(for: template)
+        if exact || reference != nil {
+            var chosen = space.defaultConfiguration
+            if let reference {
+                do {
+                    chosen = try space.parse(reference)
+                } catch {
+                    throw CLIError("--reference: \(error.message)")
+                }
+            }
+            space = space.exact(to: chosen)
+        }
         let request = TuneRequest(
-            space: try spaceOptions.space(for: template), problem: problem, target: target, strategy: strategy,
+            space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)
         let limit = request.budget.map { "budget \($0)" } ?? "whole space"
         FileHandle.standardError.write(
@@ -77,7 +95,8 @@ struct TuneCommand: ParsableCommand {
             print("checked \(summary.checked) fastest on the interpreter: \(summary.checkFailures) wrong")
         }
         let scope = driver.scope(for: request)
-        try printBest(cache: cache, scope: scope, template: template, limit: top)
+        if let reference = space.exactReference { print("bit-exact to \(reference.key)") }
+        try printBest(cache: cache, scope: scope, template: template, limit: top, exactTo: space.exactReference?.key)
         if summary.interrupted {
             print("interrupted: every finished batch is saved in \(cache.path); run the same command to continue")
             throw ExitCode(130)
@@ -86,9 +105,11 @@ struct TuneCommand: ParsableCommand {
 }
 
 /// Prints the fastest cached variants of a scope with their speedup over the default configuration.
-func printBest(cache: TimingCache, scope: CacheScope, template: any KernelTemplate, limit: Int) throws {
+func printBest(
+    cache: TimingCache, scope: CacheScope, template: any KernelTemplate, limit: Int, exactTo reference: String? = nil
+) throws {
     do {
-        let best = try cache.best(in: scope, limit: limit)
+        let best = try cache.best(in: scope, limit: limit, exactTo: reference)
         guard !best.isEmpty else {
             print("no successful variant of \(scope.kernel) \(scope.problem) on \(scope.target) in \(cache.path)")
             return
@@ -98,14 +119,15 @@ func printBest(cache: TimingCache, scope: CacheScope, template: any KernelTempla
         let rows = best.enumerated().map { rank, entry -> [String] in
             let latency = entry.measurement.latency
             let speedup = baseline.flatMap { base in latency.map { String(format: "%.2fx", base / $0) } } ?? "-"
+            let exactness = entry.bitExact.map { $0 ? "yes" : "no" } ?? "-"
             return [
                 String(rank + 1), formatLatency(latency), speedup, boundEngine(entry.measurement.metrics),
-                entry.check ?? "-", entry.configuration,
+                entry.check ?? "-", exactness, entry.configuration,
             ]
         }
         print(
             TableRenderer.render(
-                headers: ["#", "latency", "vs default", "bound", "check", "configuration"], rows: rows,
+                headers: ["#", "latency", "vs default", "bound", "check", "bit-exact", "configuration"], rows: rows,
                 rightAligned: [0, 1, 2]))
     } catch {
         throw CLIError(error.message)

@@ -1,4 +1,5 @@
 import Foundation
+import KernelSpace
 import Testing
 
 @testable import nkitune
@@ -25,7 +26,7 @@ func failure(_ arguments: [String]) -> String? {
         let cases: [([String], String)] = [
             (
                 ["tune", "matmul", "--problem", "M=1"],
-                "unknown kernel 'matmul' (expected one of: linear, o-proj, lm-head)"
+                "unknown kernel 'matmul' (expected one of: \(KernelCatalog.all.map(\.id).joined(separator: ", ")))"
             ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--target", "trn9"],

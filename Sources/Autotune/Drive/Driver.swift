@@ -111,7 +111,13 @@ public struct Driver: Sendable {
             }
             let batch = Array(pending[done..<min(done + batchSize, pending.count)])
             let results = evaluate(batch, request: request, slots: slots)
-            try cache.insert(zip(batch, results).map { ($0.key, $1) }, in: scope)
+            let reference = request.space.exactReference ?? request.space.defaultConfiguration
+            var exact: [String: Bool] = [:]
+            for configuration in batch {
+                exact[configuration.key] = request.space.numericDifference(configuration, reference) == nil
+            }
+            try cache.insert(
+                zip(batch, results).map { ($0.key, $1) }, in: scope, reference: reference.key, bitExact: { exact[$0] })
             for result in results {
                 summary.evaluated[result.status, default: 0] += 1
                 if result.status == .ok, let latency = result.latency { best = min(best ?? latency, latency) }
@@ -126,7 +132,7 @@ public struct Driver: Sendable {
         if !summary.interrupted && !shouldStop() {
             try verifyFastest(request, scope: scope, summary: &summary)
         }
-        summary.best = try cache.best(in: scope, limit: 10)
+        summary.best = try cache.best(in: scope, limit: 10, exactTo: request.space.exactReference?.key)
         return summary
     }
 

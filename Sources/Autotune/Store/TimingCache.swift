@@ -34,6 +34,9 @@ public struct CachedMeasurement: Sendable, Equatable {
     public var check: String?
     /// Relative error of the check.
     public var checkError: Double?
+    /// The configuration exactness is judged against, and whether this one is bit-exact to it.
+    public var reference: String?
+    public var bitExact: Bool?
 }
 
 /// Every evaluation ever made, in SQLite (GRDB `DatabasePool`, WAL mode). A row per variant, keyed
@@ -124,6 +127,13 @@ public final class TimingCache: Sendable {
                         ON measurement (kernel, problem, target, backend, toolchain, status, latency_ns);
                     """)
         }
+        migrator.registerMigration("v2-bit-exact") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE measurement ADD COLUMN reference_config TEXT;
+                    ALTER TABLE measurement ADD COLUMN bit_exact INTEGER;
+                    """)
+        }
         return migrator
     }
 
@@ -141,18 +151,21 @@ public final class TimingCache: Sendable {
         }
     }
 
-    /// Stores evaluations in one transaction; an existing row for the same key is replaced.
-    public func insert(_ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope)
-        throws(CacheError)
-    {
+    /// Stores evaluations in one transaction; an existing row for the same key is replaced. `bitExact`
+    /// says, per configuration, whether it computes bit-identical outputs to `reference`.
+    public func insert(
+        _ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope, reference: String? = nil,
+        bitExact: (String) -> Bool? = { _ in nil }
+    ) throws(CacheError) {
         let stamp = ISO8601DateFormatter().string(from: Date())
         try write { db in
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO measurement
                     (kernel, problem, config, target, backend, toolchain, status, reason, latency_ns,
-                     latency_min_ns, latency_max_ns, samples, metrics, compile_s, measure_s, measured_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     latency_min_ns, latency_max_ns, samples, metrics, compile_s, measure_s, measured_at,
+                     reference_config, bit_exact)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for (configuration, measurement) in rows {
                 let metrics = Self.encode(measurement.metrics)
@@ -160,7 +173,7 @@ public final class TimingCache: Sendable {
                     scope.kernel, scope.problem, configuration, scope.target, scope.backend, scope.toolchain,
                     measurement.status.rawValue, measurement.reason, measurement.latency, measurement.latencyMin,
                     measurement.latencyMax, measurement.samples, metrics, measurement.compileSeconds,
-                    measurement.measureSeconds, stamp,
+                    measurement.measureSeconds, stamp, reference, bitExact(configuration),
                 ])
             }
         }
@@ -185,19 +198,45 @@ public final class TimingCache: Sendable {
         }
     }
 
-    /// The fastest `ok` variants of a scope, fastest first (ties broken by configuration key).
-    public func best(in scope: CacheScope, limit: Int) throws(CacheError) -> [CachedMeasurement] {
+    /// The fastest `ok` variants of a scope, fastest first (ties broken by configuration key); with
+    /// `exactTo`, only those recorded as bit-exact to that reference configuration.
+    public func best(in scope: CacheScope, limit: Int, exactTo reference: String? = nil) throws(CacheError)
+        -> [CachedMeasurement]
+    {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM measurement
                     WHERE kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?
-                      AND status = 'ok'
+                      AND status = 'ok' AND (? IS NULL OR (reference_config = ? AND bit_exact = 1))
                     ORDER BY latency_ns, config LIMIT ?
                     """,
-                arguments: [scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain, limit]
+                arguments: [
+                    scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain, reference, reference,
+                    limit,
+                ]
             ).map(Self.decode)
+        }
+    }
+
+    /// Records the interpreter's verdict on bit-exactness; a variant that is not bit-exact to the
+    /// reference it was claimed to match is marked failed.
+    public func recordBitExact(
+        configuration: String, in scope: CacheScope, reference: String, exact: Bool, reason: String?
+    ) throws(CacheError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE measurement SET bit_exact = ?, reference_config = ?,
+                        status = CASE WHEN ? THEN status ELSE 'failed' END,
+                        reason = CASE WHEN ? THEN reason ELSE ? END
+                    WHERE kernel = ? AND problem = ? AND config = ? AND target = ? AND backend = ? AND toolchain = ?
+                    """,
+                arguments: [
+                    exact, reference, exact, exact, reason, scope.kernel, scope.problem, configuration, scope.target,
+                    scope.backend, scope.toolchain,
+                ])
         }
     }
 
@@ -247,7 +286,7 @@ public final class TimingCache: Sendable {
             metrics: metrics, compileSeconds: row["compile_s"], measureSeconds: row["measure_s"])
         return CachedMeasurement(
             configuration: row["config"], measurement: measurement, check: row["check_status"],
-            checkError: row["check_error"])
+            checkError: row["check_error"], reference: row["reference_config"], bitExact: row["bit_exact"])
     }
 
     private static func encode(_ metrics: [String: Double]) -> String {

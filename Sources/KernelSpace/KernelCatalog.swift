@@ -2,7 +2,8 @@
 public enum KernelCatalog {
     /// Every template, in listing order.
     public static let all: [any KernelTemplate] = [
-        LinearTemplate(), LinearTemplate.outputProjection, LinearTemplate.languageModelHead, RMSNormTemplate(),
+        LinearTemplate(), LinearTemplate.qkvProjection, LinearTemplate.outputProjection,
+        LinearTemplate.languageModelHead, RMSNormTemplate(),
         RouterTemplate(), QKNormRopeTemplate(), AttentionDecodeTemplate(),
     ]
 

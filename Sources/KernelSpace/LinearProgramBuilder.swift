@@ -98,7 +98,10 @@ struct LinearProgramBuilder {
         let wBlock = builder.buffer(
             "w_block", .sbuf, [tk, block["k"]!, extent("n")], dtype, copies: configuration.int("w_bufs"))
         let yTile = builder.buffer("y_tile", .sbuf, [tm, tn], dtype, copies: 2)
-        let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs)
+        let normalises = LinearTemplate.normalises(problem)
+        let gamma = normalises ? builder.buffer("norm_weight", .hbm, [1, size["k"]!], .bf16, role: .input(2)) : nil
+        let gammaRows = normalises ? builder.buffer("norm_weight_rows", .sbuf, [tm, extent("k")], .bf16) : nil
+        let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs, gammaRows: gammaRows)
         let wLoad = loadW(w: w, wBlock: wBlock)
         var accumulator: BufferDecl?
         let inPSUM = Self.accumulatesInPSUM(problem: problem, configuration: configuration)
@@ -135,10 +138,21 @@ struct LinearProgramBuilder {
             return [.allocate(accumulator.id), .op(.memset(dst: whole, value: 0, engine: evict)), loop]
                 + finale
         }
-        return builder.program(name: kernelName, body: level(0))
+        var prologue: [Stmt] = []
+        if let gamma, let gammaRows {
+            let columns = range("k", local: .const(0), global: .const(0), size: extent("k"))
+            prologue = [
+                .allocate(gammaRows.id),
+                .op(
+                    .dma(
+                        dst: Access(gammaRows, [.full(tm), columns]),
+                        src: Access(gamma, [.broadcast(.const(0), count: tm), columns]), queue: 1)),
+            ]
+        }
+        return builder.program(name: kernelName, body: prologue + level(0))
     }
 
-    private mutating func loadX(x: BufferDecl, xBlock: BufferDecl, bufs: Int) -> [Stmt] {
+    private mutating func loadX(x: BufferDecl, xBlock: BufferDecl, bufs: Int, gammaRows: BufferDecl?) -> [Stmt] {
         let (tm, tk) = (tile["m"]!, tile["k"]!)
         let loadK = builder.variable("lk")
         let kGlobal = blockStart("k") + .term(loadK, tk)
@@ -191,7 +205,14 @@ struct LinearProgramBuilder {
                             range("k", local: blockStart("k"), global: blockStart("k"), size: extent("k")),
                         ]),
                     queue: 0))
-            let piece = Access(rows, [mRange, range("k", local: .term(loadK, tk), global: kGlobal, size: tk)])
+            var normalise: [Stmt] = []
+            var source = rows
+            if let gammaRows {
+                let (statements, normalised) = normaliseRows(rows, gammaRows: gammaRows, rowRange: mRange, bufs: bufs)
+                normalise = statements
+                source = normalised
+            }
+            let piece = Access(source, [mRange, range("k", local: .term(loadK, tk), global: kGlobal, size: tk)])
             let flipped = Access(transposed, [kRange, mRange])
             let dst = Access(
                 xBlock, [kRange, .index(.term(loadK)), range("m", local: .term(loadM, tm), global: mGlobal, size: tm)])
@@ -203,9 +224,47 @@ struct LinearProgramBuilder {
                 ])
             return [
                 .allocate(xBlock.id),
-                .loop(Loop(loadM, trips: block["m"]!, body: [.allocate(rows.id), rowsLoad, .loop(inner)])),
+                .loop(
+                    Loop(loadM, trips: block["m"]!, body: [.allocate(rows.id), rowsLoad] + normalise + [.loop(inner)])),
             ]
         }
+    }
+
+    /// RMSNorm of whole X rows in SBUF, rounded as Hugging Face does; returns the normalised rows.
+    private mutating func normaliseRows(
+        _ rows: BufferDecl, gammaRows: BufferDecl, rowRange: AffineRange, bufs: Int
+    ) -> ([Stmt], BufferDecl) {
+        let tm = tile["m"]!
+        let columns = range("k", local: .const(0), global: .const(0), size: extent("k"))
+        let squares = builder.buffer("x_squares", .sbuf, [tm, extent("k")], .fp32, copies: bufs)
+        let total = builder.buffer("x_sum_squares", .sbuf, [tm, 1], .fp32, copies: bufs)
+        let scaled = builder.buffer("x_scaled", .sbuf, [tm, extent("k")], .bf16, copies: bufs)
+        let normalised = builder.buffer("x_normalised", .sbuf, [tm, extent("k")], .bf16, copies: bufs)
+        let column = Access(total, [rowRange, .full(1)])
+        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, [rowRange, columns]) }
+        let statements: [Stmt] = [
+            .allocate(squares.id), .allocate(total.id),
+            .op(.activation(dst: whole(squares), src: whole(rows), function: .square, reduce: column)),
+            .op(
+                .tensorScalar(
+                    dst: column, src: column,
+                    steps: [
+                        ScalarStep(.divide, .immediate(Float(size["k"]!))),
+                        ScalarStep(.add, .immediate(RMSNormTemplate.epsilon)),
+                    ], engine: .vector)),
+            .op(
+                .tensorScalar(dst: column, src: column, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
+            .allocate(scaled.id),
+            .op(
+                .tensorScalar(
+                    dst: whole(scaled), src: whole(rows), steps: [ScalarStep(.multiply, .perPartition(column))],
+                    engine: .vector)),
+            .allocate(normalised.id),
+            .op(
+                .tensorTensor(
+                    dst: whole(normalised), a: whole(scaled), b: whole(gammaRows), op: .multiply, engine: .vector)),
+        ]
+        return (statements, normalised)
     }
 
     private mutating func loadW(w: BufferDecl, wBlock: BufferDecl) -> [Stmt] {

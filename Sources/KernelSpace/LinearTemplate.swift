@@ -1,3 +1,5 @@
+import Foundation
+
 /// `Y[M, N] = act(X[M, K] W[K, N])`, bf16 (or fp32) in and out, fp32 accumulation.
 ///
 /// The program tiles M, K and N (`tile_*`), groups tiles into blocks (`block_*`) so a loaded block
@@ -18,10 +20,19 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`).
-    public init(id: String, summary: String) {
+    public init(id: String, summary: String, fusesNorm: Bool = false) {
         self.id = id
         self.summary = summary
+        self.fusesNorm = fusesNorm
     }
+
+    /// The q/k/v projection of Qwen3-MoE: hidden -> (q heads + 2 KV heads) x head_dim, optionally
+    /// normalising its input rows first (`norm=1`, a fused input RMSNorm).
+    public static let qkvProjection = LinearTemplate(
+        id: "qkv", summary: "q/k/v projection with an optional fused input RMSNorm (norm=1)", fusesNorm: true)
+
+    /// Whether the problem has a `norm` option (a fused RMSNorm of X's rows before the product).
+    public let fusesNorm: Bool
 
     /// The attention output projection of Qwen3-MoE: heads x head_dim -> hidden size.
     public static let outputProjection = LinearTemplate(
@@ -40,11 +51,20 @@ public struct LinearTemplate: KernelTemplate {
         "tile_k", "block_k", "loop_order", "acc_dtype", "block_m", "block_n", "tile_n",
     ]
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
-        ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),
-        ProblemField("dtype", .choice(["bf16", "fp32"]), default: .choice("bf16")),
-    ]
+    public var problemFields: [ProblemField] {
+        var fields = [
+            ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
+            ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),
+            ProblemField("dtype", .choice(["bf16", "fp32"]), default: .choice("bf16")),
+        ]
+        if fusesNorm { fields.append(ProblemField("norm", .choice(["0", "1"]), default: .choice("1"))) }
+        return fields
+    }
+
+    /// Whether this problem normalises X's rows in the kernel.
+    static func normalises(_ problem: Problem) -> Bool {
+        problem.names.contains("norm") && problem.choice("norm") == "1"
+    }
 
     /// The six orders of the block loops, outermost first.
     public static let loopOrders = ["mnk", "mkn", "nmk", "nkm", "kmn", "knm"]
@@ -89,6 +109,12 @@ public struct LinearTemplate: KernelTemplate {
             }
         }
         let kBlocks = ceilDiv(problem.size("K"), configuration.int("tile_k") * configuration.int("block_k"))
+        if Self.normalises(problem) {
+            if configuration.choice("x_layout") != "tensor_transpose" {
+                return "norm=1 normalises X's rows in SBUF: x_layout must be tensor_transpose"
+            }
+            if kBlocks > 1 { return "norm=1 needs whole rows: block_k * tile_k must cover K=\(problem.size("K"))" }
+        }
         if configuration.choice("acc_dtype") == "bf16" && problem.choice("dtype") == "fp32" {
             return "acc_dtype=bf16 would round an fp32 problem's partial sums"
         }
@@ -112,20 +138,23 @@ public struct LinearTemplate: KernelTemplate {
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
         let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
-        return [
+        var inputs = [
             HostTensor.random([m, k], dtype: dtype, seed: seed),
             HostTensor.random([k, n], dtype: dtype, seed: seed &+ 1),
         ]
+        if Self.normalises(problem) { inputs.append(HostTensor.random([1, k], dtype: .bf16, seed: seed &+ 2)) }
+        return inputs
     }
 
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        configuration.choice("x_layout") == "pretransposed" ? [Self.transposed(inputs[0]), inputs[1]] : inputs
+        configuration.choice("x_layout") == "pretransposed" ? [Self.transposed(inputs[0])] + inputs.dropFirst() : inputs
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
         let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
-        let (x, w) = (inputs[0], inputs[1])
+        let w = inputs[1]
+        let x = Self.normalises(problem) ? Self.normalised(inputs[0], weight: inputs[2].data) : inputs[0]
         let function: ActivationFunction = problem.choice("act") == "silu" ? .silu : .copy
         var y = [Float](repeating: 0, count: m * n)
         var sums = [Double](repeating: 0, count: n)
@@ -150,6 +179,22 @@ public struct LinearTemplate: KernelTemplate {
             small = small.with(dimension.uppercased(), reduced)
         }
         return small
+    }
+
+    /// Hugging Face's RMSNorm of each row: `bf16(weight * bf16(x / rms(x)))`.
+    static func normalised(_ x: HostTensor, weight: [Float]) -> HostTensor {
+        let (rows, columns) = (x.shape[0], x.shape[1])
+        var data = x.data
+        for row in 0..<rows {
+            var total: Float = 0
+            for column in 0..<columns { total += x.data[row * columns + column] * x.data[row * columns + column] }
+            let scale = Foundation.pow(total / Float(columns) + RMSNormTemplate.epsilon, -0.5)
+            for column in 0..<columns {
+                data[row * columns + column] = DType.roundToBF16(
+                    weight[column] * DType.roundToBF16(x.data[row * columns + column] * scale))
+            }
+        }
+        return HostTensor(shape: x.shape, data: data)
     }
 
     static func transposed(_ tensor: HostTensor) -> HostTensor {

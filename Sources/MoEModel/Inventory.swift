@@ -71,7 +71,7 @@ extension Deployment {
                 role: "input RMSNorm", kernel: "rmsnorm", problem: "T=\(tokens),H=\(hidden)", count: layers,
                 macsPerCall: 0),
             KernelCall(
-                role: "qkv projection", kernel: "qkv", problem: "T=\(tokens),H=\(hidden),N=\(qkvColumns)",
+                role: "qkv projection", kernel: "qkv", problem: "M=\(tokens),K=\(hidden),N=\(qkvColumns),norm=0",
                 count: layers,
                 macsPerCall: tokens * hidden * qkvColumns),
             KernelCall(

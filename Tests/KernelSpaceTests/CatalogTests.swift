@@ -6,6 +6,7 @@ import Testing
 let smallProblems: [String: [String]] = [
     "linear": ["M=40,K=72,N=200"],
     "o-proj": ["M=3,K=100,N=300"],
+    "qkv": ["M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32"],
     "lm-head": ["M=1,K=160,N=700"],
     "rmsnorm": ["T=40,H=96", "T=200,H=64,residual=1"],
     "router": ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"],

@@ -20,7 +20,7 @@ func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, s
     var seen = Set<Int>()
     let total = space.size
     var attempts = 0
-    while result.count < limit && seen.count < total && attempts < limit * 200 {
+    while result.count < limit && seen.count < total && attempts < limit * 5000 {
         attempts += 1
         let index = total <= limit * 4 ? seen.count : Int(generator.next() % UInt64(total))
         guard seen.insert(index).inserted else { continue }

@@ -135,18 +135,10 @@ struct AttentionDecodeBuilder {
         body += [.allocate(scores.id), .loop(Loop(chunk, trips: (positions + tile - 1) / tile, body: scoreBody))]
 
         // Softmax over all positions.
+        body += KernelIdioms.softmaxNumerator(
+            scores: rows(scores), exponentials: rows(exponentials), largest: column(largest), negated: column(negated),
+            total: column(total))
         body += [
-            .allocate(largest.id), .op(.tensorReduce(dst: column(largest), src: rows(scores), op: .maximum)),
-            .allocate(negated.id),
-            .op(
-                .tensorScalar(
-                    dst: column(negated), src: column(largest), steps: [ScalarStep(.multiply, .immediate(-1))],
-                    engine: .vector)),
-            .allocate(exponentials.id), .allocate(total.id),
-            .op(
-                .activation(
-                    dst: rows(exponentials), src: rows(scores), function: .exp, bias: column(negated),
-                    reduce: column(total))),
             .allocate(probabilities.id),
             .op(
                 normaliseFirst

@@ -48,8 +48,8 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
         if heads / kvHeads > 128 { return "more than 128 query heads share a KV head" }
         let tile = configuration.int("s_tile")
-        if tile > positions && tile / 2 >= positions && tile > 128 {
-            return "s_tile=\(tile) is redundant: a smaller tile covers S=\(positions)"
+        if let reason = KernelIdioms.redundantTile("s_tile", tile, covering: positions, dimension: "S", smallest: 128) {
+            return reason
         }
         let chunks = (positions + 127) / 128
         if configuration.int("pv_splits") > chunks {

@@ -100,8 +100,11 @@ public struct LinearTemplate: KernelTemplate {
             let size = problem.size(dimension.uppercased())
             let tile = configuration.int("tile_\(dimension)")
             let block = configuration.int("block_\(dimension)")
-            if tile > size && tile / 2 >= size && tile > minimumTile(dimension) {
-                return "tile_\(dimension)=\(tile) is redundant: a smaller tile covers \(dimension.uppercased())=\(size)"
+            if let reason = KernelIdioms.redundantTile(
+                "tile_\(dimension)", tile, covering: size, dimension: dimension.uppercased(),
+                smallest: minimumTile(dimension))
+            {
+                return reason
             }
             if block > 1 && (block / 2) * tile >= size {
                 return "block_\(dimension)=\(block) is redundant: block_\(dimension)=\(block / 2) already covers "
@@ -175,7 +178,7 @@ public struct LinearTemplate: KernelTemplate {
         for dimension in ["m", "k", "n"] {
             let size = problem.size(dimension.uppercased())
             let extent = configuration.int("tile_\(dimension)") * configuration.int("block_\(dimension)")
-            let reduced = size <= 2 * extent ? size : extent + (size % extent == 0 ? extent : size % extent)
+            let reduced = KernelIdioms.checkSize(size, extent: extent)
             small = small.with(dimension.uppercased(), reduced)
         }
         return small

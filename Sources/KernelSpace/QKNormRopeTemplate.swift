@@ -38,8 +38,8 @@ public struct QKNormRopeTemplate: KernelTemplate {
         if problem.size("d") % 2 != 0 { return "d=\(problem.size("d")) must be even to rotate halves" }
         let tile = configuration.int("tile_t")
         let tokens = problem.size("T")
-        if tile > tokens && tile / 2 >= tokens && tile > 32 {
-            return "tile_t=\(tile) is redundant: a smaller tile covers T=\(tokens)"
+        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: 32) {
+            return reason
         }
         return nil
     }
@@ -110,7 +110,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let tokens = problem.size("T")
         let tile = configuration.int("tile_t")
-        return problem.with("T", tokens <= 2 * tile ? tokens : tile + (tokens % tile == 0 ? tile : tokens % tile))
+        return problem.with("T", KernelIdioms.checkSize(tokens, extent: tile))
     }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {

@@ -43,8 +43,8 @@ public struct RMSNormTemplate: KernelTemplate {
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let tile = configuration.int("tile_t")
         let tokens = problem.size("T")
-        if tile > tokens && tile / 2 >= tokens && tile > 32 {
-            return "tile_t=\(tile) is redundant: a smaller tile covers T=\(tokens)"
+        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: 32) {
+            return reason
         }
         if problem.choice("residual") == "0" && configuration.choice("add_engine") != "vector" {
             return "add_engine has no effect without a residual"
@@ -90,7 +90,7 @@ public struct RMSNormTemplate: KernelTemplate {
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let tokens = problem.size("T")
         let tile = configuration.int("tile_t")
-        let reduced = tokens <= 2 * tile ? tokens : tile + (tokens % tile == 0 ? tile : tokens % tile)
+        let reduced = KernelIdioms.checkSize(tokens, extent: tile)
         return problem.with("T", reduced)
     }
 

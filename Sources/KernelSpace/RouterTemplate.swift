@@ -39,8 +39,8 @@ public struct RouterTemplate: KernelTemplate {
         if problem.size("E") < 8 { return "E=\(problem.size("E")) is fewer than the 8 values max8 returns" }
         let tile = configuration.int("tile_t")
         let tokens = problem.size("T")
-        if tile > tokens && tile / 2 >= tokens && tile > 32 {
-            return "tile_t=\(tile) is redundant: a smaller tile covers T=\(tokens)"
+        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: 32) {
+            return reason
         }
         return nil
     }
@@ -81,7 +81,7 @@ public struct RouterTemplate: KernelTemplate {
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let tokens = problem.size("T")
         let tile = configuration.int("tile_t")
-        return problem.with("T", tokens <= 2 * tile ? tokens : tile + (tokens % tile == 0 ? tile : tokens % tile))
+        return problem.with("T", KernelIdioms.checkSize(tokens, extent: tile))
     }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
@@ -176,19 +176,10 @@ public struct RouterTemplate: KernelTemplate {
                                     wSBUF, [hiddenRange(h, global: false), .index(.term(h)), .full(experts)]),
                                 accumulation: .acrossLoops([h.id])))
                     ])),
-            .allocate(largest.id), .op(.tensorReduce(dst: column(largest), src: scores, op: .maximum)),
-            .allocate(negated.id),
-            .op(
-                .tensorScalar(
-                    dst: column(negated), src: column(largest), steps: [ScalarStep(.multiply, .immediate(-1))],
-                    engine: .vector)),
-            .allocate(exponentials.id), .allocate(total.id),
-            .op(
-                .activation(
-                    dst: Access(exponentials, [rows, .full(experts)]), src: scores, function: .exp,
-                    bias: column(negated),
-                    reduce: column(total))),
         ]
+        body += KernelIdioms.softmaxNumerator(
+            scores: scores, exponentials: Access(exponentials, [rows, .full(experts)]), largest: column(largest),
+            negated: column(negated), total: column(total))
         let probabilities = Access(exponentials, [rows, .full(experts)])
         if configuration.choice("softmax") == "full" {
             body.append(

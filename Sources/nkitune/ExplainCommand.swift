@@ -28,25 +28,10 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let space = try spaceOptions.space(for: template)
-        let configuration: Configuration
-        if let config {
-            do {
-                configuration = try space.parse(config)
-            } catch {
-                throw CLIError(error.message)
-            }
-        } else {
-            configuration =
-                try fastestCached(template: template, problem: problem, target: target) ?? space.defaultConfiguration
-        }
-        if let reason = template.restriction(configuration, for: problem) {
-            throw CLIError("configuration \(configuration.key) is not valid for \(problem.key): \(reason)")
-        }
-        let program = template.program(for: problem, configuration: configuration)
-        if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
-            throw CLIError("configuration \(configuration.key) does not fit \(target.name): \(reason)")
-        }
+        let choice = try VariantChoice.choose(
+            config: config, space: try spaceOptions.space(for: template), problem: problem, target: target,
+            cacheOptions: cacheOptions, orDefault: true)
+        let (configuration, program) = (choice.configuration, choice.program)
         let (explanation, events) = Explanation.of(program, on: target)
         let report = explanation.report
         print("\(template.id) \(problem.key) on \(target.name) (\(target.core))")
@@ -84,17 +69,5 @@ struct ExplainCommand: ParsableCommand {
             throw CLIError("cannot write \(svg): \((error as NSError).localizedDescription)")
         }
         FileHandle.standardError.write(Data("wrote \(svg)\n".utf8))
-    }
-
-    private func fastestCached(template: any KernelTemplate, problem: Problem, target: Target) throws -> Configuration?
-    {
-        let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: 1)
-        let scope = CacheScope(
-            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
-            toolchain: backend.toolchain)
-        guard let best = try? cache.best(in: scope, limit: 1).first else { return nil }
-        guard let space = try? spaceOptions.space(for: template) else { return nil }
-        return try? space.parse(best.configuration)
     }
 }

@@ -1,0 +1,34 @@
+/// Statement sequences and rules several templates share.
+enum KernelIdioms {
+    /// The numerator of a row softmax: `exponentials = exp(scores - max(scores))`, with the row sums
+    /// of the exponentials in `total` (ScalarE's fused reduction) and the row maxima in `largest`.
+    static func softmaxNumerator(
+        scores: Access, exponentials: Access, largest: Access, negated: Access, total: Access
+    ) -> [Stmt] {
+        [
+            .allocate(largest.buffer), .op(.tensorReduce(dst: largest, src: scores, op: .maximum)),
+            .allocate(negated.buffer),
+            .op(
+                .tensorScalar(
+                    dst: negated, src: largest, steps: [ScalarStep(.multiply, .immediate(-1))], engine: .vector)),
+            .allocate(exponentials.buffer), .allocate(total.buffer),
+            .op(.activation(dst: exponentials, src: scores, function: .exp, bias: negated, reduce: total)),
+        ]
+    }
+
+    /// Why a tile is redundant for a dimension of `size`: it is larger than the smallest tile of
+    /// the domain and its half already covers the dimension. Nil when the tile is useful.
+    static func redundantTile(_ name: String, _ tile: Int, covering size: Int, dimension: String, smallest: Int)
+        -> String?
+    {
+        tile > size && tile / 2 >= size && tile > smallest
+            ? "\(name)=\(tile) is redundant: a smaller tile covers \(dimension)=\(size)" : nil
+    }
+
+    /// A smaller size of a dimension with the same structure for a numeric check: the whole size
+    /// when it spans at most two blocks of `extent`, else one block plus the same remainder (or two
+    /// whole blocks).
+    static func checkSize(_ size: Int, extent: Int) -> Int {
+        size <= 2 * extent ? size : extent + (size % extent == 0 ? extent : size % extent)
+    }
+}

@@ -57,7 +57,7 @@ public struct LinearTemplate: KernelTemplate {
             ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),
             ProblemField("dtype", .choice(["bf16", "fp32"]), default: .choice("bf16")),
         ]
-        if fusesNorm { fields.append(ProblemField("norm", .choice(["0", "1"]), default: .choice("1"))) }
+        if fusesNorm { fields.append(ProblemField("norm", .choice(["0", "1"]), default: .choice("0"))) }
         return fields
     }
 

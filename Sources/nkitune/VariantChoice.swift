@@ -3,8 +3,8 @@ import CostModel
 import KernelSpace
 
 /// The variant a command works on: a `--config` key, else the fastest cached variant, else (when
-/// allowed) the default configuration; checked against the template's restrictions and the
-/// target's limits.
+/// allowed) the default configuration or, where the template restricts that for the problem, the
+/// first valid one; checked against the template's restrictions and the target's limits.
 struct VariantChoice {
     var configuration: Configuration
     var program: KernelProgram
@@ -38,6 +38,10 @@ struct VariantChoice {
             throw CLIError(
                 "no tuned variant of \(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache); "
                     + "run `nkitune tune` first or pass --config")
+        } else if space.exclusion(configuration, for: problem) != nil,
+            let valid = Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).first
+        {
+            configuration = valid
         }
         if let reason = template.restriction(configuration, for: problem) {
             throw CLIError("configuration \(configuration.key) is not valid for \(problem.key): \(reason)")

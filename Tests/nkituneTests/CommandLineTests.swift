@@ -89,3 +89,28 @@ func failure(_ arguments: [String]) -> String? {
         #expect(source.contains("def linear_kernel("))
     }
 }
+
+@Suite struct ExplainTests {
+    /// A small problem for every template.
+    static let problems: [String: String] = [
+        "linear": "M=256,K=512,N=512", "qkv": "M=64,K=256,N=384", "o-proj": "M=8,K=256,N=512",
+        "lm-head": "M=1,K=256,N=1000", "rmsnorm": "T=64,H=512,residual=1", "router": "T=16,H=256,E=64",
+        "qk-norm-rope": "T=16,q_heads=2,kv_heads=1,d=128,pos=3", "attention-decode": "S=300,heads=8,kv_heads=1,d=128",
+    ]
+
+    @Test(arguments: KernelCatalog.all.map(\.id))
+    func explainWritesATimelineForEveryTemplate(kernel: String) throws {
+        let problem = try #require(Self.problems[kernel], "no explain problem for \(kernel)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "nkitune-explain-\(UUID().uuidString)")
+        let svg = directory.appendingPathComponent("\(kernel).svg").path
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cache = directory.appendingPathComponent("c.sqlite").path
+        #expect(failure(["explain", kernel, "--problem", problem, "--cache", cache, "--svg", svg]) == nil)
+        let document = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(document.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(document.contains("DMA group"))
+        #expect(document.hasSuffix("</svg>\n"))
+    }
+}

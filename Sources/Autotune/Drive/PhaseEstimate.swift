@@ -50,6 +50,7 @@ public struct PhaseEstimator: Sendable {
         let candidates: [(Configuration, String)] =
             [(space.defaultConfiguration, "default")]
             + Strategy.random.candidates(in: space, for: problem, budget: 64, seed: 1).map { ($0, "first valid") }
+            + Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).map { ($0, "first valid") }
         for (configuration, source) in candidates where space.exclusion(configuration, for: problem) == nil {
             let variant = Variant(template: template, problem: problem, configuration: configuration, target: target)
             guard case .success(let compiled) = backend.compile(variant) else { continue }

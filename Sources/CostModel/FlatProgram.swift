@@ -66,7 +66,9 @@ struct FlatProgram {
             switch statement {
             case .loop(let loop):
                 let body = lower(loop.body, target)
-                nodes[first + offset] = FlatNode(kind: .loop, value: loop.variable.id, trips: loop.trips, body: body)
+                let limit = loop.limit.map { expression($0) } ?? -1
+                nodes[first + offset] = FlatNode(
+                    kind: .loop, value: loop.variable.id, trips: loop.trips, body: body, limit: limit)
             case .allocate(let buffer):
                 nodes[first + offset] = FlatNode(kind: .allocate, value: buffer, trips: 0, body: 0..<0)
             case .op(let instruction):
@@ -119,6 +121,10 @@ struct FlatProgram {
             op.kind = .elementwise
             op.operand0 = access(src)
             if buffers[src.buffer].dtype == .bf16 && (op0 == .add || op0 == .maximum) { op.factor = 0.5 }
+        case .iota(let dst, _, _, _):
+            op.kind = .elementwise
+            op.operand0 = access(dst)
+            op.extraCycles = target.selectCycles
         case .max8(_, let src), .findIndex8(_, let src, _):
             op.kind = .elementwise
             op.operand0 = access(src)
@@ -256,4 +262,6 @@ struct FlatNode {
     var value: Int
     var trips: Int
     var body: Range<Int>
+    /// Expression capping a loop's trips (a triangular loop), -1 for none.
+    var limit = -1
 }

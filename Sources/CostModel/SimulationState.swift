@@ -61,7 +61,9 @@ struct SimulationState {
             let node = flat.nodes[index]
             switch node.kind {
             case .loop:
-                for trip in 0..<node.trips {
+                let trips =
+                    node.limit < 0 ? node.trips : max(0, min(node.trips, flat.evaluate(node.limit, environment)))
+                for trip in 0..<trips {
                     environment[node.value] = trip
                     run(node.body, environment)
                 }

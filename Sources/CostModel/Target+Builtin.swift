@@ -21,6 +21,7 @@ extension Target {
         minimumCycles: 64,  // [D] MIN_II = 64
         accessStartCycles: 60,  // [D] about 60 cycles to start an SBUF/PSUM access
         dependentInstructionCycles: 100,  // [D] about +100 cycles for back-to-back dependent instructions
+        selectCycles: 150,  // [D] iota, affine_select: 150 + N GpSimd cycles
         fp32MatmulFactor: 4,  // [D] fp32 matmul 4x
         loadStationarySpeedup: 4,  // [D] LoadStationary up to 4x faster than MultiplyMoving
         vectorPerformanceMode: false,  // [D] performance mode is v3+
@@ -53,6 +54,7 @@ extension Target {
         minimumCycles: 64,  // [D]
         accessStartCycles: 60,  // [D]
         dependentInstructionCycles: 100,  // [D]
+        selectCycles: 150,  // [D]
         fp32MatmulFactor: 4,  // [D]
         loadStationarySpeedup: 4,  // [D]
         vectorPerformanceMode: true,  // [D] v3 VectorE performance mode
@@ -85,6 +87,7 @@ extension Target {
         minimumCycles: 64,  // [D]
         accessStartCycles: 60,  // [D]
         dependentInstructionCycles: 100,  // [D]
+        selectCycles: 150,  // [D]
         fp32MatmulFactor: 4,  // [D]
         loadStationarySpeedup: 4,  // [D]
         vectorPerformanceMode: true,  // [D]

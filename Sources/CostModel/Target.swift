@@ -30,6 +30,8 @@ public struct Target: Hashable, Sendable {
     public var accessStartCycles: Double
     /// Extra cycles when a Vector/Scalar/GpSimd instruction depends on the one just before it.
     public var dependentInstructionCycles: Double
+    /// Fixed cycles of `iota` / `affine_select` on GpSimd (cost 150 + N).
+    public var selectCycles: Double
     /// fp32 matmuls run at a quarter of the bf16 rate.
     public var fp32MatmulFactor: Double
     /// LoadStationary is up to this much faster than a MultiplyMoving of the same free size.

@@ -69,7 +69,7 @@ struct Machine {
         for statement in statements {
             switch statement {
             case .loop(let loop):
-                for trip in 0..<loop.trips {
+                for trip in 0..<loop.count(environment) {
                     environment[loop.variable.id] = trip
                     try execute(loop.body, &environment)
                 }
@@ -235,6 +235,15 @@ struct Machine {
                 results[partition] = total
             }
             write(results, dst, target)
+        case .iota(_, let partition, let free, let offset):
+            let base = offset.evaluate(environment)
+            var values = [Float](repeating: 0, count: dst.partitions * dst.free)
+            for row in 0..<dst.partitions {
+                for element in 0..<dst.free {
+                    values[row * dst.free + element] = Float(base + partition * row + free * element)
+                }
+            }
+            write(values, dst, target)
         case .max8(_, let src):
             let source = try view(src, environment)
             guard dst.partitions == source.partitions, dst.free == 8, source.free >= 8 else {

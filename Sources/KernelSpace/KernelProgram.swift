@@ -42,18 +42,28 @@ public enum LoopKind: String, Sendable, Hashable {
     case `static`
 }
 
-/// A counted loop over a loop variable.
+/// A counted loop over a loop variable: `trips` iterations, or fewer where `limit` (an expression
+/// of outer loop variables, such as a causal triangle's row) is smaller.
 public struct Loop: Hashable, Sendable {
     public var variable: LoopVar
     public var trips: Int
+    public var limit: Affine?
     public var kind: LoopKind
     public var body: [Stmt]
 
-    public init(_ variable: LoopVar, trips: Int, kind: LoopKind = .affine, body: [Stmt]) {
+    public init(_ variable: LoopVar, trips: Int, limit: Affine? = nil, kind: LoopKind = .affine, body: [Stmt]) {
         self.variable = variable
         self.trips = trips
+        self.limit = limit
         self.kind = kind
         self.body = body
+    }
+
+    /// Iterations for the given outer loop values.
+    @inlinable
+    public func count(_ environment: [Int]) -> Int {
+        guard let limit else { return trips }
+        return Swift.max(0, Swift.min(trips, limit.evaluate(environment)))
     }
 }
 
@@ -120,6 +130,8 @@ public enum Instruction: Hashable, Sendable {
     case tensorScalar(dst: Access, src: Access, steps: [ScalarStep], engine: Engine)
     /// `nisa.tensor_reduce` on VectorE over the free dimensions: `dst[p, 0] = op over src[p, :]`.
     case tensorReduce(dst: Access, src: Access, op: ALUOp)
+    /// `nisa.iota` on GpSimd: `dst[p, f] = offset + partition * p + free * f`.
+    case iota(dst: Access, partition: Int, free: Int, offset: Affine)
     /// `nisa.max8` on VectorE: the 8 largest values of each partition, largest first.
     case max8(dst: Access, src: Access)
     /// `nisa.nc_find_index8` on VectorE: the index in `data` of each of the 8 `values` of a partition.
@@ -136,6 +148,7 @@ public enum Instruction: Hashable, Sendable {
         case .matmul, .transpose: .tensor
         case .activation: .scalar
         case .max8, .findIndex8, .tensorReduce: .vector
+        case .iota: .gpsimd
         case .tensorTensor(_, _, _, _, let engine), .tensorScalar(_, _, _, let engine), .copy(_, _, let engine),
             .memset(_, _, let engine):
             engine
@@ -148,7 +161,7 @@ public enum Instruction: Hashable, Sendable {
         case .dma(let dst, _, _), .dmaTranspose(let dst, _, _), .matmul(let dst, _, _, _),
             .transpose(let dst, _), .activation(let dst, _, _, _, _, _), .tensorTensor(let dst, _, _, _, _),
             .tensorScalar(let dst, _, _, _), .tensorReduce(let dst, _, _), .max8(let dst, _),
-            .findIndex8(let dst, _, _), .copy(let dst, _, _), .memset(let dst, _, _):
+            .findIndex8(let dst, _, _), .copy(let dst, _, _), .memset(let dst, _, _), .iota(let dst, _, _, _):
             dst
         }
     }
@@ -171,7 +184,7 @@ public enum Instruction: Hashable, Sendable {
         case .matmul(let dst, let stationary, let moving, let accumulation):
             accumulation == .overwrite ? [stationary, moving] : [stationary, moving, dst]
         case .tensorTensor(_, let a, let b, _, _): [a, b]
-        case .memset: []
+        case .memset, .iota: []
         }
     }
 }

@@ -48,9 +48,14 @@ public enum NKIEmitter {
         func visit(_ statements: [Stmt]) {
             for statement in statements {
                 switch statement {
-                case .loop(let loop): visit(loop.body)
+                case .loop(let loop):
+                    for term in loop.limit?.terms ?? [] { variables.insert(term.variable) }
+                    visit(loop.body)
                 case .allocate: break
                 case .op(let instruction):
+                    if case .iota(_, _, _, let offset) = instruction {
+                        for term in offset.terms { variables.insert(term.variable) }
+                    }
                     for access in instruction.destinations + instruction.sources {
                         for range in access.ranges {
                             for term in range.limit?.terms ?? [] { variables.insert(term.variable) }
@@ -78,7 +83,8 @@ public enum NKIEmitter {
             switch statement {
             case .loop(let loop):
                 let kind: LoopKind = context.staticVariables.contains(loop.variable.id) ? .static : loop.kind
-                writer.block("for \(loop.variable.name) in \(NKISpelling.loop(kind))(\(loop.trips)):") { writer in
+                let count = loop.limit.map { "min(\(loop.trips), \(python($0, context)))" } ?? String(loop.trips)
+                writer.block("for \(loop.variable.name) in \(NKISpelling.loop(kind))(\(count)):") { writer in
                     emit(loop.body, context, &writer)
                 }
             case .allocate(let id):
@@ -152,6 +158,12 @@ public enum NKIEmitter {
             let axes = (1..<src.ranges.count).map(String.init).joined(separator: ", ")
             return "\(NKISpelling.tensorReduce)(dst=\(a(dst)), op=\(NKISpelling.alu(op)), data=\(a(src)), "
                 + "axis=(\(axes),), keepdims=True)"
+        case .iota(let dst, let partition, let free, let offset):
+            let columns = dst.ranges.dropFirst().map { range in
+                range.limit.flatMap { limits[$0] } ?? String(range.size)
+            }.joined(separator: " * ")
+            return "\(NKISpelling.iota)(dst=\(a(dst)), pattern=[[\(free), \(columns)]], "
+                + "offset=\(python(offset, context)), channel_multiplier=\(partition))"
         case .max8(let dst, let src):
             return "\(NKISpelling.max8)(dst=\(a(dst)), src=\(a(src)))"
         case .findIndex8(let dst, let data, let values):

@@ -73,6 +73,7 @@ public enum NKISpelling {
     static let activationReduce = "nisa.activation_reduce"
     static let tensorReduce = "nisa.tensor_reduce"
     static let max8 = "nisa.max8"
+    static let iota = "nisa.iota"
     static let findIndex8 = "nisa.nc_find_index8"
     static let tensorTensor = "nisa.tensor_tensor"
     static let tensorScalar = "nisa.tensor_scalar"

@@ -23,7 +23,7 @@ import Testing
         var changed = false
         for text in smallProblems[kernel] ?? [] where !changed {
             let problem = try template.parseProblem(text)
-            let candidates = validConfigurations(space, problem, limit: 60, seed: 8)
+            let candidates = validConfigurations(space, problem, limit: 200, seed: 8)
             guard let base = candidates.first else { continue }
             changed = candidates.contains { other in
                 space.numericDifference(other, base) != nil

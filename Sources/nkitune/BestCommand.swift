@@ -18,6 +18,15 @@ struct BestCommand: ParsableCommand {
         let scope = CacheScope(
             kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
             toolchain: backend.toolchain)
+        let counts: [VariantStatus: Int]
+        do {
+            counts = try cache.counts(in: scope)
+        } catch {
+            throw CLIError(error.message)
+        }
+        print(
+            "\(template.id) \(problem.key) on \(target.name) in \(cache.path): \(counts[.ok, default: 0]) ok, "
+                + "\(counts[.invalid, default: 0]) invalid, \(counts[.failed, default: 0]) failed")
         try printBest(cache: cache, scope: scope, template: template, limit: limit)
     }
 }

@@ -109,15 +109,42 @@ public struct AffineRange: Hashable, Sendable {
     }
 }
 
+/// A start offset known only at run time: the int32 value at one element of an SBUF buffer (an
+/// expert index the router chose), added to the start of one dimension of a DMA's HBM side.
+public struct DynamicOffset: Hashable, Sendable {
+    /// The dimension the value offsets.
+    public var dimension: Int
+    /// The SBUF buffer and the `[1, 1]` region holding the value.
+    public var buffer: Int
+    public var ranges: [AffineRange]
+
+    /// The region read for the value.
+    public var index: Access { Access(buffer: buffer, ranges: ranges) }
+}
+
 /// A rectangular region of a buffer: one range per buffer dimension, partition dimension first.
 public struct Access: Hashable, Sendable {
     public var buffer: Int
     public var ranges: [AffineRange]
+    /// A run-time offset (DMAs under descriptor generation only).
+    public var dynamic: DynamicOffset?
 
     public init(_ buffer: BufferDecl, _ ranges: [AffineRange]) {
         precondition(ranges.count == buffer.shape.count, "access rank must match buffer \(buffer.name)")
         self.buffer = buffer.id
         self.ranges = ranges
+    }
+
+    init(buffer: Int, ranges: [AffineRange]) {
+        self.buffer = buffer
+        self.ranges = ranges
+    }
+
+    /// The same region shifted along `dimension` by the value in `index` (a `[1, 1]` region).
+    public func offset(_ dimension: Int, by index: Access) -> Access {
+        var shifted = self
+        shifted.dynamic = DynamicOffset(dimension: dimension, buffer: index.buffer, ranges: index.ranges)
+        return shifted
     }
 
     /// Partitions (first dimension) and free elements (product of the rest) for given loop values.

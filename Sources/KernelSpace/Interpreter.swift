@@ -109,6 +109,20 @@ struct Machine {
             }
             offsets = next
         }
+        if let dynamic = access.dynamic {
+            let index = try view(dynamic.index, environment)
+            guard index.partitions == 1, index.free == 1 else {
+                throw InterpreterError(message: "a run-time offset of \(buffer.name) must come from one element")
+            }
+            let value = Int(storage[dynamic.buffer][index.offset(0, 0)])
+            let dimension = dynamic.dimension
+            let start = access.ranges[dimension].start.evaluate(environment) + value
+            if value < 0 || start + extents[dimension] > buffer.shape[dimension] {
+                throw InterpreterError(
+                    message: "run-time offset \(value) puts dimension \(dimension) of \(buffer.name) out of bounds")
+            }
+            base += value * stride[dimension]
+        }
         return View(
             base: base, partitionStride: stride[0] * access.ranges[0].stride, partitions: extents[0],
             freeOffsets: offsets)
@@ -153,7 +167,18 @@ struct Machine {
         switch instruction {
         case .dma(_, let src, _), .copy(_, let src, _):
             let source = try view(src, environment)
-            try requireSameShape(dst, source, "copy into \(name(instruction.destination))")
+            let touchesHBM = program.buffers[src.buffer].memory == .hbm || program.buffers[target].memory == .hbm
+            if case .dma = instruction, touchesHBM {
+                // A DMA streams elements: HBM regions need only the same number of elements.
+                guard source.partitions * source.free == dst.partitions * dst.free else {
+                    throw InterpreterError(
+                        message:
+                            "DMA into \(name(instruction.destination)): \(source.partitions * source.free) elements "
+                            + "for \(dst.partitions * dst.free)")
+                }
+            } else {
+                try requireSameShape(dst, source, "copy into \(name(instruction.destination))")
+            }
             write(read(source, src.buffer), dst, target)
         case .dmaTranspose(_, let src, _), .transpose(_, let src):
             let source = try view(src, environment)

@@ -5,7 +5,7 @@ public enum KernelCatalog {
         LinearTemplate(), LinearTemplate.qkvProjection, LinearTemplate.outputProjection,
         LinearTemplate.languageModelHead, RMSNormTemplate(),
         RouterTemplate(), QKNormRopeTemplate(), AttentionDecodeTemplate(),
-        AttentionPrefillTemplate(),
+        AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
     ]
 
     /// The template with this id, or nil.

@@ -172,10 +172,18 @@ public enum Instruction: Hashable, Sendable {
         return [destination]
     }
 
-    /// The regions read (an accumulating matmul also reads its destination).
+    /// The regions read (an accumulating matmul also reads its destination; a DMA with a run-time
+    /// offset also reads the offset).
     public var sources: [Access] {
+        let dynamic = [destination.dynamic?.index].compactMap { $0 }
+        return dynamic + directSources
+    }
+
+    private var directSources: [Access] {
         switch self {
-        case .dma(_, let src, _), .dmaTranspose(_, let src, _), .transpose(_, let src), .copy(_, let src, _),
+        case .dma(_, let src, _), .dmaTranspose(_, let src, _):
+            [src] + [src.dynamic?.index].compactMap { $0 }
+        case .transpose(_, let src), .copy(_, let src, _),
             .tensorReduce(_, let src, _), .max8(_, let src):
             [src]
         case .activation(_, let src, _, _, let bias, _): [src] + (bias.map { [$0] } ?? [])

@@ -177,7 +177,9 @@ public enum NKIEmitter {
 
     private static func access(_ access: Access, _ context: Context, _ limits: [Affine: String]) -> String {
         let buffer = context.program.buffers[access.buffer]
-        if access.ranges.contains(where: { $0.stride != 1 }) { return pattern(access, buffer, context, limits) }
+        if access.ranges.contains(where: { $0.stride != 1 }) || access.dynamic != nil {
+            return pattern(access, buffer, context, limits)
+        }
         let whole = access.ranges.enumerated().allSatisfy { dimension, range in
             range.limit == nil && range.start == .const(0) && range.size == buffer.shape[dimension]
         }
@@ -220,7 +222,11 @@ public enum NKIEmitter {
             let count = range.limit.flatMap { limits[$0] } ?? String(range.size)
             pairs.append("[\(elementStrides[dimension] * range.stride), \(count)]")
         }
-        return "\(buffer.name).ap(pattern=[\(pairs.joined(separator: ", "))], offset=\(python(offset, context)))"
+        var text = "\(buffer.name).ap(pattern=[\(pairs.joined(separator: ", "))], offset=\(python(offset, context))"
+        if let dynamic = access.dynamic {
+            text += ", scalar_offset=\(self.access(dynamic.index, context, limits)), indirect_dim=\(dynamic.dimension)"
+        }
+        return text + ")"
     }
 
     /// An affine expression as Python: `mb * 256 + tm * 128 + 3`, `200 - kb * 128`.

@@ -86,6 +86,25 @@ def router_case():
             "outputs": [tensor(weights), tensor(indices)]}
 
 
+def experts_decode_case():
+    tokens, hidden, columns, experts, k = 2, CONFIG.hidden_size, CONFIG.moe_intermediate_size, CONFIG.num_experts, 4
+    block = qwen.Qwen3MoeExperts(CONFIG).to(torch.bfloat16)
+    with torch.no_grad():
+        block.gate_up_proj.copy_(bf16(experts, 2 * columns, hidden, scale=0.25))
+        block.down_proj.copy_(bf16(experts, hidden, columns, scale=0.25))
+    x = bf16(tokens, hidden)
+    index = torch.stack([torch.randperm(experts)[:k] for _ in range(tokens)])
+    weights = torch.rand(tokens, k) + 0.1
+    weights = (weights / weights.sum(dim=-1, keepdim=True)).to(torch.bfloat16)
+    y = block(x, index, weights)
+    return {"kernel": "expert-mlp-decode",
+            "problem": f"T={tokens},H={hidden},I={columns},E={experts},k={k}",
+            # nkitune's layouts: gate_up [E, H, 2I] (gate columns first), down [E, I, H].
+            "inputs": [tensor(x), tensor(block.gate_up_proj.transpose(1, 2)), tensor(block.down_proj.transpose(1, 2)),
+                       tensor(index), tensor(weights.float())],
+            "outputs": [tensor(y)]}
+
+
 def attention_decode_case():
     positions, d = 150, CONFIG.head_dim
     q_heads, kv_heads = CONFIG.num_attention_heads, CONFIG.num_key_value_heads
@@ -106,6 +125,7 @@ def main():
     cases["qk-norm-rope"] = qk_norm_rope_case()
     cases["router"] = router_case()
     cases["attention-decode"] = attention_decode_case()
+    cases["expert-mlp-decode"] = experts_decode_case()
     document = {"generator": "scripts/make_golden.py", "transformers": transformers.__version__,
                 "torch": torch.__version__, "seed": 0, "cases": cases}
     OUT.write_text(json.dumps(document, indent=1) + "\n")

@@ -20,7 +20,8 @@ struct ExpertMLPDecodeBuilder {
         )
         let bufs = configuration.int("bufs")
         let downTile = min(configuration.int("down_tile"), hidden)
-        let hiddenTiles = hidden / 128
+        let hiddenPartitions = min(128, hidden)
+        let hiddenTiles = hidden / hiddenPartitions
         let columnTiles = (columns + 127) / 128
         let accumulatorType: DType = configuration.choice("acc_dtype") == "bf16" ? .bf16 : .fp32
         let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
@@ -32,9 +33,9 @@ struct ExpertMLPDecodeBuilder {
         let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
         let weightSB = b.buffer("expert_weight_sb", .sbuf, [tokens, k], .fp32)
         let xRows = b.buffer("x_rows", .sbuf, [tokens, hidden], .bf16)
-        let xT = b.buffer("x_t", .sbuf, [128, hiddenTiles, tokens], .bf16)
+        let xT = b.buffer("x_t", .sbuf, [hiddenPartitions, hiddenTiles, tokens], .bf16)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
-        let gateUpSB = b.buffer("gate_up_sb", .sbuf, [128, hiddenTiles, 2 * columns], .bf16, copies: bufs)
+        let gateUpSB = b.buffer("gate_up_sb", .sbuf, [hiddenPartitions, hiddenTiles, 2 * columns], .bf16, copies: bufs)
         let downSB = b.buffer("down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: bufs)
         let projected = b.buffer("gate_up_psum", .psum, [1, 2 * columns], .fp32, copies: 2)
         let activated = b.buffer("silu_gate", .sbuf, [1, columns], .bf16, copies: 2)
@@ -51,14 +52,15 @@ struct ExpertMLPDecodeBuilder {
         let tokenRow = AffineRange(start: .term(t), size: 1)
         let expertIndex = Access(indexSB, [tokenRow, AffineRange(start: .term(slot), size: 1)])
         let expertRow = AffineRange.index(.const(0))
-        let hiddenTile = AffineRange(start: .term(ht, 128), size: 128)
+        let hiddenTile = AffineRange(start: .term(ht, hiddenPartitions), size: hiddenPartitions)
         let columnStart = Affine.term(it, 128)
         let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-columnStart)
         let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
 
         // Routing and the token rows, once; x^T with the hidden size on partitions.
-        let lhTile = AffineRange(start: .term(lt, 128), size: 128)
-        let xFlip = Access(flip, [.full(128), AffineRange(start: .const(0), size: tokens)])
+        let lhTile = AffineRange(start: .term(lt, hiddenPartitions), size: hiddenPartitions)
+        let xFlip = Access(
+            flip, [AffineRange(start: .const(0), size: hiddenPartitions), AffineRange(start: .const(0), size: tokens)])
         var body: [Stmt] = [
             .allocate(indexSB.id),
             .op(.dma(dst: Access(indexSB, [allRows, .full(k)]), src: Access(index, [allRows, .full(k)]), queue: 0)),
@@ -75,7 +77,8 @@ struct ExpertMLPDecodeBuilder {
                         .allocate(flip.id), .op(.transpose(dst: xFlip, src: Access(xRows, [allRows, lhTile]))),
                         .op(
                             .copy(
-                                dst: Access(xT, [.full(128), .index(.term(lt)), .full(tokens)]), src: xFlip,
+                                dst: Access(xT, [.full(hiddenPartitions), .index(.term(lt)), .full(tokens)]),
+                                src: xFlip,
                                 engine: .vector)),
                     ])),
             .allocate(accumulator.id),
@@ -91,7 +94,8 @@ struct ExpertMLPDecodeBuilder {
                 0, by: expertIndex)
         }
         let gateUpTarget = { (from: Int, width: Int) in
-            Access(gateUpSB, [.full(128), .index(.term(ht)), AffineRange(start: .const(from), size: width)])
+            Access(
+                gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), AffineRange(start: .const(from), size: width)])
         }
         let loads: [Stmt] =
             configuration.choice("gate_up") == "fused"
@@ -112,8 +116,10 @@ struct ExpertMLPDecodeBuilder {
                             .matmul(
                                 dst: both,
                                 stationary: Access(
-                                    xT, [.full(128), .index(.term(ht)), AffineRange(start: .term(t), size: 1)]),
-                                moving: Access(gateUpSB, [.full(128), .index(.term(ht)), .full(2 * columns)]),
+                                    xT,
+                                    [.full(hiddenPartitions), .index(.term(ht)), AffineRange(start: .term(t), size: 1)]),
+                                moving: Access(
+                                    gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), .full(2 * columns)]),
                                 accumulation: .acrossLoops([ht.id])))
                     ])),
             .allocate(activated.id),

@@ -43,7 +43,9 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
         if tokens > 128 { return "T=\(tokens) exceeds the 128 partitions of one token tile" }
         if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
-        if hidden % 128 != 0 { return "H=\(hidden) must be a multiple of 128 (hidden tiles)" }
+        if hidden > 128 && hidden % 128 != 0 {
+            return "H=\(hidden) must be at most 128 or a multiple of 128 (hidden tiles)"
+        }
         if configuration.int("down_tile") > 256 && hidden <= 256 {
             return "down_tile=\(configuration.int("down_tile")) is redundant: 256 covers H=\(hidden)"
         }

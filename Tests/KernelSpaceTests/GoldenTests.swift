@@ -38,11 +38,11 @@ import Testing
     @Test func everyCaseIsPresent() {
         #expect(
             Set(Self.cases.map(\.name)) == [
-                "attention-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router",
+                "attention-decode", "expert-mlp-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router",
             ])
     }
 
-    @Test(arguments: ["attention-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router"])
+    @Test(arguments: ["attention-decode", "expert-mlp-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router"])
     func referenceAndInterpreterMatchTransformers(name: String) throws {
         let golden = try #require(Self.cases.first { $0.name == name })
         let template = try #require(KernelCatalog.template(golden.kernel))

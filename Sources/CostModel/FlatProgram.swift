@@ -142,7 +142,8 @@ struct FlatProgram {
             op.kind = .elementwise
             op.operand0 = op.destination
             if value == 0 && buffers[dst.buffer].dtype == .bf16 { op.factor = 0.5 }
-        case .dma(let dst, let src, let queue), .dmaTranspose(let dst, let src, let queue):
+        case .dma(let dst, let src, let queue), .dmaTranspose(let dst, let src, let queue),
+            .dmaAdd(let dst, let src, let queue):
             if case .dmaTranspose = instruction { op.kind = .dmaTranspose } else { op.kind = .dma }
             op.queue = queue
             op.operand0 = access(buffers[dst.buffer].memory == .hbm ? src : dst)

@@ -180,6 +180,12 @@ struct Machine {
                 try requireSameShape(dst, source, "copy into \(name(instruction.destination))")
             }
             write(read(source, src.buffer), dst, target)
+        case .dmaAdd(_, let src, _):
+            let source = try view(src, environment)
+            guard source.partitions * source.free == dst.partitions * dst.free else {
+                throw InterpreterError(message: "DMA add into \(name(instruction.destination)): element counts differ")
+            }
+            write(zip(read(dst, target), read(source, src.buffer)).map { $0 + $1 }, dst, target)
         case .dmaTranspose(_, let src, _), .transpose(_, let src):
             let source = try view(src, environment)
             guard source.partitions == dst.free && source.free == dst.partitions else {

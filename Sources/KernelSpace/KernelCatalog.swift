@@ -6,6 +6,7 @@ public enum KernelCatalog {
         LinearTemplate.languageModelHead, RMSNormTemplate(),
         RouterTemplate(), QKNormRopeTemplate(), AttentionDecodeTemplate(),
         AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
+        ExpertMLPPrefillTemplate(),
     ]
 
     /// The template with this id, or nil.

@@ -113,6 +113,9 @@ public struct ScalarStep: Hashable, Sendable {
 public enum Instruction: Hashable, Sendable {
     /// `nisa.dma_copy`: element-wise copy between HBM and SBUF on a DMA queue.
     case dma(dst: Access, src: Access, queue: Int)
+    /// `nisa.dma_copy` with `dst_rmw_op=nl.add`: adds the source into the destination (a scatter-add
+    /// when the destination has a run-time offset).
+    case dmaAdd(dst: Access, src: Access, queue: Int)
     /// `nisa.dma_transpose`: 2-D transpose while copying from HBM (`dst[j, i] = src[i, j]`).
     case dmaTranspose(dst: Access, src: Access, queue: Int)
     /// `nisa.nc_matmul`: `dst[M, N] (+)= stationary[K, M]^T x moving[K, N]`, fp32 in PSUM.
@@ -144,7 +147,7 @@ public enum Instruction: Hashable, Sendable {
     /// The engine that executes the instruction.
     public var engine: Engine {
         switch self {
-        case .dma, .dmaTranspose: .dma
+        case .dma, .dmaTranspose, .dmaAdd: .dma
         case .matmul, .transpose: .tensor
         case .activation: .scalar
         case .max8, .findIndex8, .tensorReduce: .vector
@@ -158,7 +161,7 @@ public enum Instruction: Hashable, Sendable {
     /// The region written (for `activation` with a reduction, the elementwise result).
     public var destination: Access {
         switch self {
-        case .dma(let dst, _, _), .dmaTranspose(let dst, _, _), .matmul(let dst, _, _, _),
+        case .dma(let dst, _, _), .dmaTranspose(let dst, _, _), .dmaAdd(let dst, _, _), .matmul(let dst, _, _, _),
             .transpose(let dst, _), .activation(let dst, _, _, _, _, _), .tensorTensor(let dst, _, _, _, _),
             .tensorScalar(let dst, _, _, _), .tensorReduce(let dst, _, _), .max8(let dst, _),
             .findIndex8(let dst, _, _), .copy(let dst, _, _), .memset(let dst, _, _), .iota(let dst, _, _, _):
@@ -183,6 +186,8 @@ public enum Instruction: Hashable, Sendable {
         switch self {
         case .dma(_, let src, _), .dmaTranspose(_, let src, _):
             [src] + [src.dynamic?.index].compactMap { $0 }
+        case .dmaAdd(let dst, let src, _):
+            [src, dst] + [src.dynamic?.index].compactMap { $0 }
         case .transpose(_, let src), .copy(_, let src, _),
             .tensorReduce(_, let src, _), .max8(_, let src):
             [src]

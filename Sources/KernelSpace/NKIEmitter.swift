@@ -124,6 +124,8 @@ public enum NKIEmitter {
     private static func call(_ instruction: Instruction, _ context: Context, _ limits: [Affine: String]) -> String {
         func a(_ access: Access) -> String { self.access(access, context, limits) }
         switch instruction {
+        case .dmaAdd(let dst, let src, _):
+            return "\(NKISpelling.dmaCopy)(dst=\(a(dst)), src=\(a(src)), dst_rmw_op=\(NKISpelling.alu(.add)))"
         case .dma(let dst, let src, _):
             return "\(NKISpelling.dmaCopy)(dst=\(a(dst)), src=\(a(src)))"
         case .dmaTranspose(let dst, let src, _):

@@ -98,6 +98,7 @@ func failure(_ arguments: [String]) -> String? {
         "qk-norm-rope": "T=16,q_heads=2,kv_heads=1,d=128,pos=3", "attention-decode": "S=300,heads=8,kv_heads=1,d=128",
         "attention-prefill": "S=200,heads=2,kv_heads=1,d=128",
         "expert-mlp-decode": "T=1,H=2048,I=192,E=128,k=8",
+        "expert-mlp-prefill": "T=128,H=2048,I=192,E=128,k=8",
     ]
 
     @Test(arguments: KernelCatalog.all.map(\.id))

@@ -1,0 +1,149 @@
+/// The routed experts of a prefill: tokens grouped by expert into blocks of `block` rows (the last
+/// block of each expert padded with weight-0 rows). Each block gathers its tokens' rows (DMAs
+/// offset by the token index), runs its expert's gate/up, SiLU * up and down projections, scales
+/// rows by their routing weights, and scatter-adds them into the output (`dst_rmw_op=nl.add`).
+///
+/// The problem carries the routing, since time depends on it: `routing=balanced` spreads the
+/// `T * k` choices evenly; `routing=skewed` favours low-numbered experts (weights about 1 / rank).
+/// Each token's experts are added in ascending expert order whatever the block size, so no
+/// parameter changes numerics.
+public struct ExpertMLPPrefillTemplate: KernelTemplate {
+    public init() {}
+
+    public let id = "expert-mlp-prefill"
+    public let summary = "prefill MoE: tokens grouped by expert in padded blocks, gathered, projected, scatter-added"
+    public let numericParameters: Set<String> = []
+
+    public let problemFields: [ProblemField] = [
+        ProblemField("T", .size), ProblemField("H", .size), ProblemField("I", .size), ProblemField("E", .size),
+        ProblemField("k", .size, default: .int(8)),
+        ProblemField("routing", .choice(["balanced", "skewed"]), default: .choice("balanced")),
+    ]
+
+    public let parameters: [Parameter] = [
+        Parameter("block", .ints([32, 64, 128]), default: .int(128), "token rows per expert block"),
+        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "blocks' rows and weights in flight (rotating copies)"),
+        Parameter(
+            "gate_up", .choices(["fused", "separate"]), default: .choice("fused"),
+            "load gate and up columns in one DMA per hidden tile, or one each"),
+        Parameter("down_tile", .ints([256, 512]), default: .int(512), "hidden columns per down-projection matmul"),
+        Parameter(
+            "multiply_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of SiLU(gate) * up"),
+        Parameter(
+            "scale_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"),
+            "engine applying routing weights"),
+    ]
+
+    private let decode = ExpertMLPDecodeTemplate()
+
+    public func macs(for problem: Problem) -> Int { decode.macs(for: problem) }
+
+    public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
+        let (tokens, hidden, columns, experts, k) = decode.dimensions(problem)
+        if k > experts { return "k=\(k) exceeds E=\(experts)" }
+        if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
+        if hidden > 128 && hidden % 128 != 0 { return "H=\(hidden) must be at most 128 or a multiple of 128" }
+        let block = configuration.int("block")
+        let largest = Self.routing(problem).assignments.map(\.count).max() ?? 0
+        if let reason = KernelIdioms.redundantTile(
+            "block", block, covering: max(1, largest), dimension: "the largest expert's tokens", smallest: 32)
+        {
+            return reason
+        }
+        if configuration.int("down_tile") > 256 && hidden <= 256 {
+            return "down_tile=\(configuration.int("down_tile")) is redundant: 256 covers H=\(hidden)"
+        }
+        _ = tokens
+        return nil
+    }
+
+    /// Each token's experts and weights, and each expert's (token, slot) pairs, from the problem alone.
+    static func routing(_ problem: Problem) -> (experts: [[Int]], weights: [[Float]], assignments: [[Int]]) {
+        let (tokens, experts, k) = (problem.size("T"), problem.size("E"), problem.size("k"))
+        var generator = SplitMix64(seed: 0x5EED)
+        var chosen: [[Int]] = []
+        var weights: [[Float]] = []
+        for token in 0..<tokens {
+            var row: [Int] = []
+            if problem.choice("routing") == "balanced" {
+                row = (0..<k).map { (token * k + $0) % experts }
+            } else {
+                while row.count < min(k, experts) {
+                    // Zipf-like: expert e drawn with weight 1 / (e + 1).
+                    let total = (0..<experts).reduce(0.0) { $0 + (row.contains($1) ? 0 : 1 / Double($1 + 1)) }
+                    var draw = Double(generator.nextUnitFloat()) * total
+                    for expert in 0..<experts where !row.contains(expert) {
+                        draw -= 1 / Double(expert + 1)
+                        if draw <= 0 {
+                            row.append(expert)
+                            break
+                        }
+                    }
+                    if draw > 0, let last = (0..<experts).last(where: { !row.contains($0) }) { row.append(last) }
+                }
+            }
+            let raw = (0..<k).map { _ in generator.nextUnitFloat() + 0.1 }
+            let sum = raw.reduce(0, +)
+            chosen.append(row)
+            weights.append(raw.map { $0 / sum })
+        }
+        var assignments = [[Int]](repeating: [], count: experts)
+        for token in 0..<tokens {
+            for slot in 0..<k { assignments[chosen[token][slot]].append(token * k + slot) }
+        }
+        return (chosen, weights, assignments)
+    }
+
+    /// Blocks of `size` rows: each block's expert, and per row its token and weight (padding: token 0, weight 0).
+    static func blocks(_ problem: Problem, size: Int) -> [(expert: Int, tokens: [Int], weights: [Float])] {
+        let (_, weights, assignments) = routing(problem)
+        let k = problem.size("k")
+        var result: [(expert: Int, tokens: [Int], weights: [Float])] = []
+        for (expert, pairs) in assignments.enumerated() {
+            var start = 0
+            while start < pairs.count {
+                let chunk = Array(pairs[start..<min(start + size, pairs.count)])
+                let padding = size - chunk.count
+                result.append(
+                    (
+                        expert, chunk.map { $0 / k } + [Int](repeating: 0, count: padding),
+                        chunk.map { weights[$0 / k][$0 % k] } + [Float](repeating: 0, count: padding)
+                    ))
+                start += size
+            }
+        }
+        return result
+    }
+
+    public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
+        let (tokens, _, _, _, k) = decode.dimensions(problem)
+        let (experts, weights, _) = Self.routing(problem)
+        var inputs = Array(decode.inputs(for: problem, seed: seed).prefix(3))
+        inputs.append(HostTensor(shape: [tokens, k], data: experts.flatMap { $0.map(Float.init) }))
+        inputs.append(HostTensor(shape: [tokens, k], data: weights.flatMap { $0 }))
+        return inputs
+    }
+
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        let size = configuration.int("block")
+        let blocks = Self.blocks(problem, size: size)
+        return Array(inputs.prefix(3)) + [
+            HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
+            HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),
+            HostTensor(shape: [blocks.count * size, 1], data: blocks.flatMap(\.weights)),
+        ]
+    }
+
+    public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
+        decode.reference(for: problem, inputs: inputs)
+    }
+
+    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
+
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = ExpertMLPPrefillBuilder(
+            problem: problem, configuration: configuration,
+            blocks: Self.blocks(problem, size: configuration.int("block")).count)
+        return builder.build()
+    }
+}

@@ -119,6 +119,38 @@ def attention_decode_case():
             "outputs": [tensor(out.reshape(q_heads, d))]}
 
 
+def decoder_layer_case():
+    """One whole Qwen3MoeDecoderLayer over a short prompt (causal, positions 0..T-1)."""
+    tokens = 12
+    config = Qwen3MoeConfig(**{**CONFIG.to_dict(), "num_experts_per_tok": 2})
+    config._attn_implementation = "eager"
+    layer = qwen.Qwen3MoeDecoderLayer(config, layer_idx=0).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        for name, parameter in layer.named_parameters():
+            if parameter.dim() == 1:  # norm weights, around 1
+                parameter.copy_((torch.rand(parameter.shape) * 0.5 + 0.75).to(torch.bfloat16))
+            else:
+                parameter.copy_(bf16(*parameter.shape, scale=0.25))
+    x = bf16(1, tokens, config.hidden_size)
+    rotary = qwen.Qwen3MoeRotaryEmbedding(config)
+    cos, sin = rotary(x, torch.arange(tokens).unsqueeze(0))
+    mask = torch.full((tokens, tokens), torch.finfo(torch.bfloat16).min).triu(1).to(torch.bfloat16)[None, None]
+    with torch.no_grad():
+        out = layer(x, attention_mask=mask, position_embeddings=(cos, sin))
+    attention, experts = layer.self_attn, layer.mlp.experts
+    qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight], dim=0).t()
+    h, d = config.hidden_size, config.head_dim
+    return {"kernel": "decoder-layer",
+            "problem": f"T={tokens},H={h},q_heads={config.num_attention_heads},kv_heads={config.num_key_value_heads},"
+                       f"d={d},E={config.num_experts},k={config.num_experts_per_tok},I={config.moe_intermediate_size}",
+            "inputs": [tensor(x[0]), tensor(layer.input_layernorm.weight.reshape(1, h)), tensor(qkv),
+                       tensor(attention.q_norm.weight.reshape(1, d)), tensor(attention.k_norm.weight.reshape(1, d)),
+                       tensor(cos[0]), tensor(sin[0]), tensor(attention.o_proj.weight.t()),
+                       tensor(layer.post_attention_layernorm.weight.reshape(1, h)), tensor(layer.mlp.gate.weight.t()),
+                       tensor(experts.gate_up_proj.transpose(1, 2)), tensor(experts.down_proj.transpose(1, 2))],
+            "outputs": [tensor(out[0])]}
+
+
 def main():
     torch.manual_seed(0)
     cases = rmsnorm_cases()
@@ -126,6 +158,7 @@ def main():
     cases["router"] = router_case()
     cases["attention-decode"] = attention_decode_case()
     cases["expert-mlp-decode"] = experts_decode_case()
+    cases["decoder-layer"] = decoder_layer_case()
     document = {"generator": "scripts/make_golden.py", "transformers": transformers.__version__,
                 "torch": torch.__version__, "seed": 0, "cases": cases}
     OUT.write_text(json.dumps(document, indent=1) + "\n")

@@ -38,7 +38,8 @@ import Testing
     @Test func everyCaseIsPresent() {
         #expect(
             Set(Self.cases.map(\.name)) == [
-                "attention-decode", "expert-mlp-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router",
+                "attention-decode", "decoder-layer", "expert-mlp-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual",
+                "router",
             ])
     }
 
@@ -60,5 +61,91 @@ import Testing
             program, inputs: template.arguments(golden.inputs, problem: problem, configuration: configuration))
         let fromKernel = NumericCheck.compare(outputs, golden.outputs, types: types, problem: problem)
         #expect(fromKernel.passed, "\(name) kernel \(configuration.key): \(fromKernel.reason ?? "")")
+    }
+
+    /// Runs a template's program (default configuration, else the first valid one) on the interpreter.
+    static func run(_ kernel: String, _ problemText: String, _ inputs: [HostTensor]) throws -> [HostTensor] {
+        let template = try #require(KernelCatalog.template(kernel))
+        let problem = try template.parseProblem(problemText)
+        let configuration =
+            template.restriction(template.defaultConfiguration, for: problem) == nil
+            ? template.defaultConfiguration
+            : try #require(validConfigurations(SearchSpace(template), problem, limit: 1, seed: 1).first)
+        return try Interpreter.run(
+            template.program(for: problem, configuration: configuration),
+            inputs: template.arguments(inputs, problem: problem, configuration: configuration))
+    }
+
+    /// Columns `from ..< from + width` of a `[rows, columns]` tensor.
+    static func columns(_ tensor: HostTensor, _ from: Int, _ width: Int) -> HostTensor {
+        let (rows, total) = (tensor.shape[0], tensor.shape[1])
+        let data = (0..<rows).flatMap { row in tensor.data[(row * total + from)..<(row * total + from + width)] }
+        return HostTensor(shape: [rows, width], data: Array(data))
+    }
+
+    /// `[T, heads * d]` as `[heads * T, d]` (each head's rows together), or back with `inverse`.
+    static func headsMajor(_ tensor: HostTensor, tokens: Int, heads: Int, d: Int, inverse: Bool = false) -> HostTensor {
+        var data = [Float](repeating: 0, count: tensor.data.count)
+        for token in 0..<tokens {
+            for head in 0..<heads {
+                for index in 0..<d {
+                    let tokenMajor = token * heads * d + head * d + index
+                    let headMajor = (head * tokens + token) * d + index
+                    if inverse {
+                        data[tokenMajor] = tensor.data[headMajor]
+                    } else {
+                        data[headMajor] = tensor.data[tokenMajor]
+                    }
+                }
+            }
+        }
+        return HostTensor(shape: inverse ? [tokens, heads * d] : [heads * tokens, d], data: data)
+    }
+
+    /// One decoder layer by chaining the templates' programs on the interpreter: norm, QKV, q/k norm
+    /// and RoPE, attention, O projection, residual and norm, router, experts, residual.
+    @Test func decoderLayerChainMatchesTransformers() throws {
+        let golden = try #require(Self.cases.first { $0.name == "decoder-layer" })
+        var fields: [String: Int] = [:]
+        for part in golden.problem.split(separator: ",") {
+            let pieces = part.split(separator: "=")
+            fields[String(pieces[0])] = Int(pieces[1])
+        }
+        let (t, h, qh, kvh, d, e, k, i) = (
+            fields["T"]!, fields["H"]!, fields["q_heads"]!, fields["kv_heads"]!, fields["d"]!, fields["E"]!,
+            fields["k"]!,
+            fields["I"]!
+        )
+        let inputs = golden.inputs
+        let x = inputs[0]
+        let normed = try Self.run("rmsnorm", "T=\(t),H=\(h)", [x, inputs[1]])[0]
+        let qkv = try Self.run("qkv", "M=\(t),K=\(h),N=\((qh + 2 * kvh) * d)", [normed, inputs[2]])[0]
+        let (q, kk, v) = (
+            Self.columns(qkv, 0, qh * d), Self.columns(qkv, qh * d, kvh * d), Self.columns(qkv, (qh + kvh) * d, kvh * d)
+        )
+        let rotated = try Self.run(
+            "qk-norm-rope", "T=\(t),q_heads=\(qh),kv_heads=\(kvh),d=\(d),pos=0",
+            [q, kk, inputs[3], inputs[4], inputs[5], inputs[6]])
+        let attention = try Self.run(
+            "attention-prefill", "S=\(t),heads=\(qh),kv_heads=\(kvh),d=\(d)",
+            [
+                Self.headsMajor(rotated[0], tokens: t, heads: qh, d: d),
+                Self.headsMajor(rotated[1], tokens: t, heads: kvh, d: d),
+                Self.headsMajor(v, tokens: t, heads: kvh, d: d),
+            ])[0]
+        let projected = try Self.run(
+            "o-proj", "M=\(t),K=\(qh * d),N=\(h)",
+            [Self.headsMajor(attention, tokens: t, heads: qh, d: d, inverse: true), inputs[7]]
+        )[0]
+        let post = try Self.run("rmsnorm", "T=\(t),H=\(h),residual=1", [projected, x, inputs[8]])
+        let routing = try Self.run("router", "T=\(t),H=\(h),E=\(e),k=\(k)", [post[0], inputs[9]])
+        let experts = try Self.run(
+            "expert-mlp-decode", "T=\(t),H=\(h),I=\(i),E=\(e),k=\(k)",
+            [post[0], inputs[10], inputs[11], routing[1], routing[0]])[0]
+        let layer = HostTensor(
+            shape: [t, h], data: zip(post[1].data, experts.data).map { DType.roundToBF16($0 + $1) })
+        let verdict = NumericCheck.compare(
+            [layer], golden.outputs, types: [.bf16], problem: Problem(names: [], values: []))
+        #expect(verdict.passed, "decoder layer: \(verdict.reason ?? "")")
     }
 }

@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "KernelSpace"]),
         .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "KernelSpace", "CostModel"]),
-        .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace"]),
+        .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace", "Autotune"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,10 +10,16 @@ import Testing
         try SpaceFile.parse(text, file: "linear.yaml", template: template)
     }
 
-    @Test func shippedFileIsTheBuiltInSpace() throws {
+    @Test(arguments: KernelCatalog.all.map(\.id))
+    func shippedFileIsTheBuiltInSpace(kernel: String) throws {
+        let template = try #require(KernelCatalog.template(kernel))
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "../../spaces")
-        let space = try SpaceFile.space(for: template, in: directory.standardized.path)
+            "../../spaces"
+        )
+        .standardized.path
+        #expect(
+            FileManager.default.fileExists(atPath: directory + "/\(kernel).yaml"), "spaces/\(kernel).yaml is missing")
+        let space = try SpaceFile.space(for: template, in: directory)
         #expect(space.parameters == template.parameters)
         #expect(space.restrictions.isEmpty)
     }

@@ -1,3 +1,4 @@
+import Autotune
 import Foundation
 import KernelSpace
 import Testing
@@ -115,5 +116,22 @@ func failure(_ arguments: [String]) -> String? {
         #expect(document.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(document.contains("DMA group"))
         #expect(document.hasSuffix("</svg>\n"))
+    }
+
+    @Test(arguments: KernelCatalog.all.map(\.id))
+    func tuneWorksForEveryTemplate(kernel: String) throws {
+        let problem = try #require(Self.problems[kernel])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "nkitune-tune-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cache = directory.appendingPathComponent("c.sqlite").path
+        #expect(
+            failure(["tune", kernel, "--problem", problem, "--budget", "12", "--verify", "1", "--cache", cache]) == nil)
+        let template = try #require(KernelCatalog.template(kernel))
+        let scope = CacheScope(
+            kernel: kernel, problem: try template.parseProblem(problem).key, target: "trn2", backend: "model",
+            toolchain: ModelBackend().toolchain)
+        let best = try TimingCache(path: cache).best(in: scope, limit: 1)
+        #expect(best.first?.check == "passed", "\(kernel): fastest variant not checked")
     }
 }

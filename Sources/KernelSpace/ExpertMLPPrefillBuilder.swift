@@ -1,4 +1,6 @@
-/// Builds the program of one ``ExpertMLPPrefillTemplate`` configuration.
+/// Builds the program of one ``ExpertMLPPrefillTemplate`` configuration: per expert block, gather
+/// the block's token rows, an ``ExpertProjection`` of them, rows scaled by their routing weights,
+/// then scatter-added into the output.
 struct ExpertMLPPrefillBuilder {
     let problem: Problem
     let configuration: Configuration
@@ -20,10 +22,6 @@ struct ExpertMLPPrefillBuilder {
         )
         let rows = configuration.int("block")
         let bufs = configuration.int("bufs")
-        let downTile = min(configuration.int("down_tile"), hidden)
-        let hiddenPartitions = min(128, hidden)
-        let hiddenTiles = hidden / hiddenPartitions
-        let columnTiles = (columns + 127) / 128
         let zeroRows = min(128, tokens)
         let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
         let gateUp = b.buffer("gate_up", .hbm, [experts, hidden, 2 * columns], .bf16, role: .input(1))
@@ -32,27 +30,20 @@ struct ExpertMLPPrefillBuilder {
         let blockToken = b.buffer("block_token", .hbm, [1, blocks * rows], .int32, role: .input(4))
         let blockWeight = b.buffer("block_weight", .hbm, [blocks * rows, 1], .fp32, role: .input(5))
         let y = b.buffer("y", .hbm, [tokens, hidden], .bf16, role: .output)
+        let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
+        let projection = ExpertProjection(
+            &b, rows: rows, problem: problem, downTile: configuration.int("down_tile"), bufs: bufs, gateUp: gateUp,
+            down: down, flip: flip)
+        let (partitions, hiddenTiles) = (projection.hiddenPartitions, projection.hiddenTiles)
         let expertSB = b.buffer("block_expert_sb", .sbuf, [1, blocks], .int32)
         let tokenSB = b.buffer("block_token_sb", .sbuf, [1, blocks * rows], .int32)
         let zero = b.buffer("zero_rows", .sbuf, [zeroRows, hidden], .bf16)
         let gathered = b.buffer("x_block", .sbuf, [rows, hidden], .bf16, copies: bufs)
         let weights = b.buffer("row_weight", .sbuf, [rows, 1], .fp32, copies: bufs)
-        let xT = b.buffer("x_block_t", .sbuf, [hiddenPartitions, hiddenTiles, rows], .bf16, copies: 2)
-        let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
-        let gateUpSB = b.buffer("gate_up_sb", .sbuf, [hiddenPartitions, hiddenTiles, 2 * columns], .bf16, copies: bufs)
-        let downSB = b.buffer("down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: bufs)
-        let projected = b.buffer("gate_up_psum", .psum, [rows, 2 * columns], .fp32, copies: 2)
-        let activated = b.buffer("silu_gate", .sbuf, [rows, columns], .bf16, copies: 2)
-        let product = b.buffer("hidden_act", .sbuf, [rows, columns], .bf16, copies: 2)
-        let productT = b.buffer("hidden_act_t", .sbuf, [128, columnTiles, rows], .bf16, copies: 2)
-        let downPSUM = b.buffer("down_psum", .psum, [rows, downTile], .fp32, copies: 2)
+        let xT = b.buffer("x_block_t", .sbuf, [partitions, hiddenTiles, rows], .bf16, copies: 2)
         let outRows = b.buffer("out_rows", .sbuf, [rows, hidden], .bf16, copies: 2)
-        let (block, row, ht, it, chunk, lt, zt) = (
-            b.variable("blk"), b.variable("r"), b.variable("ht"), b.variable("it"), b.variable("hc"), b.variable("lt"),
-            b.variable("zt")
-        )
+        let (block, row, lt, zt) = (b.variable("blk"), b.variable("r"), b.variable("lt"), b.variable("zt"))
         let allRows = AffineRange.full(rows)
-        let expertIndex = Access(expertSB, [.full(1), AffineRange(start: .term(block), size: 1)])
         let tokenIndex = Access(tokenSB, [.full(1), AffineRange(start: .term(block, rows) + .term(row), size: 1)])
         let oneRow = AffineRange(start: .const(0), size: 1)
         let zeroStart = Affine.term(zt, zeroRows)
@@ -85,12 +76,8 @@ struct ExpertMLPPrefillBuilder {
                                 queue: 2))
                     ])),
         ]
-        // Gather the block's rows and weights; x^T for the projections.
-        let hiddenTile = { (variable: LoopVar) in
-            AffineRange(start: .term(variable, hiddenPartitions), size: hiddenPartitions)
-        }
         let xFlip = Access(
-            flip, [AffineRange(start: .const(0), size: hiddenPartitions), AffineRange(start: .const(0), size: rows)])
+            flip, [AffineRange(start: .const(0), size: partitions), AffineRange(start: .const(0), size: rows)])
         var perBlock: [Stmt] = [
             .allocate(gathered.id),
             .loop(
@@ -113,117 +100,32 @@ struct ExpertMLPPrefillBuilder {
                     lt, trips: hiddenTiles,
                     body: [
                         .allocate(flip.id),
-                        .op(.transpose(dst: xFlip, src: Access(gathered, [allRows, hiddenTile(lt)]))),
-                        .op(
-                            .copy(
-                                dst: Access(xT, [.full(hiddenPartitions), .index(.term(lt)), allRows]), src: xFlip,
-                                engine: .vector)),
-                    ])),
-            .allocate(gateUpSB.id),
-        ]
-        let gateUpSource = { (from: Int, width: Int) in
-            Access(gateUp, [.index(.const(0)), hiddenTile(ht), AffineRange(start: .const(from), size: width)]).offset(
-                0, by: expertIndex)
-        }
-        let gateUpTarget = { (from: Int, width: Int) in
-            Access(
-                gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), AffineRange(start: .const(from), size: width)])
-        }
-        let loads: [Stmt] =
-            configuration.choice("gate_up") == "fused"
-            ? [.op(.dma(dst: gateUpTarget(0, 2 * columns), src: gateUpSource(0, 2 * columns), queue: 1))]
-            : [
-                .op(.dma(dst: gateUpTarget(0, columns), src: gateUpSource(0, columns), queue: 1)),
-                .op(.dma(dst: gateUpTarget(columns, columns), src: gateUpSource(columns, columns), queue: 3)),
-            ]
-        let both = Access(projected, [allRows, .full(2 * columns)])
-        perBlock += [
-            .loop(Loop(ht, trips: hiddenTiles, body: loads)),
-            .allocate(projected.id),
-            .loop(
-                Loop(
-                    ht, trips: hiddenTiles,
-                    body: [
-                        .op(
-                            .matmul(
-                                dst: both,
-                                stationary: Access(xT, [.full(hiddenPartitions), .index(.term(ht)), allRows]),
-                                moving: Access(
-                                    gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), .full(2 * columns)]),
-                                accumulation: .acrossLoops([ht.id])))
-                    ])),
-            .allocate(activated.id),
-            .op(
-                .activation(
-                    dst: Access(activated, [allRows, .full(columns)]),
-                    src: Access(projected, [allRows, AffineRange(start: .const(0), size: columns)]), function: .silu)),
-            .allocate(product.id),
-            .op(
-                .tensorTensor(
-                    dst: Access(product, [allRows, .full(columns)]), a: Access(activated, [allRows, .full(columns)]),
-                    b: Access(projected, [allRows, AffineRange(start: .const(columns), size: columns)]), op: .multiply,
-                    engine: engine("multiply_engine"))),
-        ]
-        let columnStart = Affine.term(it, 128)
-        let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-columnStart)
-        let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
-        let pieceFlip = Access(flip, [columnRows, allRows])
-        perBlock += [
-            .allocate(productT.id), .allocate(downSB.id),
-            .loop(
-                Loop(
-                    it, trips: columnTiles,
-                    body: [
-                        .allocate(flip.id),
                         .op(
                             .transpose(
-                                dst: pieceFlip,
+                                dst: xFlip,
                                 src: Access(
-                                    product, [allRows, AffineRange(start: columnStart, size: 128, limit: columnLimit)]))
-                        ),
+                                    gathered, [allRows, AffineRange(start: .term(lt, partitions), size: partitions)]))),
                         .op(
                             .copy(
-                                dst: Access(productT, [columnRows, .index(.term(it)), allRows]), src: pieceFlip,
+                                dst: Access(xT, [.full(partitions), .index(.term(lt)), allRows]), src: xFlip,
                                 engine: .vector)),
-                        .op(
-                            .dma(
-                                dst: Access(downSB, [columnRows, .index(.term(it)), .full(hidden)]),
-                                src: Access(
-                                    down,
-                                    [
-                                        .index(.const(0)),
-                                        AffineRange(start: columnStart, size: 128, limit: columnLimit), .full(hidden),
-                                    ]
-                                ).offset(0, by: expertIndex), queue: 2)),
                     ])),
-        ]
-        // Down projection in hidden chunks, weighted rows, scatter-added into the output.
-        let chunkColumns = AffineRange(start: .term(chunk, downTile), size: downTile)
-        let partial = Access(downPSUM, [allRows, .full(downTile)])
-        perBlock += [
             .allocate(outRows.id),
-            .loop(
-                Loop(
-                    chunk, trips: hidden / downTile,
-                    body: [
-                        .allocate(downPSUM.id),
-                        .loop(
-                            Loop(
-                                it, trips: columnTiles,
-                                body: [
-                                    .op(
-                                        .matmul(
-                                            dst: partial,
-                                            stationary: Access(productT, [columnRows, .index(.term(it)), allRows]),
-                                            moving: Access(downSB, [columnRows, .index(.term(it)), chunkColumns]),
-                                            accumulation: .acrossLoops([it.id])))
-                                ])),
-                        .op(
-                            .tensorScalar(
-                                dst: Access(outRows, [allRows, chunkColumns]), src: partial,
-                                steps: [ScalarStep(.multiply, .perPartition(Access(weights, [allRows, .full(1)])))],
-                                engine: engine("scale_engine"))),
-                    ])),
+        ]
+        perBlock += projection.statements(
+            expertIndex: Access(expertSB, [.full(1), AffineRange(start: .term(block), size: 1)]),
+            stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), allRows]),
+            fused: configuration.choice("gate_up") == "fused", multiplyEngine: engine("multiply_engine")
+        ) { partial, chunkColumns in
+            [
+                .op(
+                    .tensorScalar(
+                        dst: Access(outRows, [allRows, chunkColumns]), src: partial,
+                        steps: [ScalarStep(.multiply, .perPartition(Access(weights, [allRows, .full(1)])))],
+                        engine: engine("scale_engine")))
+            ]
+        }
+        perBlock.append(
             .loop(
                 Loop(
                     row, trips: rows,
@@ -233,8 +135,7 @@ struct ExpertMLPPrefillBuilder {
                                 dst: Access(y, [oneRow, .full(hidden)]).offset(0, by: tokenIndex),
                                 src: Access(outRows, [AffineRange(start: .term(row), size: 1), .full(hidden)]), queue: 3
                             ))
-                    ])),
-        ]
+                    ])))
         body.append(.loop(Loop(block, trips: blocks, kind: .sequential, body: perBlock)))
         return b.program(name: "expert_mlp_prefill_kernel", body: body)
     }

@@ -1,0 +1,157 @@
+/// The part of an MoE kernel both expert templates share: for `rows` token rows (one decode token or
+/// a prefill block) and one expert chosen at run time, load the expert's weights (DMAs offset by
+/// the expert index), project gate and up (accumulating over hidden tiles in PSUM), form
+/// `SiLU(gate) * up`, transpose it onto partitions, and run the down projection in hidden chunks,
+/// handing each chunk's PSUM result to the caller.
+struct ExpertProjection {
+    let rows: Int
+    let hidden: Int
+    let columns: Int
+    let downTile: Int
+    let hiddenPartitions: Int
+    let hiddenTiles: Int
+    let columnTiles: Int
+    private let gateUp: BufferDecl
+    private let down: BufferDecl
+    private let flip: BufferDecl
+    private let gateUpSB: BufferDecl
+    private let downSB: BufferDecl
+    private let projected: BufferDecl
+    private let activated: BufferDecl
+    private let product: BufferDecl
+    private let productT: BufferDecl
+    private let downPSUM: BufferDecl
+    /// Loop variables over hidden tiles, intermediate tiles and hidden chunks.
+    let hiddenTile: LoopVar
+    private let columnTile: LoopVar
+    private let chunk: LoopVar
+
+    /// Declares the buffers and loop variables in `b`.
+    init(
+        _ b: inout ProgramBuilder, rows: Int, problem: Problem, downTile: Int, bufs: Int, gateUp: BufferDecl,
+        down: BufferDecl, flip: BufferDecl
+    ) {
+        self.rows = rows
+        hidden = problem.size("H")
+        columns = problem.size("I")
+        self.downTile = min(downTile, hidden)
+        hiddenPartitions = min(128, hidden)
+        hiddenTiles = hidden / hiddenPartitions
+        columnTiles = (columns + 127) / 128
+        self.gateUp = gateUp
+        self.down = down
+        self.flip = flip
+        gateUpSB = b.buffer("gate_up_sb", .sbuf, [hiddenPartitions, hiddenTiles, 2 * columns], .bf16, copies: bufs)
+        downSB = b.buffer("down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: bufs)
+        projected = b.buffer("gate_up_psum", .psum, [rows, 2 * columns], .fp32, copies: 2)
+        activated = b.buffer("silu_gate", .sbuf, [rows, columns], .bf16, copies: 2)
+        product = b.buffer("hidden_act", .sbuf, [rows, columns], .bf16, copies: 2)
+        productT = b.buffer("hidden_act_t", .sbuf, [128, columnTiles, rows], .bf16, copies: 2)
+        downPSUM = b.buffer("down_psum", .psum, [rows, self.downTile], .fp32, copies: 2)
+        hiddenTile = b.variable("ht")
+        columnTile = b.variable("it")
+        chunk = b.variable("hc")
+    }
+
+    /// Statements for one expert. `stationary` is the rows' x^T for the hidden tile `hiddenTile`;
+    /// `consume` receives each hidden chunk's down-projection result (`[rows, downTile]` in PSUM)
+    /// and the chunk's columns.
+    func statements(
+        expertIndex: Access, stationary: Access, fused: Bool, multiplyEngine: Engine,
+        consume: (Access, AffineRange) -> [Stmt]
+    ) -> [Stmt] {
+        let allRows = AffineRange.full(rows)
+        let ht = hiddenTile
+        let hiddenRange = AffineRange(start: .term(ht, hiddenPartitions), size: hiddenPartitions)
+        func source(_ from: Int, _ width: Int) -> Access {
+            Access(gateUp, [.index(.const(0)), hiddenRange, AffineRange(start: .const(from), size: width)])
+                .offset(0, by: expertIndex)
+        }
+        func target(_ from: Int, _ width: Int) -> Access {
+            Access(
+                gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), AffineRange(start: .const(from), size: width)])
+        }
+        let loads: [Stmt] =
+            fused
+            ? [.op(.dma(dst: target(0, 2 * columns), src: source(0, 2 * columns), queue: 1))]
+            : [
+                .op(.dma(dst: target(0, columns), src: source(0, columns), queue: 1)),
+                .op(.dma(dst: target(columns, columns), src: source(columns, columns), queue: 3)),
+            ]
+        let both = Access(projected, [allRows, .full(2 * columns)])
+        var statements: [Stmt] = [
+            .allocate(gateUpSB.id), .loop(Loop(ht, trips: hiddenTiles, body: loads)), .allocate(projected.id),
+            .loop(
+                Loop(
+                    ht, trips: hiddenTiles,
+                    body: [
+                        .op(
+                            .matmul(
+                                dst: both, stationary: stationary,
+                                moving: Access(
+                                    gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), .full(2 * columns)]),
+                                accumulation: .acrossLoops([ht.id])))
+                    ])),
+            .allocate(activated.id),
+            .op(
+                .activation(
+                    dst: Access(activated, [allRows, .full(columns)]),
+                    src: Access(projected, [allRows, AffineRange(start: .const(0), size: columns)]), function: .silu)),
+            .allocate(product.id),
+            .op(
+                .tensorTensor(
+                    dst: Access(product, [allRows, .full(columns)]), a: Access(activated, [allRows, .full(columns)]),
+                    b: Access(projected, [allRows, AffineRange(start: .const(columns), size: columns)]), op: .multiply,
+                    engine: multiplyEngine)),
+        ]
+        let it = columnTile
+        let columnStart = Affine.term(it, 128)
+        let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-columnStart)
+        let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
+        let pieceFlip = Access(flip, [columnRows, AffineRange(start: .const(0), size: rows)])
+        let downSource = Access(
+            down, [.index(.const(0)), AffineRange(start: columnStart, size: 128, limit: columnLimit), .full(hidden)]
+        ).offset(0, by: expertIndex)
+        statements += [
+            .allocate(productT.id), .allocate(downSB.id),
+            .loop(
+                Loop(
+                    it, trips: columnTiles,
+                    body: [
+                        .allocate(flip.id),
+                        .op(
+                            .transpose(
+                                dst: pieceFlip,
+                                src: Access(
+                                    product, [allRows, AffineRange(start: columnStart, size: 128, limit: columnLimit)]))
+                        ),
+                        .op(
+                            .copy(
+                                dst: Access(productT, [columnRows, .index(.term(it)), allRows]), src: pieceFlip,
+                                engine: .vector)),
+                        .op(
+                            .dma(
+                                dst: Access(downSB, [columnRows, .index(.term(it)), .full(hidden)]), src: downSource,
+                                queue: 2)),
+                    ])),
+        ]
+        let chunkColumns = AffineRange(start: .term(chunk, downTile), size: downTile)
+        let partial = Access(downPSUM, [allRows, .full(downTile)])
+        let projections: [Stmt] = [
+            .allocate(downPSUM.id),
+            .loop(
+                Loop(
+                    it, trips: columnTiles,
+                    body: [
+                        .op(
+                            .matmul(
+                                dst: partial, stationary: Access(productT, [columnRows, .index(.term(it)), allRows]),
+                                moving: Access(downSB, [columnRows, .index(.term(it)), chunkColumns]),
+                                accumulation: .acrossLoops([it.id])))
+                    ])),
+        ]
+        statements.append(
+            .loop(Loop(chunk, trips: hidden / downTile, body: projections + consume(partial, chunkColumns))))
+        return statements
+    }
+}

@@ -39,10 +39,12 @@ struct AttentionPrefillBuilder {
             problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
         )
         let group = heads / kvHeads
-        let tile = configuration.int("tile")
+        let (tile, keyTileSize) = (configuration.int("q_tile"), configuration.int("k_tile"))
+        let ratio = tile / keyTileSize
         let bufs = configuration.int("bufs")
         let layout = configuration.choice("k_layout")
         let tiles = (positions + tile - 1) / tile
+        let keyTiles = (positions + keyTileSize - 1) / keyTileSize
         let q = b.buffer("q", .hbm, [heads * positions, d], .bf16, role: .input(0))
         let k =
             layout == "pretransposed"
@@ -52,12 +54,13 @@ struct AttentionPrefillBuilder {
         let out = b.buffer("attention_out", .hbm, [heads * positions, d], .bf16, role: .output)
         let state = State(
             qT: b.buffer("q_t", .sbuf, [d, tile], .bf16, copies: 2),
-            kT: b.buffer("k_tile_t", .sbuf, [d, tile], .bf16, copies: bufs),
-            kRows: layout == "tensor_transpose" ? b.buffer("k_rows", .sbuf, [tile, d], .bf16, copies: bufs) : nil,
+            kT: b.buffer("k_tile_t", .sbuf, [d, keyTileSize], .bf16, copies: bufs),
+            kRows: layout == "tensor_transpose"
+                ? b.buffer("k_rows", .sbuf, [keyTileSize, d], .bf16, copies: bufs) : nil,
             flip: b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2),
-            scorePSUM: b.buffer("score_psum", .psum, [tile, tile], .fp32, copies: 2),
-            scores: b.buffer("scores", .sbuf, [tile, tile], .fp32, copies: 2),
-            mask: b.buffer("causal_mask", .sbuf, [tile, tile], .fp32),
+            scorePSUM: b.buffer("score_psum", .psum, [tile, keyTileSize], .fp32, copies: 2),
+            scores: b.buffer("scores", .sbuf, [tile, keyTileSize], .fp32, copies: 2),
+            mask: b.buffer("causal_mask", .sbuf, [tile, ratio, keyTileSize], .fp32),
             running: b.buffer("running_max", .sbuf, [tile, 1], .fp32),
             tileMax: b.buffer("tile_max", .sbuf, [tile, 1], .fp32, copies: 2),
             newMax: b.buffer("new_max", .sbuf, [tile, 1], .fp32, copies: 2),
@@ -65,9 +68,9 @@ struct AttentionPrefillBuilder {
             alpha: b.buffer("rescale", .sbuf, [tile, 1], .fp32, copies: 2),
             rowSum: b.buffer("tile_sum", .sbuf, [tile, 1], .fp32, copies: 2),
             total: b.buffer("running_sum", .sbuf, [tile, 1], .fp32),
-            probabilities: b.buffer("p", .sbuf, [tile, tile], .bf16, copies: 2),
-            pT: b.buffer("p_t", .sbuf, [tile, tile], .bf16, copies: 2),
-            vRows: b.buffer("v_rows", .sbuf, [tile, d], .bf16, copies: bufs),
+            probabilities: b.buffer("p", .sbuf, [tile, keyTileSize], .bf16, copies: 2),
+            pT: b.buffer("p_t", .sbuf, [keyTileSize, tile], .bf16, copies: 2),
+            vRows: b.buffer("v_rows", .sbuf, [keyTileSize, d], .bf16, copies: bufs),
             pvPSUM: b.buffer("pv_psum", .psum, [tile, d], .fp32, copies: 2),
             accumulator: b.buffer("out_acc", .sbuf, [tile, d], .fp32))
         let qRows = b.buffer("q_rows", .sbuf, [tile, d], .bf16, copies: 2)
@@ -106,10 +109,16 @@ struct AttentionPrefillBuilder {
             .op(.memset(dst: column(state.total), value: 0, engine: .vector)),
             .op(.memset(dst: rows(state.accumulator, d), value: 0, engine: .vector)),
         ]
-        let offDiagonal = keyBlock(
-            .term(keyTile), masked: false, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
-        perQuery.append(.loop(Loop(keyTile, trips: max(1, tiles - 1), limit: .term(queryTile), body: offDiagonal)))
-        perQuery += keyBlock(.term(queryTile), masked: true, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
+        // Key tiles wholly below the diagonal, then the `ratio` key tiles the diagonal crosses, each with its mask.
+        let offDiagonal = keyBlock(.term(keyTile), mask: nil, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
+        perQuery.append(
+            .loop(Loop(keyTile, trips: max(1, keyTiles), limit: .term(queryTile, ratio), body: offDiagonal)))
+        let diagonalStep = b.variable("dj")
+        let diagonal = keyBlock(
+            .term(queryTile, ratio) + .term(diagonalStep), mask: .term(diagonalStep), state: state, kv: kv,
+            queryRows: queryRows, k: k, v: v)
+        let remaining = Affine.const(keyTiles) + (-Affine.term(queryTile, ratio))
+        perQuery.append(.loop(Loop(diagonalStep, trips: ratio, limit: remaining, body: diagonal)))
         perQuery += [
             .allocate(result.id),
             .op(
@@ -118,8 +127,9 @@ struct AttentionPrefillBuilder {
                     steps: [ScalarStep(.divide, .perPartition(column(state.total)))], engine: .vector)),
             .op(.dma(dst: Access(out, [queryGlobal, .full(d)]), src: rows(result, d), queue: 0)),
         ]
-        // The diagonal tile's causal mask, once: min(0, q - k) * 1e30 is 0 where key <= query.
-        let wholeMask = Access(state.mask, [.full(tile), .full(tile)])
+        // The diagonal's causal masks, once: min(0, q - k) * 1e30 is 0 where key <= query; mask j serves
+        // the j-th key tile inside a query tile.
+        let wholeMask = Access(state.mask, [.full(tile), .full(ratio), .full(keyTileSize)])
         let prologue: [Stmt] = [
             .allocate(state.mask.id), .op(.iota(dst: wholeMask, partition: 1, free: -1, offset: .const(0))),
             .op(
@@ -142,11 +152,11 @@ struct AttentionPrefillBuilder {
 
     /// One key tile's update of the running softmax and output accumulator.
     private mutating func keyBlock(
-        _ keyIndex: Affine, masked: Bool, state s: State, kv: LoopVar, queryRows: AffineRange, k: BufferDecl,
+        _ keyIndex: Affine, mask: Affine?, state s: State, kv: LoopVar, queryRows: AffineRange, k: BufferDecl,
         v: BufferDecl
     ) -> [Stmt] {
         let (positions, d) = (problem.size("S"), problem.size("d"))
-        let tile = configuration.int("tile")
+        let tile = configuration.int("k_tile")
         let keyStart = Affine(
             terms: keyIndex.terms.map { .init(variable: $0.variable, coefficient: $0.coefficient * tile) })
         let keyLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-keyStart)
@@ -195,11 +205,12 @@ struct AttentionPrefillBuilder {
                         dst: scores, src: scoreTile, steps: [ScalarStep(.multiply, .immediate(scale))], engine: .vector)
             ),
         ]
-        if masked {
+        if let mask {
             block.append(
                 .op(
                     .tensorTensor(
-                        dst: scores, a: scores, b: Access(s.mask, [queryRows, keyColumns]), op: .add, engine: .vector)))
+                        dst: scores, a: scores, b: Access(s.mask, [queryRows, .index(mask), keyColumns]), op: .add,
+                        engine: .vector)))
         }
         let probabilities = Access(s.probabilities, [queryRows, keyColumns])
         let pFlip = Access(s.flip, [keyColumns, queryRows])

@@ -5,15 +5,18 @@ import Foundation
 /// `exp(m_old - m_new)`); the diagonal tile adds a causal mask made once by `iota`. Probabilities are
 /// bf16 for `P V`; the output is bf16.
 ///
-/// `tile` (queries and keys per tile) sets where the online softmax rescales, so it changes numerics;
-/// the other parameters move data or change engines.
+/// `k_tile` sets where the online softmax rescales, so it changes numerics; `q_tile` (a multiple of
+/// `k_tile`, which keeps the causal triangle affine) and the rest move data or change engines. The
+/// softmax statistics stay in SBUF fp32 and ScalarE exponentiates: `activation` is ScalarE's alone in
+/// the NKI 2.27 ISA.
 public struct AttentionPrefillTemplate: KernelTemplate {
     public init() {}
 
     public let id = "attention-prefill"
     public let summary = "causal grouped-query attention over the prompt (flash style, online softmax)"
 
-    public let numericParameters: Set<String> = ["tile"]
+    /// The key tile sets where the online softmax rescales; the query tile only groups rows.
+    public let numericParameters: Set<String> = ["k_tile"]
 
     public let problemFields: [ProblemField] = [
         ProblemField("S", .size), ProblemField("heads", .size), ProblemField("kv_heads", .size),
@@ -21,7 +24,8 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     ]
 
     public let parameters: [Parameter] = [
-        Parameter("tile", .ints([64, 128]), default: .int(128), "queries and keys per tile"),
+        Parameter("q_tile", .ints([64, 128]), default: .int(128), "queries per tile (partitions)"),
+        Parameter("k_tile", .ints([32, 64, 128]), default: .int(128), "keys per tile (must divide q_tile)"),
         Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each K/V tile"),
         Parameter(
             "k_layout", .choices(["pretransposed", "dma_transpose", "tensor_transpose"]),
@@ -47,8 +51,9 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         )
         if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
         if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
-        return KernelIdioms.redundantTile(
-            "tile", configuration.int("tile"), covering: positions, dimension: "S", smallest: 64)
+        let (queryTile, keyTile) = (configuration.int("q_tile"), configuration.int("k_tile"))
+        if queryTile % keyTile != 0 { return "k_tile=\(keyTile) must divide q_tile=\(queryTile)" }
+        return KernelIdioms.redundantTile("q_tile", queryTile, covering: positions, dimension: "S", smallest: 64)
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
@@ -105,7 +110,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     }
 
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        problem.with("S", KernelIdioms.checkSize(problem.size("S"), extent: configuration.int("tile") * 2))
+        problem.with("S", KernelIdioms.checkSize(problem.size("S"), extent: configuration.int("q_tile") * 2))
     }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {

@@ -253,8 +253,9 @@ struct Machine {
             write(values, dst, target)
         case .tensorReduce(_, let src, let op):
             let source = try view(src, environment)
-            guard dst.partitions == source.partitions, dst.free == 1 else {
-                throw InterpreterError(message: "tensor_reduce into \(name(instruction.destination)) must be [P, 1]")
+            guard dst.partitions == source.partitions, dst.free == 1, source.free > 0 else {
+                throw InterpreterError(
+                    message: "tensor_reduce into \(name(instruction.destination)) must be [P, 1] of [P, F > 0]")
             }
             let values = read(source, src.buffer)
             var results = [Float](repeating: 0, count: source.partitions)

@@ -39,8 +39,6 @@ struct ExpertMLPDecodeBuilder {
         let (t, slot, lt) = (b.variable("t"), b.variable("j"), b.variable("lt"))
         let allRows = AffineRange.full(tokens)
         let tokenRow = AffineRange(start: .term(t), size: 1)
-        let xFlip = Access(
-            flip, [AffineRange(start: .const(0), size: partitions), AffineRange(start: .const(0), size: tokens)])
         var body: [Stmt] = [
             .allocate(indexSB.id),
             .op(.dma(dst: Access(indexSB, [allRows, .full(k)]), src: Access(index, [allRows, .full(k)]), queue: 0)),
@@ -49,27 +47,12 @@ struct ExpertMLPDecodeBuilder {
             .allocate(xRows.id),
             .op(
                 .dma(dst: Access(xRows, [allRows, .full(hidden)]), src: Access(x, [allRows, .full(hidden)]), queue: 0)),
-            .allocate(xT.id),
-            .loop(
-                Loop(
-                    lt, trips: hiddenTiles,
-                    body: [
-                        .allocate(flip.id),
-                        .op(
-                            .transpose(
-                                dst: xFlip,
-                                src: Access(
-                                    xRows, [allRows, AffineRange(start: .term(lt, partitions), size: partitions)]))),
-                        .op(
-                            .copy(
-                                dst: Access(xT, [.full(partitions), .index(.term(lt)), .full(tokens)]), src: xFlip,
-                                engine: .vector)),
-                    ])),
             .allocate(accumulator.id),
             .op(
                 .memset(
                     dst: Access(accumulator, [allRows, .full(hidden)]), value: 0, engine: engine("accumulate_engine"))),
         ]
+        body += projection.transposeRows(xRows, rows: tokens, into: xT, variable: lt)
         let routingWeight = Access(weightSB, [tokenRow, AffineRange(start: .term(slot), size: 1)])
         let expert = projection.statements(
             expertIndex: Access(indexSB, [tokenRow, AffineRange(start: .term(slot), size: 1)]),

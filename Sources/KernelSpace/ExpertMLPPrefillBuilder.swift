@@ -76,8 +76,6 @@ struct ExpertMLPPrefillBuilder {
                                 queue: 2))
                     ])),
         ]
-        let xFlip = Access(
-            flip, [AffineRange(start: .const(0), size: partitions), AffineRange(start: .const(0), size: rows)])
         var perBlock: [Stmt] = [
             .allocate(gathered.id),
             .loop(
@@ -94,24 +92,9 @@ struct ExpertMLPPrefillBuilder {
                 .dma(
                     dst: Access(weights, [allRows, .full(1)]),
                     src: Access(blockWeight, [AffineRange(start: .term(block, rows), size: rows), .full(1)]), queue: 0)),
-            .allocate(xT.id),
-            .loop(
-                Loop(
-                    lt, trips: hiddenTiles,
-                    body: [
-                        .allocate(flip.id),
-                        .op(
-                            .transpose(
-                                dst: xFlip,
-                                src: Access(
-                                    gathered, [allRows, AffineRange(start: .term(lt, partitions), size: partitions)]))),
-                        .op(
-                            .copy(
-                                dst: Access(xT, [.full(partitions), .index(.term(lt)), allRows]), src: xFlip,
-                                engine: .vector)),
-                    ])),
-            .allocate(outRows.id),
         ]
+        perBlock += projection.transposeRows(gathered, rows: rows, into: xT, variable: lt)
+        perBlock.append(.allocate(outRows.id))
         perBlock += projection.statements(
             expertIndex: Access(expertSB, [.full(1), AffineRange(start: .term(block), size: 1)]),
             stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), allRows]),

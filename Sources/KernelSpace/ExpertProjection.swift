@@ -154,4 +154,27 @@ struct ExpertProjection {
             .loop(Loop(chunk, trips: hidden / downTile, body: projections + consume(partial, chunkColumns))))
         return statements
     }
+
+    /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
+    /// (`[hiddenPartitions, hiddenTiles, rows]`), one hidden tile at a time through TensorE.
+    func transposeRows(_ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar) -> [Stmt] {
+        let allRows = AffineRange.full(rows)
+        let flipped = Access(
+            flip, [AffineRange(start: .const(0), size: hiddenPartitions), AffineRange(start: .const(0), size: rows)])
+        let tile = AffineRange(start: .term(variable, hiddenPartitions), size: hiddenPartitions)
+        return [
+            .allocate(xT.id),
+            .loop(
+                Loop(
+                    variable, trips: hiddenTiles,
+                    body: [
+                        .allocate(flip.id), .op(.transpose(dst: flipped, src: Access(source, [allRows, tile]))),
+                        .op(
+                            .copy(
+                                dst: Access(xT, [.full(hiddenPartitions), .index(.term(variable)), allRows]),
+                                src: flipped,
+                                engine: .vector)),
+                    ])),
+        ]
+    }
 }

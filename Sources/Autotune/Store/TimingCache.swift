@@ -183,18 +183,31 @@ public final class TimingCache: Sendable {
     public func recordCheck(
         configuration: String, in scope: CacheScope, passed: Bool, error: Double?, reason: String?
     ) throws(CacheError) {
+        try recordVerdict(
+            configuration: configuration, in: scope,
+            setting: [("check_status", passed ? "passed" : "failed"), ("check_error", error)],
+            passed: passed, reason: reason)
+    }
+
+    /// Writes verdict columns of one variant; a verdict that did not pass marks the variant failed
+    /// with `reason`. Column names are this file's constants, never outside text.
+    private func recordVerdict(
+        configuration: String, in scope: CacheScope, setting columns: [(String, (any DatabaseValueConvertible)?)],
+        passed: Bool, reason: String?
+    ) throws(CacheError) {
+        let assignments = columns.map { "\($0.0) = ?" }.joined(separator: ", ")
+        var arguments: [(any DatabaseValueConvertible)?] = columns.map(\.1)
+        arguments += [passed, passed, reason, scope.kernel, scope.problem, configuration, scope.target, scope.backend]
+        arguments.append(scope.toolchain)
         try write { db in
             try db.execute(
                 sql: """
-                    UPDATE measurement SET check_status = ?, check_error = ?,
+                    UPDATE measurement SET \(assignments),
                         status = CASE WHEN ? THEN status ELSE 'failed' END,
                         reason = CASE WHEN ? THEN reason ELSE ? END
                     WHERE kernel = ? AND problem = ? AND config = ? AND target = ? AND backend = ? AND toolchain = ?
                     """,
-                arguments: [
-                    passed ? "passed" : "failed", error, passed, passed, reason, scope.kernel, scope.problem,
-                    configuration, scope.target, scope.backend, scope.toolchain,
-                ])
+                arguments: StatementArguments(arguments))
         }
     }
 
@@ -225,19 +238,9 @@ public final class TimingCache: Sendable {
     public func recordBitExact(
         configuration: String, in scope: CacheScope, reference: String, exact: Bool, reason: String?
     ) throws(CacheError) {
-        try write { db in
-            try db.execute(
-                sql: """
-                    UPDATE measurement SET bit_exact = ?, reference_config = ?,
-                        status = CASE WHEN ? THEN status ELSE 'failed' END,
-                        reason = CASE WHEN ? THEN reason ELSE ? END
-                    WHERE kernel = ? AND problem = ? AND config = ? AND target = ? AND backend = ? AND toolchain = ?
-                    """,
-                arguments: [
-                    exact, reference, exact, exact, reason, scope.kernel, scope.problem, configuration, scope.target,
-                    scope.backend, scope.toolchain,
-                ])
-        }
+        try recordVerdict(
+            configuration: configuration, in: scope, setting: [("bit_exact", exact), ("reference_config", reference)],
+            passed: exact, reason: reason)
     }
 
     /// One stored evaluation.

@@ -46,7 +46,10 @@ let package = Package(
         .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"], exclude: ["Fixtures"]),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "KernelSpace"]),
-        .testTarget(name: "AutotuneTests", dependencies: ["Autotune", "KernelSpace", "CostModel"]),
+        .testTarget(
+            name: "AutotuneTests",
+            dependencies: ["Autotune", "KernelSpace", "CostModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace", "Autotune"]),
     ],
     swiftLanguageModes: [.v6]

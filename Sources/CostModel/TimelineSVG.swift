@@ -20,7 +20,7 @@ public enum TimelineSVG {
         let height = Int(top + Double(lanes.count) * laneHeight + 50)
         let scale = plot / max(end, 1)
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" \
+            <svg xmlns="http://www.w3.org/2000/svg" data-generator="nkitune" width="\(width)" height="\(height)" \
             viewBox="0 0 \(width) \(height)" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
             <text x="10" y="20" font-size="14" font-weight="bold">\(escape(title))</text>

@@ -114,7 +114,14 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         return [HostTensor(shape: [tokens, hidden], data: out)]
     }
 
-    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
+    /// The same program structure with only the `k` experts a token uses (every run-time offset
+    /// still taken from the router's indices) and H cut to at most two down tiles with the same
+    /// remainder.
+    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
+        let (_, hidden, _, experts, k) = dimensions(problem)
+        return problem.with("E", min(experts, k)).with(
+            "H", KernelIdioms.checkSize(hidden, extent: configuration.int("down_tile")))
+    }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = ExpertMLPDecodeBuilder(problem: problem, configuration: configuration)

@@ -138,7 +138,13 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         decode.reference(for: problem, inputs: inputs)
     }
 
-    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
+    /// The decode check's reduction of E and H, and just enough tokens that every expert has one
+    /// full block and one partial block.
+    public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
+        let small = decode.checkProblem(for: problem, configuration: configuration)
+        let (tokens, _, _, experts, k) = decode.dimensions(small)
+        return small.with("T", min(tokens, configuration.int("block") * experts / k + 1))
+    }
 
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = ExpertMLPPrefillBuilder(

@@ -224,6 +224,26 @@ public struct KernelProgram: Hashable, Sendable {
     public var outputs: [BufferDecl] { buffers.filter { $0.role == .output } }
 
     /// Visits every instruction with the loops that enclose it (outermost first).
+    /// Instructions the program executes, counting each loop at its full trip count (an upper
+    /// bound where a loop has a limit); saturates at `Int.max`.
+    public var executedInstructions: Int {
+        func count(_ statements: [Stmt]) -> Int {
+            statements.reduce(0) { total, statement in
+                let inner: Int
+                switch statement {
+                case .loop(let loop):
+                    let (product, overflow) = loop.trips.multipliedReportingOverflow(by: count(loop.body))
+                    inner = overflow ? Int.max : product
+                case .allocate: inner = 0
+                case .op: inner = 1
+                }
+                let (sum, overflow) = total.addingReportingOverflow(inner)
+                return overflow ? Int.max : sum
+            }
+        }
+        return count(body)
+    }
+
     public func forEachInstruction(_ visit: (Instruction, [Loop]) -> Void) {
         func walk(_ statements: [Stmt], _ loops: [Loop]) {
             for statement in statements {

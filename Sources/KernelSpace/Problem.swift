@@ -31,6 +31,12 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
         self.values = values
     }
 
+    /// Largest size or offset a problem field may take (2^24), so that sizes, products of a few
+    /// of them and byte counts stay far from integer overflow.
+    public static let maximumSize = 1 << 24
+    /// Largest product of a problem's sizes (2^48): beyond it no program fits a time budget.
+    public static let maximumElements = 1 << 48
+
     /// Canonical text: every field in the template's order.
     public var key: String { zip(names, values).map { "\($0)=\($1)" }.joined(separator: ",") }
 
@@ -109,6 +115,10 @@ extension Array where Element == ProblemField {
                 if value < 0 {
                     throw ProblemError(message: "problem dimension \(field.name)=\(raw) must not be negative")
                 }
+                if value > Problem.maximumSize {
+                    throw ProblemError(
+                        message: "problem dimension \(field.name)=\(raw) is over the limit of \(Problem.maximumSize)")
+                }
                 values.append(.int(value))
             case .choice(let names):
                 guard names.contains(String(raw)) else {
@@ -118,7 +128,18 @@ extension Array where Element == ProblemField {
                 values.append(.choice(String(raw)))
             }
         }
-        return Problem(names: map(\.name), values: values)
+        let problem = Problem(names: map(\.name), values: values)
+        let sizes = zip(self, values).compactMap { field, value in field.kind == .size ? value.intValue : nil }
+        let (product, overflow) = sizes.reduce((1, false)) { total, size in
+            let (next, overflow) = total.0.multipliedReportingOverflow(by: size)
+            return (next, total.1 || overflow)
+        }
+        if overflow || product > Problem.maximumElements {
+            throw ProblemError(
+                message: "problem \(problem.key) is too large: the product of its sizes is over the limit of "
+                    + "\(Problem.maximumElements) (2^48)")
+        }
+        return problem
     }
 }
 

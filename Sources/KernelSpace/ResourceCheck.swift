@@ -51,8 +51,18 @@ public enum ResourceCheck {
         return ResourceUsage(sbufBytesPerPartition: sbuf, psumBanks: banks)
     }
 
+    /// Most instructions one program may execute. Beyond it the performance model would take
+    /// seconds and gigabytes per variant and the kernel would run for hundreds of milliseconds:
+    /// such a problem should be split by the caller, not tuned whole.
+    public static let maximumInstructions = 4_000_000
+
     /// The first limit the program breaks, as a sentence with numbers, or nil if it fits.
     public static func violation(of program: KernelProgram, limits: ResourceLimits) -> String? {
+        let executed = program.executedInstructions
+        if executed > maximumInstructions {
+            return "executes \(executed == Int.max ? "more than 2^63" : grouped(executed)) instructions, over the "
+                + "limit of \(grouped(maximumInstructions)) per kernel (split the problem)"
+        }
         let usage = usage(of: program, limits: limits)
         if usage.sbufBytesPerPartition > limits.sbufBytesPerPartition {
             return "needs \(grouped(usage.sbufBytesPerPartition)) B of SBUF per partition; "

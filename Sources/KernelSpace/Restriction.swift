@@ -15,6 +15,10 @@ public struct ExpressionError: Error, Equatable, CustomStringConvertible {
 /// names, `+ - * / %` (integer division), parentheses, comparisons `== != < <= > >=`, and `and`,
 /// `or`, `not`. Nothing else can be written, so a space file cannot run code.
 ///
+/// Arithmetic is checked: a result outside the 64-bit integers is an error naming the operation,
+/// never a wrapped value or a trap. An expression is at most ``maximumLength`` characters and
+/// nests at most ``maximumDepth`` levels, so no input can exhaust the stack.
+///
 /// ```swift
 /// let rule = try Restriction("tile_n % 128 == 0 and block_k * tile_k <= K")
 /// let ok = try rule.holds { name in ["tile_n": 256, "block_k": 4, "tile_k": 128, "K": 2048][name] }
@@ -23,7 +27,7 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
     indirect enum Node: Hashable, Sendable {
         case number(Int)
         case name(String, column: Int)
-        case unary(String, Node)
+        case unary(String, Node, column: Int)
         case binary(String, Node, Node, column: Int)
     }
 
@@ -33,8 +37,18 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
+    /// Longest expression accepted, in characters.
+    public static let maximumLength = 1024
+    /// Deepest nesting of parentheses and unary operators accepted.
+    public static let maximumDepth = 64
+
     /// Parses an expression.
     public init(_ text: String) throws(ExpressionError) {
+        guard text.count <= Self.maximumLength else {
+            throw ExpressionError(
+                message: "expression is \(text.count) characters long, over the limit of \(Self.maximumLength)",
+                column: Self.maximumLength + 1)
+        }
         self.text = text
         var parser = ExpressionParser(text)
         root = try parser.parseWhole()
@@ -47,7 +61,7 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
             switch node {
             case .number: break
             case .name(let name, _): names.insert(name)
-            case .unary(_, let operand): visit(operand)
+            case .unary(_, let operand, _): visit(operand)
             case .binary(_, let left, let right, _):
                 visit(left)
                 visit(right)
@@ -71,21 +85,25 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
                 throw ExpressionError(message: "unknown name '\(name)'", column: column)
             }
             return value
-        case .unary(let op, let operand):
+        case .unary(let op, let operand, let column):
             let value = try evaluate(operand, lookup)
-            return op == "-" ? -value : (value == 0 ? 1 : 0)
+            guard op == "-" else { return value == 0 ? 1 : 0 }
+            let (negated, overflow) = Int(0).subtractingReportingOverflow(value)
+            if overflow { throw Self.overflow("-(\(value))", column: column) }
+            return negated
         case .binary(let op, let left, let right, let column):
             let a = try evaluate(left, lookup)
             if op == "and" { return a != 0 ? (try evaluate(right, lookup) != 0 ? 1 : 0) : 0 }
             if op == "or" { return a != 0 ? 1 : (try evaluate(right, lookup) != 0 ? 1 : 0) }
             let b = try evaluate(right, lookup)
+            let result: (partialValue: Int, overflow: Bool)
             switch op {
-            case "+": return a &+ b
-            case "-": return a &- b
-            case "*": return a &* b
+            case "+": result = a.addingReportingOverflow(b)
+            case "-": result = a.subtractingReportingOverflow(b)
+            case "*": result = a.multipliedReportingOverflow(by: b)
             case "/", "%":
                 guard b != 0 else { throw ExpressionError(message: "division by zero", column: column) }
-                return op == "/" ? a / b : a % b
+                result = op == "/" ? a.dividedReportingOverflow(by: b) : a.remainderReportingOverflow(dividingBy: b)
             case "==": return a == b ? 1 : 0
             case "!=": return a != b ? 1 : 0
             case "<": return a < b ? 1 : 0
@@ -93,7 +111,14 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
             case ">": return a > b ? 1 : 0
             default: return a >= b ? 1 : 0
             }
+            if result.overflow { throw Self.overflow("\(a) \(op) \(b)", column: column) }
+            return result.partialValue
         }
+    }
+
+    private static func overflow(_ operation: String, column: Int) -> ExpressionError {
+        ExpressionError(
+            message: "integer overflow in \(operation) (values must stay within ±\(Int.max))", column: column)
     }
 }
 
@@ -108,6 +133,7 @@ struct ExpressionParser {
 
     private var tokens: [Token] = []
     private var position = 0
+    private var depth = 0
     private var lexError: ExpressionError?
 
     init(_ text: String) {
@@ -178,8 +204,21 @@ struct ExpressionParser {
         return node
     }
 
+    /// Counts one more level of nesting at `column`, refusing past ``Restriction/maximumDepth``.
+    private mutating func descend(_ column: Int) throws(ExpressionError) {
+        depth += 1
+        guard depth <= Restriction.maximumDepth else {
+            throw ExpressionError(
+                message: "expression nests deeper than the limit of \(Restriction.maximumDepth) levels", column: column)
+        }
+    }
+
     private mutating func parseNot() throws(ExpressionError) -> Restriction.Node {
-        if accept("not") != nil { return .unary("not", try parseNot()) }
+        if let token = accept("not") {
+            try descend(token.column)
+            defer { depth -= 1 }
+            return .unary("not", try parseNot(), column: token.column)
+        }
         return try parseComparison()
     }
 
@@ -216,7 +255,11 @@ struct ExpressionParser {
     }
 
     private mutating func parseUnary() throws(ExpressionError) -> Restriction.Node {
-        if accept("-") != nil { return .unary("-", try parseUnary()) }
+        if let token = accept("-") {
+            try descend(token.column)
+            defer { depth -= 1 }
+            return .unary("-", try parseUnary(), column: token.column)
+        }
         return try parseAtom()
     }
 
@@ -239,6 +282,8 @@ struct ExpressionParser {
             return .name(token.text, column: token.column)
         }
         if token.text == "(" {
+            try descend(token.column)
+            defer { depth -= 1 }
             let inner = try parseOr()
             guard accept(")") != nil else {
                 throw ExpressionError(message: "missing ')'", column: current?.column ?? token.column)

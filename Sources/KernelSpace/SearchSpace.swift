@@ -41,7 +41,9 @@ public struct SearchSpace: Sendable {
             return "\(name) changes numerics (reference has \(name)=\(reference[name]))"
         }
         for restriction in restrictions {
-            let holds = try? restriction.holds { name in
+            let holds: Bool
+            do {
+                holds = try restriction.holds { name in
                 if let index = configuration.names.firstIndex(of: name) {
                     switch configuration.values[index] {
                     case .int(let value): return value
@@ -49,12 +51,15 @@ public struct SearchSpace: Sendable {
                     case .choice: return nil
                     }
                 }
-                if let index = problem.names.firstIndex(of: name), case .int(let value) = problem.values[index] {
-                    return value
+                    if let index = problem.names.firstIndex(of: name), case .int(let value) = problem.values[index] {
+                        return value
+                    }
+                    return nil
                 }
-                return nil
+            } catch {
+                return "restriction '\(restriction.text)' cannot be evaluated: \(error.message) at column \(error.column)"
             }
-            if holds != true { return "restriction '\(restriction.text)' does not hold" }
+            if !holds { return "restriction '\(restriction.text)' does not hold" }
         }
         return nil
     }

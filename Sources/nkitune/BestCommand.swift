@@ -8,25 +8,29 @@ struct BestCommand: ParsableCommand {
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
 
-    @Option(help: "Rows to show.")
+    @Option(help: "Rows to show (1 to \(TuneCommand.maximumCount)).")
     var limit: Int = 10
+
+    func validate() throws {
+        guard (1...TuneCommand.maximumCount).contains(limit) else {
+            throw ValidationError("--limit \(limit) must be between 1 and \(TuneCommand.maximumCount)")
+        }
+    }
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: 1)
+        let cache = try cacheOptions.openCacheForReading()
         let scope = CacheScope(
-            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
-            toolchain: backend.toolchain)
+            template: template, problem: problem, target: target, backend: try cacheOptions.makeBackend(jobs: 1))
         let counts: [VariantStatus: Int]
         do {
-            counts = try cache.counts(in: scope)
+            counts = try cache?.counts(in: scope) ?? [:]
         } catch {
             throw CLIError(error.message)
         }
-        print(
-            "\(template.id) \(problem.key) on \(target.name) in \(cache.path): \(counts[.ok, default: 0]) ok, "
+        Output.line(
+            "\(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache): \(counts[.ok, default: 0]) ok, "
                 + "\(counts[.invalid, default: 0]) invalid, \(counts[.failed, default: 0]) failed")
-        try printBest(cache: cache, scope: scope, template: template, limit: limit)
+        try printBest(cache: cache, scope: scope, template: template, limit: limit, cachePath: cacheOptions.cache)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autotune
 import CostModel
+import Foundation
 import KernelSpace
 
 /// Options that name a kernel problem on a target.
@@ -29,12 +30,24 @@ struct ProblemOptions: ParsableArguments {
 
 /// Where the editable search spaces live.
 struct SpaceOptions: ParsableArguments {
-    @Option(help: "Directory of <kernel>.yaml search-space files; a missing file means the built-in space.")
-    var spaces: String = "spaces"
+    @Option(
+        help: """
+            Directory of <kernel>.yaml search-space files (default: ./spaces when it exists); a missing \
+            file means the built-in space.
+            """)
+    var spaces: String?
+
+    func validate() throws {
+        guard let spaces else { return }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: spaces, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--spaces directory '\(spaces)' does not exist")
+        }
+    }
 
     func space(for template: any KernelTemplate) throws -> SearchSpace {
         do {
-            return try SpaceFile.space(for: template, in: spaces)
+            return try SpaceFile.space(for: template, in: spaces ?? "spaces")
         } catch {
             throw CLIError(error.message)
         }
@@ -43,15 +56,34 @@ struct SpaceOptions: ParsableArguments {
 
 /// Options that locate the timing cache and the backend.
 struct CacheOptions: ParsableArguments {
-    @Option(help: "Timing database (created if missing).")
+    @Option(help: "Timing database (created by commands that measure).")
     var cache: String = "cache/nkitune.sqlite"
 
     @Option(help: "Backend that times variants: model (the NeuronCore performance model).")
     var backend: String = "model"
 
+    @Option(help: "Seconds to wait for another process's lock on the cache before giving up.")
+    var lockTimeout: Double = 30
+
+    func validate() throws {
+        guard lockTimeout >= 0 && lockTimeout <= 86_400 else {
+            throw ValidationError("--lock-timeout \(lockTimeout) must be between 0 and 86400 seconds")
+        }
+    }
+
+    /// Opens the cache for measuring, creating it if missing.
     func openCache() throws -> TimingCache {
+        try open(.readWrite)
+    }
+
+    /// Opens the cache for reading only, or nil when there is none: nothing is created or written.
+    func openCacheForReading() throws -> TimingCache? {
+        FileManager.default.fileExists(atPath: cache) ? try open(.readOnly) : nil
+    }
+
+    private func open(_ mode: TimingCache.Mode) throws -> TimingCache {
         do {
-            return try TimingCache(path: cache)
+            return try TimingCache(path: cache, mode: mode, lockTimeout: lockTimeout) { Output.error($0 + "\n") }
         } catch {
             throw CLIError(error.message)
         }

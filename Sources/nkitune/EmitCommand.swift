@@ -31,14 +31,10 @@ struct EmitCommand: ParsableCommand {
         if let predicted { header.append("predicted latency (performance model): \(formatLatency(predicted))") }
         let source = NKIEmitter.emit(program, header: header)
         guard let out else {
-            print(source, terminator: "")
+            Output.write(source)
             return
         }
-        do {
-            try source.write(toFile: out, atomically: true, encoding: .utf8)
-        } catch {
-            throw CLIError("cannot write \(out): \((error as NSError).localizedDescription)")
-        }
-        FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
+        try OutputFile(path: out, marker: "# nkitune kernel: ", cachePath: cacheOptions.cache).write(source)
+        Output.error("wrote \(out)\n")
     }
 }

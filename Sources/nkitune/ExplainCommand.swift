@@ -34,40 +34,37 @@ struct ExplainCommand: ParsableCommand {
         let (configuration, program) = (choice.configuration, choice.program)
         let (explanation, events) = Explanation.of(program, on: target)
         let report = explanation.report
-        print("\(template.id) \(problem.key) on \(target.name) (\(target.core))")
-        print("configuration  \(configuration.key)")
-        print(
+        Output.line("\(template.id) \(problem.key) on \(target.name) (\(target.core))")
+        Output.line("configuration  \(configuration.key)")
+        Output.line(
             "latency        \(formatLatency(report.latency)) (kernel \(formatLatency(report.deviceTime)) "
                 + "+ launch \(formatLatency(target.launchOverhead)))")
-        print("verdict        \(explanation.verdict)")
+        Output.line("verdict        \(explanation.verdict)")
         let rows = [Engine.tensor, .vector, .scalar, .gpsimd, .dma].map { engine in
             [
                 engine.rawValue, formatLatency(report.busy[engine] ?? 0),
                 String(format: "%.0f%%", explanation.share(engine) * 100),
             ]
         }
-        print(TableRenderer.render(headers: ["engine", "busy", "share"], rows: rows, rightAligned: [1, 2]))
-        print(
+        Output.line(TableRenderer.render(headers: ["engine", "busy", "share"], rows: rows, rightAligned: [1, 2]))
+        Output.line(
             String(
                 format: "DMA            %.2f MB moved, %.0f GB/s achieved (%.0f%% of the %.0f GB/s peak)",
                 Double(report.dmaBytes) / 1e6, explanation.achievedBandwidth, explanation.bandwidthUtilisation * 100,
                 target.peakDMABytesPerNs))
-        print(
+        Output.line(
             String(
                 format: "MFU            %.1f%% (%.3f G MACs; bf16 peak %.1f TMAC/s)", explanation.mfu * 100,
                 Double(report.macs) / 1e9, target.peakMACsPerNs / 1e3))
-        print(
+        Output.line(
             "SBUF           \(ResourceCheck.grouped(explanation.usage.sbufBytesPerPartition)) B per partition of "
                 + "\(ResourceCheck.grouped(target.sbufBytesPerPartition))")
-        print("PSUM           \(explanation.usage.psumBanks) of \(target.psumBanks) banks")
-        print("instructions   \(report.instructions)")
+        Output.line("PSUM           \(explanation.usage.psumBanks) of \(target.psumBanks) banks")
+        Output.line("instructions   \(report.instructions)")
         guard let svg else { return }
         let title = "\(template.id) \(problem.key) on \(target.name): \(formatLatency(report.latency))"
-        do {
-            try TimelineSVG.render(events, title: title).write(toFile: svg, atomically: true, encoding: .utf8)
-        } catch {
-            throw CLIError("cannot write \(svg): \((error as NSError).localizedDescription)")
-        }
-        FileHandle.standardError.write(Data("wrote \(svg)\n".utf8))
+        try OutputFile(path: svg, marker: "data-generator=\"nkitune\"", cachePath: cacheOptions.cache)
+            .write(TimelineSVG.render(events, title: title))
+        Output.error("wrote \(svg)\n")
     }
 }

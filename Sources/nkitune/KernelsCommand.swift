@@ -26,6 +26,15 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Threads for the valid count.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// Most configurations the valid count walks.
+    static let maximumCensus = 100_000_000
+
+    func validate() throws {
+        guard (1...TuneCommand.maximumJobs).contains(jobs) else {
+            throw ValidationError("--jobs \(jobs) must be between 1 and \(TuneCommand.maximumJobs)")
+        }
+    }
+
     func run() throws {
         let templates = try kernel.map { [try resolveTemplate($0)] } ?? KernelCatalog.all
         if problem != nil && kernel == nil {
@@ -34,19 +43,19 @@ struct KernelsCommand: ParsableCommand {
         let target = try resolveTarget(self.target)
         let spaces = try templates.map { try spaceOptions.space(for: $0) }
         let rows = spaces.map { [$0.template.id, String($0.parameters.count), String($0.size), $0.template.summary] }
-        print(
+        Output.line(
             TableRenderer.render(
                 headers: ["kernel", "parameters", "space", "computes"], rows: rows, rightAligned: [1, 2]))
         for space in spaces {
             let template = space.template
-            print("\n\(template.id): problem " + template.problemFields.map(describe).joined(separator: ","))
+            Output.line("\n\(template.id): problem " + template.problemFields.map(describe).joined(separator: ","))
             let parameters = space.parameters.map { parameter in
                 [
                     parameter.name, parameter.domain.values.map(\.description).joined(separator: " "),
                     parameter.defaultValue.description, parameter.summary,
                 ]
             }
-            print(
+            Output.line(
                 TableRenderer.render(headers: ["parameter", "values", "default", "what it changes"], rows: parameters))
         }
         guard let problemText = problem, let space = spaces.first else { return }
@@ -57,10 +66,14 @@ struct KernelsCommand: ParsableCommand {
         } catch {
             throw CLIError(error.message)
         }
-        FileHandle.standardError.write(
-            Data("counting valid configurations among \(space.size) on \(jobs) threads...\n".utf8))
+        guard space.size <= Self.maximumCensus else {
+            throw CLIError(
+                "the space of \(template.id) has \(space.size == Int.max ? "over 2^63" : String(space.size)) "
+                    + "configurations, over the \(Self.maximumCensus) that can be counted; narrow it in a space file")
+        }
+        Output.error("counting valid configurations among \(space.size) on \(jobs) threads...\n")
         let census = SpaceCensus.take(space, problem: problem, target: target, jobs: jobs)
-        print(
+        Output.line(
             "\n\(template.id) \(problem.key) on \(target.name): \(census.valid) valid of \(census.total) "
                 + "(\(census.restricted) restricted, \(census.overLimits) over hardware limits)")
     }

@@ -48,10 +48,10 @@ struct ModelCommand: ParsableCommand {
         if let problem = deployment.problem { throw CLIError(problem) }
         var spaces: [String: SearchSpace] = [:]
         for template in KernelCatalog.all { spaces[template.id] = try spaceOptions.space(for: template) }
-        let cache = FileManager.default.fileExists(atPath: cacheOptions.cache) ? try cacheOptions.openCache() : nil
+        let cache = try cacheOptions.openCacheForReading()
         let estimator = PhaseEstimator(
             target: target, spaces: spaces, cache: cache, backend: try cacheOptions.makeBackend(jobs: 1))
-        print(
+        Output.line(
             "\(config.name) on \(target.name), tensor parallel \(tp): per rank \(deployment.queryHeads) query heads, "
                 + "\(deployment.keyValueHeads) KV head(s), \(deployment.expertColumns) expert columns, "
                 + "vocabulary slice \(deployment.vocabularySlice)")
@@ -60,7 +60,7 @@ struct ModelCommand: ParsableCommand {
             let title =
                 phase == .prefill
                 ? "prefill of \(prompt) prompt tokens" : "decode of one token at position \(deployment.decodePosition)"
-            print("\n\(phase.rawValue): \(title)")
+            Output.line("\n\(phase.rawValue): \(title)")
             printPhase(estimates)
         }
     }
@@ -95,7 +95,7 @@ struct ModelCommand: ParsableCommand {
                 latencyShare ?? "-", estimate.source,
             ]
         }
-        print(
+        Output.line(
             TableRenderer.render(
                 headers: [
                     "role", "kernel", "problem", "calls", "MACs/call", "MAC share", "latency", "total", "share",
@@ -104,7 +104,7 @@ struct ModelCommand: ParsableCommand {
                 rows: rows, rightAligned: [3, 4, 5, 6, 7, 8]))
         let covered = estimates.filter { $0.latency != nil }
         let coveredMACs = covered.reduce(0) { $0 + $1.call.macs }
-        print(
+        Output.line(
             String(
                 format: "total: %.3f G MACs; predicted %@ for the %d of %d kernels with a template (%.1f%% of MACs)",
                 Double(totalMACs) / 1e9, formatLatency(totalLatency), covered.count, estimates.count,

@@ -1,25 +1,35 @@
 import Foundation
 
-/// Progress on standard error: one redrawn line on a terminal, a line every few percent otherwise.
+/// Progress on standard error: one redrawn line on a terminal (at most ten times a second), a line
+/// every five percent or every ten seconds otherwise; the first update is shown at once.
 final class ProgressReporter {
     private let label: String
     private let isTerminal = isatty(STDERR_FILENO) == 1
     private var lastPercent = -100
-    private var lastDraw = ContinuousClock.now - .seconds(1)
+    private var lastDraw: ContinuousClock.Instant?
+    private var open = false
 
     init(label: String) { self.label = label }
 
     func update(done: Int, total: Int, detail: String) {
-        let percent = total == 0 ? 100 : done * 100 / total
+        let percent = total <= 0 ? 100 : Int(min(100, Double(done) * 100 / Double(total)))
+        let now = ContinuousClock.now
+        let text = "\(label) \(done)/\(total) (\(percent)%) \(detail)"
         if isTerminal {
-            let now = ContinuousClock.now
-            guard done == total || now - lastDraw >= .milliseconds(100) else { return }
+            if let lastDraw, now - lastDraw < .milliseconds(100) { return }
             lastDraw = now
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(label) \(done)/\(total) (\(percent)%) \(detail)".utf8))
-            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-        } else if percent >= lastPercent + 5 || (done == total && lastPercent != percent) {
+            Output.error("\r\u{1B}[K" + text)
+            open = true
+        } else if lastDraw.map({ now - $0 >= .seconds(10) }) ?? true || percent >= lastPercent + 5 {
             lastPercent = percent
-            FileHandle.standardError.write(Data("\(label) \(done)/\(total) (\(percent)%) \(detail)\n".utf8))
+            lastDraw = now
+            Output.error(text + "\n")
         }
+    }
+
+    /// Ends a redrawn line, so what follows starts on a line of its own.
+    func finish() {
+        if open { Output.error("\n") }
+        open = false
     }
 }

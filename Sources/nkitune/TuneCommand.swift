@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autotune
+import CostModel
 import Foundation
 import KernelSpace
 
@@ -28,13 +29,13 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Seed of the random strategy.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads that compile and time variants.")
+    @Option(help: "Threads that compile and time variants (1 to \(Self.maximumJobs)).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "How many of the fastest variants must pass the numeric check.")
+    @Option(help: "How many of the fastest variants must pass the numeric check (0 to \(Self.maximumCount)).")
     var verify: Int = 3
 
-    @Option(help: "Rows in the table of best variants.")
+    @Option(help: "Rows in the table of best variants (1 to \(Self.maximumCount)).")
     var top: Int = 5
 
     @Flag(help: "Search only variants bit-identical to the reference configuration (see --reference).")
@@ -43,16 +44,30 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Reference configuration of --exact (default: the template's default configuration).")
     var reference: String?
 
+    /// Most threads `--jobs` takes.
+    static let maximumJobs = 256
+    /// Most checks or table rows a count option takes.
+    static let maximumCount = 1000
+
+    func validate() throws {
+        if Strategy(rawValue: strategy) == nil {
+            throw ValidationError("unknown strategy '\(strategy)' (expected random or exhaustive)")
+        }
+        if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be positive") }
+        guard (1...Self.maximumJobs).contains(jobs) else {
+            throw ValidationError("--jobs \(jobs) must be between 1 and \(Self.maximumJobs)")
+        }
+        guard (0...Self.maximumCount).contains(verify) else {
+            throw ValidationError("--verify \(verify) must be between 0 and \(Self.maximumCount)")
+        }
+        guard (1...Self.maximumCount).contains(top) else {
+            throw ValidationError("--top \(top) must be between 1 and \(Self.maximumCount)")
+        }
+    }
+
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        guard let strategy = Strategy(rawValue: strategy) else {
-            throw CLIError("unknown strategy '\(self.strategy)' (expected random or exhaustive)")
-        }
-        if let budget, budget <= 0 { throw CLIError("--budget \(budget) must be positive") }
-        guard jobs > 0 else { throw CLIError("--jobs \(jobs) must be positive") }
-        guard verify >= 0 else { throw CLIError("--verify \(verify) must not be negative") }
-        let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: jobs)
+        let strategy = Strategy(rawValue: strategy) ?? .random
         var space = try spaceOptions.space(for: template)
         if exact || reference != nil {
             var chosen = space.defaultConfiguration
@@ -65,70 +80,129 @@ struct TuneCommand: ParsableCommand {
             }
             space = space.exact(to: chosen)
         }
+        let cache = try cacheOptions.openCache()
+        let backend = try cacheOptions.makeBackend(jobs: jobs)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)
         let limit = request.budget.map { "budget \($0)" } ?? "whole space"
-        FileHandle.standardError.write(
-            Data(
-                ("tuning \(template.id) \(problem.key) on \(target.name), \(backend.name) backend: "
-                    + "\(strategy.rawValue) search, \(limit), seed \(seed), \(jobs) jobs\n").utf8))
+        Output.error(
+            "tuning \(template.id) \(problem.key) on \(target.name), \(backend.name) backend: "
+                + "\(strategy.rawValue) search, \(limit), seed \(seed), \(jobs) jobs\n")
         Interruption.install()
-        let reporter = ProgressReporter(label: "evaluated")
+        let search = ProgressReporter(label: "searched")
+        let checks = ProgressReporter(label: "checks passed")
         let driver = Driver(backend: backend, cache: cache)
         let summary: TuneSummary
         do {
             summary = try driver.tune(request, shouldStop: { Interruption.requested }) { progress in
-                reporter.update(
-                    done: progress.done, total: progress.total, detail: "best \(formatLatency(progress.bestLatency))")
+                let detail = "best \(formatLatency(progress.bestLatency))"
+                switch progress.phase {
+                case .searching:
+                    search.update(
+                        done: progress.done, total: progress.total,
+                        detail: "\(progress.evaluated) evaluated, \(detail)")
+                case .checking:
+                    search.finish()
+                    checks.update(done: progress.done, total: progress.total, detail: "on the interpreter, \(detail)")
+                }
             }
         } catch {
             throw CLIError(error.message)
         }
+        search.finish()
+        checks.finish()
+        report(summary)
+        let scope = driver.scope(for: request)
+        if let reference = space.exactReference { Output.line("bit-exact to \(reference.key)") }
+        let shown = try printBest(
+            cache: cache, scope: scope, template: template, limit: top, exactTo: space.exactReference?.key)
+        if summary.interrupted {
+            Output.line("interrupted: every finished variant is saved in \(cache.path); run the same command to continue")
+            throw ExitCode(130)
+        }
+        if summary.candidates == 0 || shown == 0 {
+            throw CLIError(nothingValid(summary, template: template, problem: problem, target: target))
+        }
+    }
+
+    private func report(_ summary: TuneSummary) {
         let counts = summary.evaluated
-        print(
+        Output.line(
             "\(summary.candidates) candidates: \(summary.cached) cached, \(counts.values.reduce(0, +)) evaluated "
                 + "(\(counts[.ok, default: 0]) ok, \(counts[.invalid, default: 0]) invalid, "
                 + "\(counts[.failed, default: 0]) failed) in \(String(format: "%.1f", summary.evaluationSeconds)) s"
                 + (summary.rate > 0 ? String(format: ", %.0f variants/s", summary.rate) : ""))
-        if summary.checked > 0 {
-            print("checked \(summary.checked) fastest on the interpreter: \(summary.checkFailures) wrong")
+        if summary.census.excluded > 0 {
+            Output.line(
+                "\(summary.census.excluded) of \(summary.census.considered) configurations considered were left out "
+                    + "by restrictions")
         }
-        let scope = driver.scope(for: request)
-        if let reference = space.exactReference { print("bit-exact to \(reference.key)") }
-        try printBest(cache: cache, scope: scope, template: template, limit: top, exactTo: space.exactReference?.key)
-        if summary.interrupted {
-            print("interrupted: every finished batch is saved in \(cache.path); run the same command to continue")
-            throw ExitCode(130)
+        let checks = summary.verification
+        if checks.checked > 0 || checks.outsideSpace > 0 || checks.notExact > 0 {
+            var parts = ["\(checks.checked) checked on the interpreter", "\(checks.wrong) wrong answer(s)"]
+            if exact || reference != nil { parts.append("\(checks.notExact) not bit-exact") }
+            if checks.outsideSpace > 0 {
+                parts.append("\(checks.outsideSpace) faster cached variant(s) outside this space not checked")
+            }
+            Output.line(parts.joined(separator: ", "))
         }
+    }
+
+    /// Why no variant succeeded: the most common reasons configurations were left out or invalid.
+    private func nothingValid(_ summary: TuneSummary, template: any KernelTemplate, problem: Problem, target: Target)
+        -> String
+    {
+        let reasons = (summary.invalid.commonReasons(1) + summary.census.commonReasons(2)).map {
+            "\($0.reason) (\($0.count)x)"
+        }
+        let considered = "\(summary.census.considered) configurations considered, \(summary.candidates) valid"
+        let invalid = summary.evaluated[.invalid, default: 0]
+        var message = "no valid variant of \(template.id) \(problem.key) on \(target.name): \(considered)"
+        if invalid > 0 { message += ", \(invalid) over hardware limits" }
+        if !reasons.isEmpty { message += "; most common: " + reasons.joined(separator: "; ") }
+        return message
     }
 }
 
 /// Prints the fastest cached variants of a scope with their speedup over the default configuration.
+/// Returns how many were shown.
+@discardableResult
 func printBest(
-    cache: TimingCache, scope: CacheScope, template: any KernelTemplate, limit: Int, exactTo reference: String? = nil
-) throws {
+    cache: TimingCache?, scope: CacheScope, template: any KernelTemplate, limit: Int, exactTo reference: String? = nil,
+    cachePath: String? = nil
+) throws -> Int {
     do {
-        let best = try cache.best(in: scope, limit: limit, exactTo: reference)
-        guard !best.isEmpty else {
-            print("no successful variant of \(scope.kernel) \(scope.problem) on \(scope.target) in \(cache.path)")
-            return
+        let best = try cache?.best(in: scope, limit: limit, exactTo: reference) ?? []
+        guard let cache, !best.isEmpty else {
+            Output.line(
+                "no successful variant of \(scope.kernel) \(scope.problem) on \(scope.target) in "
+                    + (cache?.path ?? cachePath ?? "the cache"))
+            return 0
         }
         let baseline = try cache.measurement(configuration: template.defaultConfiguration.key, in: scope)?
             .measurement.latency
         let rows = best.enumerated().map { rank, entry -> [String] in
             let latency = entry.measurement.latency
             let speedup = baseline.flatMap { base in latency.map { String(format: "%.2fx", base / $0) } } ?? "-"
-            let exactness = entry.bitExact.map { $0 ? "yes" : "no" } ?? "-"
+            let exactness: String
+            switch (entry.exactVerdict, entry.bitExact) {
+            case (.identical?, _): exactness = "verified"
+            case (.different?, _): exactness = "no"
+            case (nil, true?): exactness = "declared"
+            case (nil, false?): exactness = "no"
+            case (nil, nil): exactness = "-"
+            }
             return [
                 String(rank + 1), formatLatency(latency), speedup, boundEngine(entry.measurement.metrics),
-                entry.check ?? "-", exactness, entry.configuration,
+                entry.check?.rawValue ?? "-", exactness, entry.configuration,
             ]
         }
-        print(
+        Output.line(
             TableRenderer.render(
                 headers: ["#", "latency", "vs default", "bound", "check", "bit-exact", "configuration"], rows: rows,
                 rightAligned: [0, 1, 2]))
+        return best.count
     } catch {
         throw CLIError(error.message)
     }

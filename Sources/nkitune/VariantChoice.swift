@@ -38,12 +38,15 @@ struct VariantChoice {
             throw CLIError(
                 "no tuned variant of \(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache); "
                     + "run `nkitune tune` first or pass --config")
-        } else if space.exclusion(configuration, for: problem) != nil,
-            let valid = Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).first
-        {
+        } else if space.exclusion(configuration, for: problem) != nil {
+            guard let valid = Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).first else {
+                let reason = space.exclusion(configuration, for: problem) ?? ""
+                throw CLIError(
+                    "no configuration of \(template.id) is valid for \(problem.key) in this space (the default: \(reason))")
+            }
             configuration = valid
         }
-        if let reason = template.restriction(configuration, for: problem) {
+        if let reason = space.exclusion(configuration, for: problem) {
             throw CLIError("configuration \(configuration.key) is not valid for \(problem.key): \(reason)")
         }
         let program = template.program(for: problem, configuration: configuration)
@@ -56,11 +59,9 @@ struct VariantChoice {
     private static func fastest(
         template: any KernelTemplate, problem: Problem, target: Target, cacheOptions: CacheOptions
     ) throws -> CachedMeasurement? {
-        let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: 1)
+        guard let cache = try cacheOptions.openCacheForReading() else { return nil }
         let scope = CacheScope(
-            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
-            toolchain: backend.toolchain)
+            template: template, problem: problem, target: target, backend: try cacheOptions.makeBackend(jobs: 1))
         do {
             return try cache.best(in: scope, limit: 1).first
         } catch {

@@ -37,3 +37,90 @@ import Testing
         #expect(throws: ExpressionError.self) { try Restriction("tile_n.bit_length()") }
     }
 }
+
+@Suite struct RestrictionLimitTests {
+    func evaluate(_ text: String) throws -> Bool {
+        try Restriction(text).holds { ["x": 3, "big": Int.max][$0] }
+    }
+
+    @Test func overflowIsAnErrorNamingTheOperation() {
+        let minimum = "(0 - 9223372036854775807 - 1)"
+        let cases: [(String, String)] = [
+            ("big + 1 > 0", "integer overflow in 9223372036854775807 + 1"),
+            ("big * x > 0", "integer overflow in 9223372036854775807 * 3"),
+            ("\(minimum) / -1 > 0", "integer overflow in -9223372036854775808 / -1"),
+            ("\(minimum) % -1 > 0", "integer overflow in -9223372036854775808 % -1"),
+            ("-\(minimum) > 0", "integer overflow in -(-9223372036854775808)"),
+        ]
+        for (text, message) in cases {
+            #expect {
+                try evaluate(text)
+            } throws: { error in
+                (error as? ExpressionError)?.message == message + " (values must stay within ±9223372036854775807)"
+            }
+        }
+        #expect(throws: ExpressionError(message: "number too large", column: 1)) {
+            try Restriction("9223372036854775808 > 0")
+        }
+    }
+
+    @Test func depthAndLengthAreBounded() {
+        let nested = String(repeating: "(", count: 100_000) + "1" + String(repeating: ")", count: 100_000)
+        #expect(throws: ExpressionError.self) { try Restriction(nested) }
+        let deep = String(repeating: "(", count: 65) + "1" + String(repeating: ")", count: 65)
+        #expect(throws: ExpressionError(message: "expression nests deeper than the limit of 64 levels", column: 65)) {
+            try Restriction(deep)
+        }
+        let negations = String(repeating: "- ", count: 300) + "1 > 0"
+        #expect(throws: ExpressionError.self) { try Restriction(negations) }
+        let terms = Array(repeating: "x", count: 50_000).joined(separator: " + ")
+        #expect(
+            throws: ExpressionError(
+                message: "expression is \(terms.count) characters long, over the limit of 1024", column: 1025)
+        ) { try Restriction(terms) }
+    }
+
+    @Test func nestingWithinTheLimitEvaluates() throws {
+        #expect(try evaluate(String(repeating: "(", count: 60) + "x" + String(repeating: ")", count: 60) + " == 3"))
+    }
+
+    @Test func anErroringRestrictionSaysWhyItExcludes() throws {
+        let template = LinearTemplate()
+        let space = SearchSpace(template, parameters: template.parameters, restrictions: [try Restriction("tile_n / 0 > 1")])
+        let problem = try template.parseProblem("M=640,K=2048,N=768")
+        #expect(
+            space.exclusion(space.defaultConfiguration, for: problem)
+                == "restriction 'tile_n / 0 > 1' cannot be evaluated: division by zero at column 8")
+    }
+}
+
+@Suite struct ProblemLimitTests {
+    @Test func sizesAndTheirProductAreBounded() {
+        let fields = LinearTemplate().problemFields
+        #expect(throws: ProblemError(message: "problem dimension M=9223372036854775807 is over the limit of 16777216")) {
+            try fields.parse("M=9223372036854775807,K=1,N=1")
+        }
+        #expect(throws: ProblemError(message: "problem dimension M=99999999999999999999 is not an integer")) {
+            try fields.parse("M=99999999999999999999,K=1,N=1")
+        }
+        #expect(
+            throws: ProblemError(
+                message: "problem M=1000000,K=1000000,N=1000000,act=none,dtype=bf16 is too large: the product of its "
+                    + "sizes is over the limit of 281474976710656 (2^48)")
+        ) { try fields.parse("M=1000000,K=1000000,N=1000000") }
+    }
+
+    @Test func programsOverTheInstructionBudgetAreInvalid() throws {
+        let template = LinearTemplate()
+        let problem = try template.parseProblem("M=60000,K=60000,N=60000")
+        let program = template.program(for: problem, configuration: template.defaultConfiguration)
+        #expect(program.executedInstructions > ResourceCheck.maximumInstructions)
+        let reason = try #require(ResourceCheck.violation(of: program, limits: .init(
+            target: "trn2", partitions: 128, sbufBytesPerPartition: 1 << 20, psumBanks: 8, psumBankBytes: 2048,
+            matmulMaxMoving: 512, hasDMATranspose: true)))
+        #expect(reason.hasSuffix("instructions, over the limit of 4,000,000 per kernel (split the problem)"))
+        let small = template.program(
+            for: try template.parseProblem("M=640,K=2048,N=768"), configuration: template.defaultConfiguration)
+        #expect(small.executedInstructions < 10_000)
+    }
+}

@@ -132,6 +132,6 @@ func failure(_ arguments: [String]) -> String? {
             kernel: kernel, problem: try template.parseProblem(problem).key, target: "trn2", backend: "model",
             toolchain: ModelBackend().toolchain)
         let best = try TimingCache(path: cache).best(in: scope, limit: 1)
-        #expect(best.first?.check == "passed", "\(kernel): fastest variant not checked")
+        #expect(best.first?.check == .passed, "\(kernel): fastest variant not checked")
     }
 }

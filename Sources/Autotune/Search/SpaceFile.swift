@@ -23,6 +23,11 @@ public struct SpaceFileError: Error, Equatable, CustomStringConvertible {
 ///   - block_k * tile_k <= K
 /// ```
 public enum SpaceFile {
+    /// Largest integer a parameter may take in a space file (2^24, like a problem size).
+    public static let maximumValue = Problem.maximumSize
+    /// Most values one parameter's domain may list or range over.
+    public static let maximumDomainSize = 4096
+
     /// The space of `template` from `directory/<kernel>.yaml`, or the built-in space when the file
     /// does not exist.
     public static func space(for template: any KernelTemplate, in directory: String) throws(SpaceFileError)
@@ -114,15 +119,20 @@ struct SpaceFileReader {
             }
             return try intRange(range, node: node, name: parameter.name)
         }
-        guard let items = node.sequence, !items.isEmpty else {
-            throw fail(node, "\(parameter.name) needs a non-empty list of values or a {range: [low, high]}")
+        guard let items = node.sequence, !items.isEmpty, items.count <= SpaceFile.maximumDomainSize else {
+            throw fail(
+                node,
+                "\(parameter.name) needs a list of 1 to \(SpaceFile.maximumDomainSize) values or a {range: [low, high]}")
         }
         switch parameter.domain {
         case .ints:
             var values: [Int] = []
             for item in items {
-                guard let value = item.int, value > 0 else {
-                    throw fail(item, "value '\(item.string ?? "?")' of \(parameter.name) is not a positive integer")
+                guard let value = item.int, value > 0, value <= SpaceFile.maximumValue else {
+                    throw fail(
+                        item,
+                        "value '\(item.string ?? "?")' of \(parameter.name) is not an integer from 1 to "
+                            + "\(SpaceFile.maximumValue)")
                 }
                 if !values.contains(value) { values.append(value) }
             }
@@ -180,11 +190,26 @@ struct SpaceFileReader {
             }
         }
         guard let low, let high else { throw fail(node, "domain of \(name) needs range: [low, high]") }
+        guard high <= SpaceFile.maximumValue else {
+            throw fail(node, "range of \(name) ends at \(high), over the limit of \(SpaceFile.maximumValue)")
+        }
         var values: [Int] = []
-        var value = low
-        while value <= high && values.count < 4096 {
-            if !powersOfTwo || value & (value - 1) == 0 { values.append(value) }
-            value += powersOfTwo ? 1 : step
+        if powersOfTwo {
+            var power = 1
+            while power < low { power *= 2 }
+            while power <= high {
+                values.append(power)
+                power *= 2
+            }
+        } else {
+            let count = (high - low) / step + 1
+            guard count <= SpaceFile.maximumDomainSize else {
+                throw fail(
+                    node,
+                    "range of \(name) has \(count) values, over the limit of \(SpaceFile.maximumDomainSize); "
+                        + "use a larger step or powers_of_two")
+            }
+            values = Array(stride(from: low, through: high, by: step))
         }
         guard !values.isEmpty else { throw fail(node, "domain of \(name) is empty") }
         return .ints(values)

@@ -1,41 +1,29 @@
 import KernelSpace
 
-/// How the tuner picks configurations to evaluate.
+/// The search strategies the command line offers, by name.
 public enum Strategy: String, Sendable, CaseIterable {
-    /// Every configuration that passes the template's restrictions, in space order.
+    /// Every configuration that passes the restrictions, in space order.
     case exhaustive
     /// A seeded uniform sample of the space.
     case random
 
-    /// The configurations to evaluate, default configuration first, each passing the template's and
-    /// the space's restrictions for `problem`; at most `budget` of them. The same arguments give the same list.
-    public func candidates(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64) -> [Configuration] {
-        let limit = budget ?? Int.max
-        var chosen: [Configuration] = []
-        var seen = Set<Configuration>()
-        func consider(_ configuration: Configuration) {
-            guard chosen.count < limit, space.exclusion(configuration, for: problem) == nil,
-                seen.insert(configuration).inserted
-            else { return }
-            chosen.append(configuration)
-        }
-        consider(space.defaultConfiguration)
+    /// A fresh search of `space` for `problem`: the default configuration first, then the
+    /// strategy's order; at most `budget` proposals. The same arguments give the same proposals.
+    public func makeSearch(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64)
+        -> any SearchStrategy
+    {
         switch self {
-        case .exhaustive:
-            var index = 0
-            while chosen.count < limit && index < space.size {
-                consider(space.configuration(at: index))
-                index += 1
-            }
-        case .random:
-            // Draw in rounds so restricted-out draws are replaced, up to a bounded number of draws.
-            let size = space.size
-            let maximumDraws = min(
-                size, limit == Int.max ? size : limit.multipliedReportingOverflow(by: 64).partialValue)
-            for index in space.sampleIndices(count: maximumDraws, seed: seed) where chosen.count < limit {
-                consider(space.configuration(at: index))
-            }
+        case .exhaustive: IndexedSearch(space: space, problem: problem, budget: budget, order: .spaceOrder)
+        case .random: IndexedSearch(space: space, problem: problem, budget: budget, order: .sample(seed: seed))
         }
+    }
+
+    /// Every configuration the search would propose, in order (for small spaces and tests).
+    public func candidates(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64) -> [Configuration]
+    {
+        var search = makeSearch(in: space, for: problem, budget: budget, seed: seed)
+        var chosen: [Configuration] = []
+        while !search.isExhausted { chosen += search.propose(1024) }
         return chosen
     }
 }

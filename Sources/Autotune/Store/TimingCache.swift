@@ -1,5 +1,7 @@
+import CostModel
 import Foundation
 import GRDB
+import KernelSpace
 
 /// Why the cache could not be used; the message names the path and what went wrong.
 public struct CacheError: Error, Equatable, CustomStringConvertible {
@@ -28,73 +30,125 @@ public struct CacheScope: Hashable, Sendable {
 
 /// One stored evaluation.
 public struct CachedMeasurement: Sendable, Equatable {
+    /// The configuration's canonical key.
     public var configuration: String
+    /// What the backend measured (with the status a failed check set).
     public var measurement: Measurement
-    /// `passed` or `failed` once numerically checked; nil before.
-    public var check: String?
+    /// The interpreter's verdict; nil when the variant was never checked.
+    public var check: CheckStatus?
     /// Relative error of the check.
     public var checkError: Double?
-    /// The configuration exactness is judged against, and whether this one is bit-exact to it.
+    /// The configuration exactness is judged against, and whether this one is declared bit-exact to
+    /// it (it agrees on every numerics-changing parameter).
     public var reference: String?
+    /// Declared bit-exact to ``reference``.
     public var bitExact: Bool?
+    /// Whether the interpreter found it bit-identical to ``reference``; nil when not compared.
+    public var exactVerdict: ExactVerdict?
 }
 
-/// Every evaluation ever made, in SQLite (GRDB `DatabasePool`, WAL mode). A row per variant, keyed
-/// by kernel, problem, configuration, target, backend and toolchain; nothing in it is measured again.
+/// Every evaluation ever made, in SQLite (GRDB, WAL mode). A row per variant, keyed by kernel,
+/// problem, configuration, target, backend and toolchain; nothing in it is measured again.
+///
+/// A file is judged before SQLite touches it: a file that is not an nkitune cache, or one from a
+/// newer schema, is refused and left exactly as it was. Opened ``Mode/readOnly``, nothing is
+/// written, so a read-only file can be read and its header stays as it was.
 ///
 /// ```swift
 /// let cache = try TimingCache(path: "cache/nkitune.sqlite")
-/// let done = try cache.configurations(in: scope)
+/// let best = try cache.best(in: scope, limit: 5)
 /// ```
 public final class TimingCache: Sendable {
-    private let pool: DatabasePool
+    /// How a cache is opened.
+    public enum Mode: Sendable {
+        /// Created if missing and migrated to the current schema.
+        case readWrite
+        /// Never written; the file must exist.
+        case readOnly
+    }
+
+    private let database: any DatabaseWriter
     /// The database file.
     public let path: String
+    /// How the cache was opened.
+    public let mode: Mode
 
-    /// Opens (creating if needed) the cache at `path`. A file that is not an nkitune cache is left
-    /// exactly as it was and reported.
-    public init(path: String) throws(CacheError) {
+    /// Opens the cache at `path` (creating it when `mode` is ``Mode/readWrite``). When another
+    /// process holds the write lock, `onWait` is told once what is waited for, and the open or
+    /// write gives up after `lockTimeout` seconds with an error saying so.
+    public init(
+        path: String, mode: Mode = .readWrite, lockTimeout: Double = 30,
+        onWait: (@Sendable (String) -> Void)? = nil
+    ) throws(CacheError) {
         self.path = path
+        self.mode = mode
+        let kind = try CacheFile.inspect(path)
+        if mode == .readOnly && kind == .absent {
+            throw CacheError(message: "no cache at \(path)")
+        }
+        if mode == .readWrite && kind == .absent { try Self.prepareDirectory(of: path) }
+        var configuration = Configuration()
+        configuration.readonly = mode == .readOnly
+        configuration.busyMode = Self.busyMode(path: path, timeout: lockTimeout, onWait: onWait)
+        do {
+            if mode == .readOnly {
+                database = try DatabaseQueue(path: path, configuration: configuration)
+            } else {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                if kind != .cache(schemaVersion: CacheFile.schemaVersion) { try Self.migrator.migrate(pool) }
+                database = pool
+            }
+        } catch {
+            throw CacheError(message: "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+        }
+        self.lockTimeout = lockTimeout
+    }
+
+    private let lockTimeout: Double
+
+    private static func prepareDirectory(of path: String) throws(CacheError) {
         let manager = FileManager.default
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !manager.fileExists(atPath: directory) {
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw CacheError(message: "cannot create cache directory \(directory): \(Self.reason(error))")
+                throw CacheError(message: "cannot create cache directory \(directory): \(reason(error))")
             }
         }
-        if manager.fileExists(atPath: path) {
-            try Self.requireSQLite(path)
-        } else if !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory) {
+        if !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory) {
             throw CacheError(message: "cannot create cache \(path): directory is not writable")
         }
-        do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(30)
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw CacheError(message: "cannot open cache \(path): \(Self.reason(error))")
+    }
+
+    /// Waits for another process's lock in short sleeps, telling `onWait` once, up to `timeout`.
+    private static func busyMode(path: String, timeout: Double, onWait: (@Sendable (String) -> Void)?)
+        -> Database.BusyMode
+    {
+        let pause = 0.02
+        return .callback { tries in
+            if tries == 0 {
+                onWait?(
+                    "cache \(path) is locked by another process; waiting up to \(Self.seconds(timeout)) for it")
+            }
+            guard Double(tries) * pause < timeout else { return false }
+            Thread.sleep(forTimeInterval: pause)
+            return true
         }
     }
 
-    private static func reason(_ error: any Error) -> String {
-        if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
+
+    static func reason(_ error: any Error, timeout: Double? = nil) -> String {
+        if let error = error as? DatabaseError {
+            if error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED, let timeout {
+                return "locked by another process; gave up after \(seconds(timeout)) (see --lock-timeout)"
+            }
+            return error.message ?? "\(error.resultCode)"
+        }
         return (error as NSError).localizedDescription
-    }
-
-    /// Refuses a file that is not SQLite before SQLite (or a WAL switch) can touch it.
-    private static func requireSQLite(_ path: String) throws(CacheError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CacheError(message: "cannot read cache \(path)")
-        }
-        defer { try? handle.close() }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        if header.isEmpty { return }
-        guard header.starts(with: Array("SQLite format 3".utf8)) else {
-            throw CacheError(message: "cache \(path) is not an SQLite database; it was left untouched")
-        }
     }
 
     private static var migrator: DatabaseMigrator {
@@ -134,6 +188,15 @@ public final class TimingCache: Sendable {
                     ALTER TABLE measurement ADD COLUMN bit_exact INTEGER;
                     """)
         }
+        migrator.registerMigration("v3-verified-exact") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE measurement ADD COLUMN exact_verdict TEXT
+                        CHECK (exact_verdict IN ('identical', 'different'));
+                    PRAGMA application_id = \(CacheFile.applicationID);
+                    PRAGMA user_version = \(CacheFile.schemaVersion);
+                    """)
+        }
         return migrator
     }
 
@@ -142,17 +205,35 @@ public final class TimingCache: Sendable {
         try read { db in
             try Set(
                 String.fetchAll(
-                    db,
-                    sql: """
-                        SELECT config FROM measurement
-                        WHERE kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?
-                        """,
-                    arguments: [scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain]))
+                    db, sql: "SELECT config FROM measurement WHERE \(Self.scopeClause)",
+                    arguments: Self.arguments(scope)))
         }
     }
 
-    /// Stores evaluations in one transaction; an existing row for the same key is replaced. `bitExact`
-    /// says, per configuration, whether it computes bit-identical outputs to `reference`.
+    /// The stored evaluations among `configurations` in a scope, by configuration key.
+    public func measurements(of configurations: [String], in scope: CacheScope) throws(CacheError)
+        -> [String: CachedMeasurement]
+    {
+        var found: [String: CachedMeasurement] = [:]
+        for start in stride(from: 0, to: configurations.count, by: 500) {
+            let chunk = Array(configurations[start..<min(start + 500, configurations.count)])
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            let rows = try read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM measurement WHERE \(Self.scopeClause) AND config IN (\(marks))",
+                    arguments: Self.arguments(scope) + StatementArguments(chunk))
+            }
+            for row in rows {
+                let entry = Self.decode(row)
+                found[entry.configuration] = entry
+            }
+        }
+        return found
+    }
+
+    /// Stores evaluations in one transaction. A row already stored for the same key (another process
+    /// measured it first) is kept, with its checks. `bitExact` says, per configuration, whether it
+    /// is declared bit-identical to `reference`.
     public func insert(
         _ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope, reference: String? = nil,
         bitExact: (String) -> Bool? = { _ in nil }
@@ -161,11 +242,12 @@ public final class TimingCache: Sendable {
         try write { db in
             let statement = try db.cachedStatement(
                 sql: """
-                    INSERT OR REPLACE INTO measurement
+                    INSERT INTO measurement
                     (kernel, problem, config, target, backend, toolchain, status, reason, latency_ns,
                      latency_min_ns, latency_max_ns, samples, metrics, compile_s, measure_s, measured_at,
                      reference_config, bit_exact)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """)
             for (configuration, measurement) in rows {
                 let metrics = Self.encode(measurement.metrics)
@@ -179,14 +261,25 @@ public final class TimingCache: Sendable {
         }
     }
 
-    /// Records the numeric check of one variant; a failed check marks the variant failed.
+    /// Records the numeric check of one variant; a failed check marks the variant failed with `reason`.
     public func recordCheck(
-        configuration: String, in scope: CacheScope, passed: Bool, error: Double?, reason: String?
+        configuration: String, in scope: CacheScope, status: CheckStatus, error: Double?, reason: String?
     ) throws(CacheError) {
         try recordVerdict(
             configuration: configuration, in: scope,
-            setting: [("check_status", passed ? "passed" : "failed"), ("check_error", error)],
-            passed: passed, reason: reason)
+            setting: [("check_status", status.rawValue), ("check_error", error)], passed: status == .passed,
+            reason: reason)
+    }
+
+    /// Records the interpreter's bit-for-bit comparison with `reference`; a variant found
+    /// ``ExactVerdict/different`` is marked failed with `reason` (the first differing element).
+    public func recordExactVerdict(
+        configuration: String, in scope: CacheScope, reference: String, verdict: ExactVerdict, reason: String?
+    ) throws(CacheError) {
+        try recordVerdict(
+            configuration: configuration, in: scope,
+            setting: [("exact_verdict", verdict.rawValue), ("reference_config", reference)],
+            passed: verdict == .identical, reason: reason)
     }
 
     /// Writes verdict columns of one variant; a verdict that did not pass marks the variant failed
@@ -196,86 +289,64 @@ public final class TimingCache: Sendable {
         passed: Bool, reason: String?
     ) throws(CacheError) {
         let assignments = columns.map { "\($0.0) = ?" }.joined(separator: ", ")
-        var arguments: [(any DatabaseValueConvertible)?] = columns.map(\.1)
-        arguments += [passed, passed, reason, scope.kernel, scope.problem, configuration, scope.target, scope.backend]
-        arguments.append(scope.toolchain)
+        var arguments = StatementArguments(columns.map(\.1))
+        arguments += [passed, passed, reason]
+        arguments += Self.arguments(scope)
+        arguments += [configuration]
         try write { db in
             try db.execute(
                 sql: """
                     UPDATE measurement SET \(assignments),
                         status = CASE WHEN ? THEN status ELSE 'failed' END,
                         reason = CASE WHEN ? THEN reason ELSE ? END
-                    WHERE kernel = ? AND problem = ? AND config = ? AND target = ? AND backend = ? AND toolchain = ?
+                    WHERE \(Self.scopeClause) AND config = ?
                     """,
-                arguments: StatementArguments(arguments))
+                arguments: arguments)
         }
     }
 
-    /// The fastest `ok` variants of a scope, fastest first (ties broken by configuration key); with
-    /// `exactTo`, only those recorded as bit-exact to that reference configuration.
-    public func best(in scope: CacheScope, limit: Int, exactTo reference: String? = nil) throws(CacheError)
-        -> [CachedMeasurement]
+    /// The fastest `ok` variants of a scope, fastest first (ties broken by configuration key), from
+    /// the `offset`-th on; with `exactTo`, only those declared bit-exact to that reference.
+    public func best(in scope: CacheScope, limit: Int, offset: Int = 0, exactTo reference: String? = nil)
+        throws(CacheError) -> [CachedMeasurement]
     {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM measurement
-                    WHERE kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?
+                    WHERE \(Self.scopeClause)
                       AND status = 'ok' AND (? IS NULL OR (reference_config = ? AND bit_exact = 1))
-                    ORDER BY latency_ns, config LIMIT ?
+                    ORDER BY latency_ns, config LIMIT ? OFFSET ?
                     """,
-                arguments: [
-                    scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain, reference, reference,
-                    limit,
-                ]
+                arguments: Self.arguments(scope) + [reference, reference, limit, offset]
             ).map(Self.decode)
         }
-    }
-
-    /// Records the interpreter's verdict on bit-exactness; a variant that is not bit-exact to the
-    /// reference it was claimed to match is marked failed.
-    public func recordBitExact(
-        configuration: String, in scope: CacheScope, reference: String, exact: Bool, reason: String?
-    ) throws(CacheError) {
-        try recordVerdict(
-            configuration: configuration, in: scope, setting: [("bit_exact", exact), ("reference_config", reference)],
-            passed: exact, reason: reason)
     }
 
     /// One stored evaluation.
     public func measurement(configuration: String, in scope: CacheScope) throws(CacheError) -> CachedMeasurement? {
-        try read { db in
-            try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT * FROM measurement
-                    WHERE kernel = ? AND problem = ? AND config = ? AND target = ? AND backend = ? AND toolchain = ?
-                    """,
-                arguments: [
-                    scope.kernel, scope.problem, configuration, scope.target, scope.backend, scope.toolchain,
-                ]
-            ).map(Self.decode)
-        }
+        try measurements(of: [configuration], in: scope)[configuration]
     }
 
     /// Counts of rows per status in a scope.
     public func counts(in scope: CacheScope) throws(CacheError) -> [VariantStatus: Int] {
         try read { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT status, COUNT(*) AS n FROM measurement
-                    WHERE kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?
-                    GROUP BY status
-                    """,
-                arguments: [scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain])
+                db, sql: "SELECT status, COUNT(*) AS n FROM measurement WHERE \(Self.scopeClause) GROUP BY status",
+                arguments: Self.arguments(scope))
             var counts: [VariantStatus: Int] = [:]
             for row in rows {
                 if let status = VariantStatus(rawValue: row["status"]) { counts[status] = row["n"] }
             }
             return counts
         }
+    }
+
+    private static let scopeClause = "kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?"
+
+    private static func arguments(_ scope: CacheScope) -> StatementArguments {
+        [scope.kernel, scope.problem, scope.target, scope.backend, scope.toolchain]
     }
 
     private static func decode(_ row: Row) -> CachedMeasurement {
@@ -287,9 +358,12 @@ public final class TimingCache: Sendable {
             latency: row["latency_ns"],
             latencyMin: row["latency_min_ns"], latencyMax: row["latency_max_ns"], samples: row["samples"],
             metrics: metrics, compileSeconds: row["compile_s"], measureSeconds: row["measure_s"])
+        let check: String? = row["check_status"]
+        let verdict: String? = row.hasColumn("exact_verdict") ? row["exact_verdict"] : nil
         return CachedMeasurement(
-            configuration: row["config"], measurement: measurement, check: row["check_status"],
-            checkError: row["check_error"], reference: row["reference_config"], bitExact: row["bit_exact"])
+            configuration: row["config"], measurement: measurement, check: check.flatMap(CheckStatus.init(rawValue:)),
+            checkError: row["check_error"], reference: row["reference_config"], bitExact: row["bit_exact"],
+            exactVerdict: verdict.flatMap(ExactVerdict.init(rawValue:)))
     }
 
     private static func encode(_ metrics: [String: Double]) -> String {
@@ -300,17 +374,30 @@ public final class TimingCache: Sendable {
 
     private func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
         do {
-            return try pool.read(body)
+            return try database.read(body)
         } catch {
-            throw CacheError(message: "cache \(path): \(Self.reason(error))")
+            throw CacheError(message: "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
         }
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
-        do {
-            return try pool.write(body)
-        } catch {
-            throw CacheError(message: "cache \(path): \(Self.reason(error))")
+        guard mode == .readWrite else {
+            throw CacheError(message: "cache \(path) was opened read-only; nothing was written")
         }
+        do {
+            return try database.write(body)
+        } catch {
+            throw CacheError(message: "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+        }
+    }
+}
+
+extension CacheScope {
+    /// The scope of a template's problem on a target, timed by `backend`: the one place a scope is
+    /// built from typed values.
+    public init(template: any KernelTemplate, problem: Problem, target: Target, backend: any Backend) {
+        self.init(
+            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
+            toolchain: backend.toolchain)
     }
 }

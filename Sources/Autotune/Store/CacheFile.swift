@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+
+/// What a file at a cache path is, judged before SQLite is allowed to touch it.
+enum CacheFile {
+    /// The SQLite `application_id` nkitune stamps in its caches' header ("NKTU").
+    static let applicationID: Int32 = 0x4E4B_5455
+    /// The schema version this build writes (`PRAGMA user_version`); a cache with a larger one is
+    /// from a newer nkitune and is refused.
+    static let schemaVersion = 3
+    /// Tables of an nkitune cache made before the header was stamped (schema versions 1 and 2).
+    private static let legacyTables: Set<String> = ["measurement", "grdb_migrations"]
+
+    /// What was found at a path.
+    enum Kind: Equatable {
+        /// No file, an empty one, or an SQLite database without tables: a new cache.
+        case absent
+        /// An nkitune cache of this schema version or an older one.
+        case cache(schemaVersion: Int)
+    }
+
+    /// Inspects `path`, reading its header and (for caches made before the header was stamped) its
+    /// table list through a read-only connection; throws when the file is not an nkitune cache or is
+    /// from a newer one. Nothing is written.
+    static func inspect(_ path: String) throws(CacheError) -> Kind {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return .absent }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw CacheError(message: "cache \(path) is not a regular file; it was left untouched")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CacheError(message: "cannot read cache \(path)")
+        }
+        defer { try? handle.close() }
+        let header = [UInt8]((try? handle.read(upToCount: 100)) ?? Data())
+        if header.isEmpty { return .absent }
+        guard header.count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+            throw CacheError(message: "cache \(path) is not an SQLite database; it was left untouched")
+        }
+        let userVersion = Int(bigEndian(header, at: 60))
+        let application = Int32(bitPattern: bigEndian(header, at: 68))
+        if application == applicationID {
+            guard userVersion <= schemaVersion else {
+                throw CacheError(
+                    message: "cache \(path) has schema version \(userVersion), newer than this nkitune's "
+                        + "\(schemaVersion); use a newer nkitune (the file was left untouched)")
+            }
+            return .cache(schemaVersion: userVersion)
+        }
+        if application != 0 {
+            throw CacheError(
+                message: "cache \(path) is an SQLite database of another application (id "
+                    + "\(String(format: "0x%08X", application))); it was left untouched")
+        }
+        let tables = try legacyTableNames(path)
+        // An SQLite file with no tables holds nothing to lose: a cache whose creation was cut short.
+        if tables.isEmpty && userVersion == 0 { return .absent }
+        guard tables == legacyTables else {
+            let listed = tables.isEmpty ? "no tables" : "tables " + tables.sorted().joined(separator: ", ")
+            throw CacheError(
+                message: "cache \(path) is an SQLite database that is not an nkitune cache (\(listed)); "
+                    + "it was left untouched")
+        }
+        return .cache(schemaVersion: 2)
+    }
+
+    private static func bigEndian(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The user tables of a database, read through a read-only connection.
+    private static func legacyTableNames(_ path: String) throws(CacheError) -> Set<String> {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                try Set(
+                    String.fetchAll(
+                        db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+            }
+        } catch {
+            throw CacheError(message: "cannot read cache \(path): \(TimingCache.reason(error)); it was left untouched")
+        }
+    }
+}

@@ -44,20 +44,21 @@ public struct SearchSpace: Sendable {
             let holds: Bool
             do {
                 holds = try restriction.holds { name in
-                if let index = configuration.names.firstIndex(of: name) {
-                    switch configuration.values[index] {
-                    case .int(let value): return value
-                    case .bool(let value): return value ? 1 : 0
-                    case .choice: return nil
+                    if let index = configuration.names.firstIndex(of: name) {
+                        switch configuration.values[index] {
+                        case .int(let value): return value
+                        case .bool(let value): return value ? 1 : 0
+                        case .choice: return nil
+                        }
                     }
-                }
                     if let index = problem.names.firstIndex(of: name), case .int(let value) = problem.values[index] {
                         return value
                     }
                     return nil
                 }
             } catch {
-                return "restriction '\(restriction.text)' cannot be evaluated: \(error.message) at column \(error.column)"
+                return
+                    "restriction '\(restriction.text)' cannot be evaluated: \(error.message) at column \(error.column)"
             }
             if !holds { return "restriction '\(restriction.text)' does not hold" }
         }

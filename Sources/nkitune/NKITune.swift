@@ -37,8 +37,10 @@ struct NKITune: ParsableCommand {
             try? Output.finish()
             let message = message(for: error)
             if !message.isEmpty {
-                Output.error("nkitune: " + message.split(separator: "\n", omittingEmptySubsequences: true)
-                    .joined(separator: "; ") + "\n")
+                Output.error(
+                    "nkitune: "
+                        + message.split(separator: "\n", omittingEmptySubsequences: true)
+                        .joined(separator: "; ") + "\n")
             }
             return code.rawValue
         }

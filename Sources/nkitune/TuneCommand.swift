@@ -118,7 +118,8 @@ struct TuneCommand: ParsableCommand {
         let shown = try printBest(
             cache: cache, scope: scope, template: template, limit: top, exactTo: space.exactReference?.key)
         if summary.interrupted {
-            Output.line("interrupted: every finished variant is saved in \(cache.path); run the same command to continue")
+            Output.line(
+                "interrupted: every finished variant is saved in \(cache.path); run the same command to continue")
             throw ExitCode(130)
         }
         if summary.candidates == 0 || shown == 0 {

@@ -42,7 +42,8 @@ struct VariantChoice {
             guard let valid = Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).first else {
                 let reason = space.exclusion(configuration, for: problem) ?? ""
                 throw CLIError(
-                    "no configuration of \(template.id) is valid for \(problem.key) in this space (the default: \(reason))")
+                    "no configuration of \(template.id) is valid for \(problem.key) in this space (the default: \(reason))"
+                )
             }
             configuration = valid
         }

@@ -64,7 +64,7 @@ import Testing
             ),
             (
                 "version: 1\nkernel: linear\nparameters:\n  tile_n: [128, abc]\n",
-                "linear.yaml:4:17: value 'abc' of tile_n is not a positive integer"
+                "linear.yaml:4:17: value 'abc' of tile_n is not an integer from 1 to 16777216"
             ),
             (
                 "version: 1\nkernel: linear\nparameters:\n  evict_engine: [vector, tensor]\n",

@@ -93,7 +93,9 @@ private struct MisdeclaredLinear: KernelTemplate {
         for entry in verified {
             #expect(entry.exactVerdict == .identical)
             let configuration = try SearchSpace(template).parse(entry.configuration)
-            #expect(NumericCheck.bitExact(template, problem: problem, configuration: configuration, reference: reference).exact)
+            #expect(
+                NumericCheck.bitExact(template, problem: problem, configuration: configuration, reference: reference)
+                    .exact)
         }
         let failed = try driver.cache.measurements(
             of: Strategy.random.candidates(in: request.space, for: problem, budget: 400, seed: 1).map(\.key),

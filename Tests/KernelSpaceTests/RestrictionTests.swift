@@ -86,7 +86,8 @@ import Testing
 
     @Test func anErroringRestrictionSaysWhyItExcludes() throws {
         let template = LinearTemplate()
-        let space = SearchSpace(template, parameters: template.parameters, restrictions: [try Restriction("tile_n / 0 > 1")])
+        let space = SearchSpace(
+            template, parameters: template.parameters, restrictions: [try Restriction("tile_n / 0 > 1")])
         let problem = try template.parseProblem("M=640,K=2048,N=768")
         #expect(
             space.exclusion(space.defaultConfiguration, for: problem)
@@ -97,7 +98,8 @@ import Testing
 @Suite struct ProblemLimitTests {
     @Test func sizesAndTheirProductAreBounded() {
         let fields = LinearTemplate().problemFields
-        #expect(throws: ProblemError(message: "problem dimension M=9223372036854775807 is over the limit of 16777216")) {
+        #expect(throws: ProblemError(message: "problem dimension M=9223372036854775807 is over the limit of 16777216"))
+        {
             try fields.parse("M=9223372036854775807,K=1,N=1")
         }
         #expect(throws: ProblemError(message: "problem dimension M=99999999999999999999 is not an integer")) {
@@ -115,9 +117,12 @@ import Testing
         let problem = try template.parseProblem("M=60000,K=60000,N=60000")
         let program = template.program(for: problem, configuration: template.defaultConfiguration)
         #expect(program.executedInstructions > ResourceCheck.maximumInstructions)
-        let reason = try #require(ResourceCheck.violation(of: program, limits: .init(
-            target: "trn2", partitions: 128, sbufBytesPerPartition: 1 << 20, psumBanks: 8, psumBankBytes: 2048,
-            matmulMaxMoving: 512, hasDMATranspose: true)))
+        let reason = try #require(
+            ResourceCheck.violation(
+                of: program,
+                limits: .init(
+                    target: "trn2", partitions: 128, sbufBytesPerPartition: 1 << 20, psumBanks: 8, psumBankBytes: 2048,
+                    matmulMaxMoving: 512, hasDMATranspose: true)))
         #expect(reason.hasSuffix("instructions, over the limit of 4,000,000 per kernel (split the problem)"))
         let small = template.program(
             for: try template.parseProblem("M=640,K=2048,N=768"), configuration: template.defaultConfiguration)

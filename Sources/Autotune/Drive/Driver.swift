@@ -68,7 +68,9 @@ public struct Driver: Sendable {
             summary.cached += proposals.count - pending.count
             let finished = evaluate(pending, request: request, slots: slots, shouldStop: shouldStop)
             let declared = Dictionary(
-                finished.map { ($0.configuration.key, request.space.numericDifference($0.configuration, reference) == nil) },
+                finished.map {
+                    ($0.configuration.key, request.space.numericDifference($0.configuration, reference) == nil)
+                },
                 uniquingKeysWith: { first, _ in first })
             try cache.insert(
                 finished.map { ($0.configuration.key, $0.measurement) }, in: scope, reference: reference.key,

@@ -122,7 +122,8 @@ struct SpaceFileReader {
         guard let items = node.sequence, !items.isEmpty, items.count <= SpaceFile.maximumDomainSize else {
             throw fail(
                 node,
-                "\(parameter.name) needs a list of 1 to \(SpaceFile.maximumDomainSize) values or a {range: [low, high]}")
+                "\(parameter.name) needs a list of 1 to \(SpaceFile.maximumDomainSize) values or a {range: [low, high]}"
+            )
         }
         switch parameter.domain {
         case .ints:

@@ -19,8 +19,7 @@ public enum Strategy: String, Sendable, CaseIterable {
     }
 
     /// Every configuration the search would propose, in order (for small spaces and tests).
-    public func candidates(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64) -> [Configuration]
-    {
+    public func candidates(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64) -> [Configuration] {
         var search = makeSearch(in: space, for: problem, budget: budget, seed: seed)
         var chosen: [Configuration] = []
         while !search.isExhausted { chosen += search.propose(1024) }

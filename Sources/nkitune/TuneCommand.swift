@@ -86,10 +86,10 @@ struct TuneCommand: ParsableCommand {
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)
         let limit = request.budget.map { "budget \($0)" } ?? "whole space"
+        Interruption.install()
         Output.error(
             "tuning \(template.id) \(problem.key) on \(target.name), \(backend.name) backend: "
                 + "\(strategy.rawValue) search, \(limit), seed \(seed), \(jobs) jobs\n")
-        Interruption.install()
         let search = ProgressReporter(label: "searched")
         let checks = ProgressReporter(label: "checks passed")
         let driver = Driver(backend: backend, cache: cache)

@@ -235,6 +235,12 @@ import Testing
         for (index, delay) in [0.05, 0.4, 0.9, 1.5].enumerated() {
             let cache = "cut\(index).sqlite"
             let running = try RunningProcess(executable, tune(cache), in: directory)
+            // Moments count from the run's first line, printed once Ctrl-C is handled (a loaded
+            // machine may take a while to start the process).
+            let started = Date()
+            while !running.errorSoFar.contains("tuning ") && Date().timeIntervalSince(started) < 60 {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
             Thread.sleep(forTimeInterval: delay)
             running.signal(signal)
             let cut = running.wait()

@@ -22,7 +22,7 @@ enum CacheFile {
     /// Inspects `path`, reading its header and (for caches made before the header was stamped) its
     /// table list through a read-only connection; throws when the file is not an nkitune cache or is
     /// from a newer one. Nothing is written.
-    static func inspect(_ path: String) throws(CacheError) -> Kind {
+    static func inspect(_ path: String, lockTimeout: Double) throws(CacheError) -> Kind {
         var status = stat()
         guard stat(path, &status) == 0 else { return .absent }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
@@ -39,23 +39,25 @@ enum CacheFile {
         }
         let userVersion = Int(bigEndian(header, at: 60))
         let application = Int32(bitPattern: bigEndian(header, at: 68))
-        if application == applicationID {
-            guard userVersion <= schemaVersion else {
-                throw CacheError(
-                    message: "cache \(path) has schema version \(userVersion), newer than this nkitune's "
-                        + "\(schemaVersion); use a newer nkitune (the file was left untouched)")
-            }
-            return .cache(schemaVersion: userVersion)
-        }
+        if application == applicationID { return try known(path, schemaVersion: userVersion) }
         if application != 0 {
             throw CacheError(
                 message: "cache \(path) is an SQLite database of another application (id "
                     + "\(String(format: "0x%08X", application))); it was left untouched")
         }
-        let tables = try legacyTableNames(path)
+        // The header on disk can lag behind a WAL another process has not checkpointed yet: ask SQLite.
+        let contents = try contents(path, lockTimeout: lockTimeout)
+        if contents.application == applicationID { return try known(path, schemaVersion: contents.userVersion) }
+        let (tables, migrations) = (contents.tables, contents.migrations)
         // An SQLite file with no tables holds nothing to lose: a cache whose creation was cut short.
-        if tables.isEmpty && userVersion == 0 { return .absent }
-        guard tables == legacyTables else {
+        if tables.isEmpty && contents.userVersion == 0 && contents.application == 0 { return .absent }
+        // Ours as written by GRDB's migrator: its table first (perhaps still alone, while another
+        // process creates the cache), then ours, with none but our migrations recorded.
+        let ours =
+            tables.contains("grdb_migrations") && tables.isSubset(of: legacyTables)
+            && migrations.isSubset(of: knownMigrations)
+            && (!tables.contains("measurement") || migrations.contains("v1"))
+        guard ours else {
             let listed = tables.isEmpty ? "no tables" : "tables " + tables.sorted().joined(separator: ", ")
             throw CacheError(
                 message: "cache \(path) is an SQLite database that is not an nkitune cache (\(listed)); "
@@ -68,20 +70,50 @@ enum CacheFile {
         bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    /// The user tables of a database, read through a read-only connection.
-    private static func legacyTableNames(_ path: String) throws(CacheError) -> Set<String> {
+    /// The migrations nkitune's caches record.
+    static let knownMigrations: Set<String> = ["v1", "v2-bit-exact", "v3-verified-exact"]
+
+    /// What SQLite reports of a database, read through a read-only connection that waits up to
+    /// `lockTimeout` seconds for a writer.
+    private struct Contents {
+        var application: Int32
+        var userVersion: Int
+        var tables: Set<String>
+        /// Migrations GRDB recorded (caches of schema 1 and 2).
+        var migrations: Set<String>
+    }
+
+    private static func contents(_ path: String, lockTimeout: Double) throws(CacheError) -> Contents {
         var configuration = Configuration()
         configuration.readonly = true
+        configuration.busyMode = .timeout(lockTimeout)
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
             return try queue.read { db in
-                try Set(
+                let tables = try Set(
                     String.fetchAll(
                         db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+                let migrations =
+                    tables.contains("grdb_migrations")
+                    ? try Set(String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")) : []
+                return Contents(
+                    application: try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                    userVersion: try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0, tables: tables,
+                    migrations: migrations)
             }
         } catch {
             throw CacheError(message: "cannot read cache \(path): \(TimingCache.reason(error)); it was left untouched")
         }
+    }
+
+    /// An nkitune cache of `schemaVersion`, refused when a newer nkitune wrote it.
+    private static func known(_ path: String, schemaVersion version: Int) throws(CacheError) -> Kind {
+        guard version <= schemaVersion else {
+            throw CacheError(
+                message: "cache \(path) has schema version \(version), newer than this nkitune's "
+                    + "\(schemaVersion); use a newer nkitune (the file was left untouched)")
+        }
+        return .cache(schemaVersion: version)
     }
 }

@@ -82,7 +82,7 @@ public final class TimingCache: Sendable {
     ) throws(CacheError) {
         self.path = path
         self.mode = mode
-        let kind = try CacheFile.inspect(path)
+        let kind = try CacheFile.inspect(path, lockTimeout: lockTimeout)
         if mode == .readOnly && kind == .absent {
             throw CacheError(message: "no cache at \(path)")
         }
@@ -95,7 +95,7 @@ public final class TimingCache: Sendable {
                 database = try DatabaseQueue(path: path, configuration: configuration)
             } else {
                 let pool = try DatabasePool(path: path, configuration: configuration)
-                if kind != .cache(schemaVersion: CacheFile.schemaVersion) { try Self.migrator.migrate(pool) }
+                if kind != .cache(schemaVersion: CacheFile.schemaVersion) { try Self.migrate(pool) }
                 database = pool
             }
         } catch {
@@ -151,53 +151,65 @@ public final class TimingCache: Sendable {
         return (error as NSError).localizedDescription
     }
 
-    private static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE measurement (
-                        kernel TEXT NOT NULL,
-                        problem TEXT NOT NULL,
-                        config TEXT NOT NULL,
-                        target TEXT NOT NULL,
-                        backend TEXT NOT NULL,
-                        toolchain TEXT NOT NULL,
-                        status TEXT NOT NULL CHECK (status IN ('ok', 'invalid', 'failed')),
-                        reason TEXT,
-                        latency_ns REAL,
-                        latency_min_ns REAL,
-                        latency_max_ns REAL,
-                        samples INTEGER NOT NULL DEFAULT 0,
-                        metrics TEXT NOT NULL DEFAULT '{}',
-                        check_status TEXT CHECK (check_status IN ('passed', 'failed')),
-                        check_error REAL,
-                        compile_s REAL NOT NULL DEFAULT 0,
-                        measure_s REAL NOT NULL DEFAULT 0,
-                        measured_at TEXT NOT NULL,
-                        PRIMARY KEY (kernel, problem, config, target, backend, toolchain)
-                    ) WITHOUT ROWID;
-                    CREATE INDEX measurement_best
-                        ON measurement (kernel, problem, target, backend, toolchain, status, latency_ns);
-                    """)
+    /// Brings the schema to ``CacheFile/schemaVersion`` in one IMMEDIATE transaction, so processes
+    /// opening the same new cache at once take turns and the later ones find nothing to do. A cache
+    /// of schema 1 or 2 (made with GRDB's migrator) gains the columns it lacks and keeps its rows.
+    private static func migrate(_ pool: DatabasePool) throws {
+        try pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                guard try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 < CacheFile.schemaVersion else {
+                    return .commit
+                }
+                if try !db.tableExists("measurement") {
+                    try db.execute(
+                        sql: """
+                            CREATE TABLE measurement (
+                                kernel TEXT NOT NULL,
+                                problem TEXT NOT NULL,
+                                config TEXT NOT NULL,
+                                target TEXT NOT NULL,
+                                backend TEXT NOT NULL,
+                                toolchain TEXT NOT NULL,
+                                status TEXT NOT NULL CHECK (status IN ('ok', 'invalid', 'failed')),
+                                reason TEXT,
+                                latency_ns REAL,
+                                latency_min_ns REAL,
+                                latency_max_ns REAL,
+                                samples INTEGER NOT NULL DEFAULT 0,
+                                metrics TEXT NOT NULL DEFAULT '{}',
+                                check_status TEXT CHECK (check_status IN ('passed', 'failed')),
+                                check_error REAL,
+                                compile_s REAL NOT NULL DEFAULT 0,
+                                measure_s REAL NOT NULL DEFAULT 0,
+                                measured_at TEXT NOT NULL,
+                                PRIMARY KEY (kernel, problem, config, target, backend, toolchain)
+                            ) WITHOUT ROWID;
+                            CREATE INDEX measurement_best
+                                ON measurement (kernel, problem, target, backend, toolchain, status, latency_ns);
+                            """)
+                }
+                let columns = try Set(db.columns(in: "measurement").map(\.name))
+                if !columns.contains("reference_config") {
+                    try db.execute(sql: "ALTER TABLE measurement ADD COLUMN reference_config TEXT")
+                }
+                if !columns.contains("bit_exact") {
+                    try db.execute(sql: "ALTER TABLE measurement ADD COLUMN bit_exact INTEGER")
+                }
+                if !columns.contains("exact_verdict") {
+                    try db.execute(
+                        sql: """
+                            ALTER TABLE measurement ADD COLUMN exact_verdict TEXT
+                                CHECK (exact_verdict IN ('identical', 'different'))
+                            """)
+                }
+                try db.execute(
+                    sql: """
+                        PRAGMA application_id = \(CacheFile.applicationID);
+                        PRAGMA user_version = \(CacheFile.schemaVersion);
+                        """)
+                return .commit
+            }
         }
-        migrator.registerMigration("v2-bit-exact") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE measurement ADD COLUMN reference_config TEXT;
-                    ALTER TABLE measurement ADD COLUMN bit_exact INTEGER;
-                    """)
-        }
-        migrator.registerMigration("v3-verified-exact") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE measurement ADD COLUMN exact_verdict TEXT
-                        CHECK (exact_verdict IN ('identical', 'different'));
-                    PRAGMA application_id = \(CacheFile.applicationID);
-                    PRAGMA user_version = \(CacheFile.schemaVersion);
-                    """)
-        }
-        return migrator
     }
 
     /// Configurations already evaluated in a scope, whatever their status.

@@ -60,7 +60,7 @@ struct ExpertMLPDecodeBuilder {
             fused: configuration.choice("gate_up") == "fused", multiplyEngine: engine("multiply_engine")
         ) { partial, chunkColumns in
             let tokenSlice = Access(accumulator, [tokenRow, chunkColumns])
-            let weighted = Access(scaled, [.full(1), .full(projection.downTile)])
+            let weighted = Access(scaled, [.full(1), partial.ranges[1]])
             return [
                 .allocate(scaled.id),
                 .op(

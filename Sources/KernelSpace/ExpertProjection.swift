@@ -135,8 +135,12 @@ struct ExpertProjection {
                                 queue: 2)),
                     ])),
         ]
-        let chunkColumns = AffineRange(start: .term(chunk, downTile), size: downTile)
-        let partial = Access(downPSUM, [allRows, .full(downTile)])
+        // The last chunk is partial when H is not a multiple of the down tile: both the weights'
+        // columns and the PSUM result are cut to what remains of H.
+        let chunkStart = Affine.term(chunk, downTile)
+        let chunkLimit: Affine? = hidden % downTile == 0 ? nil : .const(hidden) + (-chunkStart)
+        let chunkColumns = AffineRange(start: chunkStart, size: downTile, limit: chunkLimit)
+        let partial = Access(downPSUM, [allRows, AffineRange(start: .const(0), size: downTile, limit: chunkLimit)])
         let projections: [Stmt] = [
             .allocate(downPSUM.id),
             .loop(
@@ -151,7 +155,8 @@ struct ExpertProjection {
                     ])),
         ]
         statements.append(
-            .loop(Loop(chunk, trips: hidden / downTile, body: projections + consume(partial, chunkColumns))))
+            .loop(
+                Loop(chunk, trips: ceilDiv(hidden, downTile), body: projections + consume(partial, chunkColumns))))
         return statements
     }
 

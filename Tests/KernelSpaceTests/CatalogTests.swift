@@ -10,8 +10,10 @@ let smallProblems: [String: [String]] = [
     "lm-head": ["M=1,K=160,N=700"],
     "rmsnorm": ["T=40,H=96", "T=200,H=64,residual=1"],
     "router": ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"],
-    "expert-mlp-decode": ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2"],
-    "expert-mlp-prefill": ["T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed"],
+    "expert-mlp-decode": ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2"],
+    "expert-mlp-prefill": [
+        "T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2",
+    ],
     "attention-prefill": ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"],
     "attention-decode": ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"],
     "qk-norm-rope": ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autotune
+import KernelSpace
 
 struct BestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,10 @@ struct BestCommand: ParsableCommand {
         Output.line(
             "\(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache): \(counts[.ok, default: 0]) ok, "
                 + "\(counts[.invalid, default: 0]) invalid, \(counts[.failed, default: 0]) failed")
-        try printBest(cache: cache, scope: scope, template: template, limit: limit, cachePath: cacheOptions.cache)
+        try BestTable.print(
+            VariantResolver(
+                space: SearchSpace(template), problem: problem, target: target, cache: cache,
+                backend: try cacheOptions.makeBackend(jobs: 1)),
+            limit: limit, cachePath: cacheOptions.cache)
     }
 }

@@ -20,10 +20,12 @@ struct EmitCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let choice = try VariantChoice.choose(
+        let choice = try cacheOptions.chooseVariant(
             config: config, space: try spaceOptions.space(for: template), problem: problem, target: target,
-            cacheOptions: cacheOptions, orDefault: false)
-        let (configuration, program, predicted) = (choice.configuration, choice.program, choice.predicted)
+            orDefault: false)
+        let (configuration, program) = (choice.configuration, choice.program)
+        var predicted: Double?
+        if case .tuned(let latency) = choice.source { predicted = latency }
         var header = [
             "nkitune kernel: \(template.id)", "problem: \(problem.key)", "configuration: \(configuration.key)",
             "target: \(target.name)",

@@ -28,9 +28,9 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let choice = try VariantChoice.choose(
+        let choice = try cacheOptions.chooseVariant(
             config: config, space: try spaceOptions.space(for: template), problem: problem, target: target,
-            cacheOptions: cacheOptions, orDefault: true)
+            orDefault: true)
         let (configuration, program) = (choice.configuration, choice.program)
         let (explanation, events) = Explanation.of(program, on: target)
         let report = explanation.report

@@ -113,10 +113,10 @@ struct TuneCommand: ParsableCommand {
         search.finish()
         checks.finish()
         report(summary)
-        let scope = driver.scope(for: request)
         if let reference = space.exactReference { Output.line("bit-exact to \(reference.key)") }
-        let shown = try printBest(
-            cache: cache, scope: scope, template: template, limit: top, exactTo: space.exactReference?.key)
+        let shown = try BestTable.print(
+            VariantResolver(space: space, problem: problem, target: target, cache: cache, backend: backend), limit: top,
+            exactTo: space.exactReference?.key)
         if summary.interrupted {
             Output.line(
                 "interrupted: every finished variant is saved in \(cache.path); run the same command to continue")
@@ -164,56 +164,4 @@ struct TuneCommand: ParsableCommand {
         if !reasons.isEmpty { message += "; most common: " + reasons.joined(separator: "; ") }
         return message
     }
-}
-
-/// Prints the fastest cached variants of a scope with their speedup over the default configuration.
-/// Returns how many were shown.
-@discardableResult
-func printBest(
-    cache: TimingCache?, scope: CacheScope, template: any KernelTemplate, limit: Int, exactTo reference: String? = nil,
-    cachePath: String? = nil
-) throws -> Int {
-    do {
-        let best = try cache?.best(in: scope, limit: limit, exactTo: reference) ?? []
-        guard let cache, !best.isEmpty else {
-            Output.line(
-                "no successful variant of \(scope.kernel) \(scope.problem) on \(scope.target) in "
-                    + (cache?.path ?? cachePath ?? "the cache"))
-            return 0
-        }
-        let baseline = try cache.measurement(configuration: template.defaultConfiguration.key, in: scope)?
-            .measurement.latency
-        let rows = best.enumerated().map { rank, entry -> [String] in
-            let latency = entry.measurement.latency
-            let speedup = baseline.flatMap { base in latency.map { String(format: "%.2fx", base / $0) } } ?? "-"
-            let exactness: String
-            switch (entry.exactVerdict, entry.bitExact) {
-            case (.identical?, _): exactness = "verified"
-            case (.different?, _): exactness = "no"
-            case (nil, true?): exactness = "declared"
-            case (nil, false?): exactness = "no"
-            case (nil, nil): exactness = "-"
-            }
-            return [
-                String(rank + 1), formatLatency(latency), speedup, boundEngine(entry.measurement.metrics),
-                entry.check?.rawValue ?? "-", exactness, entry.configuration,
-            ]
-        }
-        Output.line(
-            TableRenderer.render(
-                headers: ["#", "latency", "vs default", "bound", "check", "bit-exact", "configuration"], rows: rows,
-                rightAligned: [0, 1, 2]))
-        return best.count
-    } catch {
-        throw CLIError(error.message)
-    }
-}
-
-/// The engine with the largest busy time in a measurement's metrics.
-func boundEngine(_ metrics: [String: Double]) -> String {
-    let busy = metrics.filter { $0.key.hasPrefix("busy_") }
-    guard let top = busy.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else {
-        return "-"
-    }
-    return String(top.key.dropFirst("busy_".count).dropLast("_ns".count))
 }

@@ -137,3 +137,36 @@ func temporaryPath(_ name: String) -> String {
         #expect(try cache.configurations(in: other).isEmpty)
     }
 }
+
+@Suite struct VariantIdentityTests {
+    /// A timing is keyed by its program's digest as well as its configuration: rows measured on a
+    /// program the template no longer builds are never served and are measured anew.
+    @Test func aChangedProgramIsMeasuredAnewAndNeverServedStale() throws {
+        let template = LinearTemplate()
+        let driver = Driver(backend: ModelBackend(slots: 2), cache: try TimingCache(path: temporaryPath("c.sqlite")))
+        let request = TuneRequest(
+            space: SearchSpace(template), problem: try template.parseProblem("M=640,K=2048,N=768"), target: .trn2,
+            budget: 100, jobs: 2, verify: 1)
+        let first = try driver.tune(request)
+        let scope = driver.scope(for: request)
+        let keys = Strategy.random.candidates(in: request.space, for: request.problem, budget: 100, seed: 1).map(\.key)
+        let stored = try driver.cache.measurements(of: keys, in: scope)
+        #expect(stored.count == 100)
+        let digest = template.program(for: request.problem, configuration: try request.space.parse(keys[0])).digest
+        #expect(stored[keys[0]]?.programDigest == digest)
+        #expect(digest.count == 16)
+        // As if the builder had changed: every row was measured on another program.
+        try driver.cache.insert(
+            stored.values.map { ($0.configuration, $0.measurement) }, in: scope, digest: { _ in "0123456789abcdef" })
+        let resolver = VariantResolver(
+            space: request.space, problem: request.problem, target: .trn2, cache: driver.cache, backend: driver.backend)
+        #expect(try resolver.fastest(limit: 5).isEmpty)
+        #expect(try driver.cache.best(in: scope, limit: 1).first?.check == nil)
+        let second = try driver.tune(request)
+        #expect(second.cached == 0)
+        #expect(second.evaluated.values.reduce(0, +) == 100)
+        #expect(second.best.first?.configuration == first.best.first?.configuration)
+        #expect(second.best.first?.programDigest != "0123456789abcdef")
+        #expect(try driver.tune(request).cached == 100)
+    }
+}

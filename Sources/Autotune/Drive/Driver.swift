@@ -63,8 +63,10 @@ public struct Driver: Sendable {
                 report()
                 continue
             }
+            let digests = programDigests(proposals, request: request)
             let stored = try cache.measurements(of: proposals.map(\.key), in: scope)
-            let pending = proposals.filter { stored[$0.key] == nil }
+            // Measured anew: variants never stored, and those whose program changed since.
+            let pending = proposals.filter { stored[$0.key]?.programDigest != digests[$0.key] }
             summary.cached += proposals.count - pending.count
             let finished = evaluate(pending, request: request, slots: slots, shouldStop: shouldStop)
             let declared = Dictionary(
@@ -74,7 +76,7 @@ public struct Driver: Sendable {
                 uniquingKeysWith: { first, _ in first })
             try cache.insert(
                 finished.map { ($0.configuration.key, $0.measurement) }, in: scope, reference: reference.key,
-                bitExact: { declared[$0] })
+                bitExact: { declared[$0] }, digest: { digests[$0] })
             for (_, measurement) in finished {
                 summary.evaluated[measurement.status, default: 0] += 1
                 if measurement.status == .invalid, let reason = measurement.reason { summary.invalid.exclude(reason) }
@@ -82,7 +84,9 @@ public struct Driver: Sendable {
             }
             search.observe(
                 proposals.compactMap { configuration in
-                    stored[configuration.key].map { (configuration, $0.measurement) }
+                    stored[configuration.key].flatMap {
+                        $0.programDigest == digests[configuration.key] ? (configuration, $0.measurement) : nil
+                    }
                 } + finished)
             report()
             if finished.count < pending.count {
@@ -93,7 +97,8 @@ public struct Driver: Sendable {
         summary.census = search.census
         summary.evaluationSeconds = (ContinuousClock.now - start).seconds
         if !summary.interrupted {
-            let verifier = Verifier(request: request, scope: scope, cache: cache, shouldStop: shouldStop)
+            let verifier = Verifier(
+                request: request, scope: scope, cache: cache, resolver: resolver(for: request), shouldStop: shouldStop)
             summary.verification = try verifier.run { done, total in
                 progress(
                     TuneProgress(
@@ -102,8 +107,28 @@ public struct Driver: Sendable {
             }
             summary.interrupted = summary.verification.interrupted
         }
-        summary.best = try cache.best(in: scope, limit: 10, exactTo: request.space.exactReference?.key)
+        summary.best = try resolver(for: request).fastest(limit: 10, exactTo: request.space.exactReference?.key)
         return summary
+    }
+
+    /// The resolver of a request's kernel on this driver's cache and backend.
+    func resolver(for request: TuneRequest) -> VariantResolver {
+        VariantResolver(
+            space: request.space, problem: request.problem, target: request.target, cache: cache, backend: backend)
+    }
+
+    /// The program digest of every configuration, computed on `request.jobs` threads.
+    private func programDigests(_ configurations: [Configuration], request: TuneRequest) -> [String: String] {
+        let digests = ResultBuffer<String>(count: configurations.count)
+        let workers = max(1, min(request.jobs, configurations.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: configurations.count, by: workers) {
+                digests[index] =
+                    request.space.template.program(for: request.problem, configuration: configurations[index]).digest
+            }
+        }
+        return Dictionary(
+            zip(configurations.map(\.key), digests.values.map { $0 ?? "" }), uniquingKeysWith: { first, _ in first })
     }
 
     /// Compiles and measures a batch on `request.jobs` threads; variants not started when

@@ -37,28 +37,26 @@ public struct PhaseEstimator: Sendable {
         guard let space = spaces[call.kernel] else {
             return CallEstimate(call: call, latency: nil, source: "no template yet")
         }
-        let template = space.template
-        guard let problem = try? template.parseProblem(call.problem) else {
+        guard let problem = try? space.template.parseProblem(call.problem) else {
             return CallEstimate(call: call, latency: nil, source: "problem not accepted by the template")
         }
-        let scope = CacheScope(
-            kernel: template.id, problem: problem.key, target: target.name, backend: backend.name,
-            toolchain: backend.toolchain)
-        if let cache, let best = try? cache.best(in: scope, limit: 1).first, let latency = best.measurement.latency {
-            return CallEstimate(call: call, latency: latency, source: "tuned")
+        let resolver = VariantResolver(space: space, problem: problem, target: target, cache: cache, backend: backend)
+        guard let variant = try? resolver.resolve(nil, fallBackToDefault: true) else {
+            return CallEstimate(call: call, latency: nil, source: "no valid configuration found")
         }
-        let candidates: [(Configuration, String)] =
-            [(space.defaultConfiguration, "default")]
-            + Strategy.random.candidates(in: space, for: problem, budget: 64, seed: 1).map { ($0, "first valid") }
-            + Strategy.exhaustive.candidates(in: space, for: problem, budget: 1, seed: 0).map { ($0, "first valid") }
-        for (configuration, source) in candidates where space.exclusion(configuration, for: problem) == nil {
-            let variant = Variant(template: template, problem: problem, configuration: configuration, target: target)
-            guard case .success(let compiled) = backend.compile(variant) else { continue }
-            let measurement = backend.measure(compiled, slot: 0)
-            if measurement.status == .ok, let latency = measurement.latency {
-                return CallEstimate(call: call, latency: latency, source: source)
-            }
+        if case .tuned(let latency) = variant.source {
+            return CallEstimate(call: call, latency: latency, source: variant.source.label)
         }
-        return CallEstimate(call: call, latency: nil, source: "no valid configuration found")
+        let measurement: Measurement
+        switch backend.compile(
+            Variant(template: space.template, problem: problem, configuration: variant.configuration, target: target))
+        {
+        case .success(let compiled): measurement = backend.measure(compiled, slot: 0)
+        case .failure(let early): measurement = early.measurement
+        }
+        guard measurement.status == .ok, let latency = measurement.latency else {
+            return CallEstimate(call: call, latency: nil, source: measurement.reason ?? "not measured")
+        }
+        return CallEstimate(call: call, latency: latency, source: variant.source.label)
     }
 }

@@ -9,7 +9,8 @@ public struct VerificationSummary: Sendable, Equatable {
     /// Declared bit-exact to the reference but found different bit for bit (now marked failed).
     public var notExact = 0
     /// Fast cached variants passed over because they are outside this run's space (a narrowed space
-    /// file, `--exact`): not judged, not changed.
+    /// file, `--exact`) or were measured on a program the template no longer builds: not judged,
+    /// not changed.
     public var outsideSpace = 0
     /// Variants among the fastest that have passed (in this run or before).
     public var passed = 0
@@ -28,6 +29,7 @@ struct Verifier {
     let request: TuneRequest
     let scope: CacheScope
     let cache: TimingCache
+    let resolver: VariantResolver
     let shouldStop: @Sendable () -> Bool
 
     /// Checks run at most per requested pass, and fast variants looked at at most, so a cache full
@@ -47,9 +49,7 @@ struct Verifier {
             let page = try cache.best(in: scope, limit: 64, offset: offset, exactTo: reference?.key)
             if page.isEmpty { break }
             for entry in page {
-                guard let configuration = try? request.space.parse(entry.configuration),
-                    configuration.key == entry.configuration,
-                    request.space.exclusion(configuration, for: request.problem) == nil
+                guard resolver.isCurrent(entry), let configuration = try? request.space.parse(entry.configuration)
                 else {
                     summary.outsideSpace += 1
                     offset += 1

@@ -45,6 +45,9 @@ public struct CachedMeasurement: Sendable, Equatable {
     public var bitExact: Bool?
     /// Whether the interpreter found it bit-identical to ``reference``; nil when not compared.
     public var exactVerdict: ExactVerdict?
+    /// The ``KernelSpace/KernelProgram/digest`` of the program that was measured; nil for rows
+    /// stored before digests were kept (they are measured again when proposed).
+    public var programDigest: String?
 }
 
 /// Every evaluation ever made, in SQLite (GRDB, WAL mode). A row per variant, keyed by kernel,
@@ -195,6 +198,9 @@ public final class TimingCache: Sendable {
                 if !columns.contains("bit_exact") {
                     try db.execute(sql: "ALTER TABLE measurement ADD COLUMN bit_exact INTEGER")
                 }
+                if !columns.contains("program_digest") {
+                    try db.execute(sql: "ALTER TABLE measurement ADD COLUMN program_digest TEXT")
+                }
                 if !columns.contains("exact_verdict") {
                     try db.execute(
                         sql: """
@@ -243,12 +249,13 @@ public final class TimingCache: Sendable {
         return found
     }
 
-    /// Stores evaluations in one transaction. A row already stored for the same key (another process
-    /// measured it first) is kept, with its checks. `bitExact` says, per configuration, whether it
-    /// is declared bit-identical to `reference`.
+    /// Stores evaluations in one transaction. A row already stored for the same key with the same
+    /// program digest (another process measured it first) is kept, with its checks; a row whose
+    /// program changed is replaced and its checks cleared. `bitExact` says, per configuration,
+    /// whether it is declared bit-identical to `reference`; `digest` gives its program's digest.
     public func insert(
         _ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope, reference: String? = nil,
-        bitExact: (String) -> Bool? = { _ in nil }
+        bitExact: (String) -> Bool? = { _ in nil }, digest: (String) -> String? = { _ in nil }
     ) throws(CacheError) {
         let stamp = ISO8601DateFormatter().string(from: Date())
         try write { db in
@@ -257,9 +264,17 @@ public final class TimingCache: Sendable {
                     INSERT INTO measurement
                     (kernel, problem, config, target, backend, toolchain, status, reason, latency_ns,
                      latency_min_ns, latency_max_ns, samples, metrics, compile_s, measure_s, measured_at,
-                     reference_config, bit_exact)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
+                     reference_config, bit_exact, program_digest)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (kernel, problem, config, target, backend, toolchain) DO UPDATE SET
+                        status = excluded.status, reason = excluded.reason, latency_ns = excluded.latency_ns,
+                        latency_min_ns = excluded.latency_min_ns, latency_max_ns = excluded.latency_max_ns,
+                        samples = excluded.samples, metrics = excluded.metrics, compile_s = excluded.compile_s,
+                        measure_s = excluded.measure_s, measured_at = excluded.measured_at,
+                        reference_config = excluded.reference_config, bit_exact = excluded.bit_exact,
+                        program_digest = excluded.program_digest, check_status = NULL, check_error = NULL,
+                        exact_verdict = NULL
+                    WHERE measurement.program_digest IS NOT excluded.program_digest
                     """)
             for (configuration, measurement) in rows {
                 let metrics = Self.encode(measurement.metrics)
@@ -267,7 +282,7 @@ public final class TimingCache: Sendable {
                     scope.kernel, scope.problem, configuration, scope.target, scope.backend, scope.toolchain,
                     measurement.status.rawValue, measurement.reason, measurement.latency, measurement.latencyMin,
                     measurement.latencyMax, measurement.samples, metrics, measurement.compileSeconds,
-                    measurement.measureSeconds, stamp, reference, bitExact(configuration),
+                    measurement.measureSeconds, stamp, reference, bitExact(configuration), digest(configuration),
                 ])
             }
         }
@@ -336,6 +351,23 @@ public final class TimingCache: Sendable {
         }
     }
 
+    /// The fastest `ok` variants for which `isCurrent` holds (typically: the stored program digest is
+    /// the program the template builds today), looking at no more than `scanLimit` rows.
+    public func best(
+        in scope: CacheScope, limit: Int, exactTo reference: String? = nil, scanLimit: Int = 5000,
+        where isCurrent: (CachedMeasurement) -> Bool
+    ) throws(CacheError) -> [CachedMeasurement] {
+        var found: [CachedMeasurement] = []
+        var offset = 0
+        while found.count < limit && offset < scanLimit {
+            let page = try best(in: scope, limit: 64, offset: offset, exactTo: reference)
+            found += page.filter(isCurrent).prefix(limit - found.count)
+            if page.count < 64 { break }
+            offset += page.count
+        }
+        return found
+    }
+
     /// One stored evaluation.
     public func measurement(configuration: String, in scope: CacheScope) throws(CacheError) -> CachedMeasurement? {
         try measurements(of: [configuration], in: scope)[configuration]
@@ -375,7 +407,8 @@ public final class TimingCache: Sendable {
         return CachedMeasurement(
             configuration: row["config"], measurement: measurement, check: check.flatMap(CheckStatus.init(rawValue:)),
             checkError: row["check_error"], reference: row["reference_config"], bitExact: row["bit_exact"],
-            exactVerdict: verdict.flatMap(ExactVerdict.init(rawValue:)))
+            exactVerdict: verdict.flatMap(ExactVerdict.init(rawValue:)),
+            programDigest: row.hasColumn("program_digest") ? row["program_digest"] : nil)
     }
 
     private static func encode(_ metrics: [String: Double]) -> String {

@@ -1,9 +1,13 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-/// The interpreter and the performance model run millions of steps in tests and searches: they are
-/// compiled with optimisation even in debug builds.
-let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
+/// The interpreter and the performance model run millions of steps in tests and searches. With
+/// NKITUNE_OPTIMIZED_DEBUG=1 in the environment (as `.ci/run` and the README's test command set it)
+/// they are compiled with optimisation in debug builds too. SwiftPM refuses unsafe flags in a package
+/// used as a versioned dependency, so they are off unless asked for
+/// (`scripts/check-as-dependency.sh` checks that).
+let optimized: [SwiftSetting] =
+    Context.environment["NKITUNE_OPTIMIZED_DEBUG"] == "1" ? [.unsafeFlags(["-O"])] : []
 
 let package = Package(
     name: "nkitune",
@@ -23,7 +27,7 @@ let package = Package(
     targets: [
         .target(name: "KernelSpace", swiftSettings: optimized),
         .target(name: "CostModel", dependencies: ["KernelSpace"], swiftSettings: optimized),
-        .target(name: "MoEModel", dependencies: ["KernelSpace", "CostModel"]),
+        .target(name: "MoEModel", dependencies: ["KernelSpace"]),
         .target(
             name: "Autotune",
             dependencies: [

@@ -22,7 +22,7 @@ struct BestCommand: ParsableCommand {
         let (template, problem, target) = try problemOptions.resolve()
         let cache = try cacheOptions.openCacheForReading()
         let scope = CacheScope(
-            template: template, problem: problem, target: target, backend: try cacheOptions.makeBackend(jobs: 1))
+            template: template, problem: problem, target: target, backend: cacheOptions.makeBackend(jobs: 1))
         let counts: [VariantStatus: Int]
         do {
             counts = try cache?.counts(in: scope) ?? [:]
@@ -35,7 +35,7 @@ struct BestCommand: ParsableCommand {
         try BestTable.print(
             VariantResolver(
                 space: SearchSpace(template), problem: problem, target: target, cache: cache,
-                backend: try cacheOptions.makeBackend(jobs: 1)),
+                backend: cacheOptions.makeBackend(jobs: 1)),
             limit: limit, cachePath: cacheOptions.cache)
     }
 }

@@ -7,24 +7,24 @@ import KernelSpace
 /// Options that name a kernel problem on a target.
 struct ProblemOptions: ParsableArguments {
     @Argument(help: "Kernel template (see `nkitune kernels`).")
-    var kernel: String
+    var kernel: KernelName
 
     @Option(help: "Problem, as NAME=VALUE pairs, e.g. M=640,K=2048,N=768 (linear also takes act=silu, dtype=fp32).")
     var problem: String
 
-    @Option(help: "Target chip: trn1, trn2 or trn3.")
-    var target: String = "trn2"
+    @Option(help: "Target chip.")
+    var target: TargetName = .trn2
 
-    /// The resolved template, problem and target, or a one-line error naming the bad value.
+    /// The template, problem and target, or a one-line error naming the bad value.
     func resolve() throws -> (template: any KernelTemplate, problem: Problem, target: Target) {
-        let template = try resolveTemplate(kernel)
+        let template = kernel.template
         let problem: Problem
         do {
             problem = try template.parseProblem(self.problem)
         } catch {
             throw CLIError("\(error.message) (kernel \(template.id))")
         }
-        return (template, problem, try resolveTarget(target))
+        return (template, problem, target.target)
     }
 }
 
@@ -59,8 +59,8 @@ struct CacheOptions: ParsableArguments {
     @Option(help: "Timing database (created by commands that measure).")
     var cache: String = "cache/nkitune.sqlite"
 
-    @Option(help: "Backend that times variants: model (the NeuronCore performance model).")
-    var backend: String = "model"
+    @Option(help: "Backend that times variants (model: the NeuronCore performance model).")
+    var backend: BackendName = .model
 
     @Option(help: "Seconds to wait for another process's lock on the cache before giving up.")
     var lockTimeout: Double = 30
@@ -89,27 +89,11 @@ struct CacheOptions: ParsableArguments {
         }
     }
 
-    func makeBackend(jobs: Int) throws -> any Backend {
+    func makeBackend(jobs: Int) -> any Backend {
         switch backend {
-        case "model": return ModelBackend(slots: jobs)
-        default: throw CLIError("unknown backend '\(backend)' (expected model)")
+        case .model: ModelBackend(slots: jobs)
         }
     }
-}
-
-func resolveTemplate(_ name: String) throws -> any KernelTemplate {
-    guard let template = KernelCatalog.template(name) else {
-        let known = KernelCatalog.all.map(\.id).joined(separator: ", ")
-        throw CLIError("unknown kernel '\(name)' (expected one of: \(known))")
-    }
-    return template
-}
-
-func resolveTarget(_ name: String) throws -> Target {
-    guard let target = Target.named(name) else {
-        throw CLIError("unknown target '\(name)' (expected one of: \(Target.all.map(\.name).joined(separator: ", ")))")
-    }
-    return target
 }
 
 /// `1234.5 ns` as `1.23 us`, `7.1 ms` and so on.

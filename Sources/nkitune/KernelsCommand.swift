@@ -13,13 +13,13 @@ struct KernelsCommand: ParsableCommand {
             """)
 
     @Argument(help: "Only this kernel.")
-    var kernel: String?
+    var kernel: KernelName?
 
     @Option(help: "Problem to count valid configurations for (needs a kernel).")
     var problem: String?
 
     @Option(help: "Target chip for the valid count.")
-    var target: String = "trn2"
+    var target: TargetName = .trn2
 
     @OptionGroup var spaceOptions: SpaceOptions
 
@@ -30,17 +30,17 @@ struct KernelsCommand: ParsableCommand {
     static let maximumCensus = 100_000_000
 
     func validate() throws {
+        if problem != nil && kernel == nil {
+            throw ValidationError("--problem needs a kernel, e.g. `nkitune kernels linear --problem ...`")
+        }
         guard (1...TuneCommand.maximumJobs).contains(jobs) else {
             throw ValidationError("--jobs \(jobs) must be between 1 and \(TuneCommand.maximumJobs)")
         }
     }
 
     func run() throws {
-        let templates = try kernel.map { [try resolveTemplate($0)] } ?? KernelCatalog.all
-        if problem != nil && kernel == nil {
-            throw CLIError("--problem needs a kernel, e.g. `nkitune kernels linear --problem ...`")
-        }
-        let target = try resolveTarget(self.target)
+        let templates = kernel.map { [$0.template] } ?? KernelCatalog.all
+        let target = self.target.target
         let spaces = try templates.map { try spaceOptions.space(for: $0) }
         let rows = spaces.map { [$0.template.id, String($0.parameters.count), String($0.size), $0.template.summary] }
         Output.line(

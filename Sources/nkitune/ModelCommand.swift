@@ -22,7 +22,7 @@ struct ModelCommand: ParsableCommand {
     var model: String
 
     @Option(help: "Target chip.")
-    var target: String = "trn2"
+    var target: TargetName = .trn2
 
     @Option(help: "Tensor-parallel degree.")
     var tp: Int = 4
@@ -41,7 +41,7 @@ struct ModelCommand: ParsableCommand {
 
     func run() throws {
         let config = try loadModel()
-        let target = try resolveTarget(self.target)
+        let target = self.target.target
         let deployment = Deployment(
             model: config, target: target.name, tensorParallel: tp, sequenceLength: sequence, promptLength: prompt,
             decodePosition: position)
@@ -50,7 +50,7 @@ struct ModelCommand: ParsableCommand {
         for template in KernelCatalog.all { spaces[template.id] = try spaceOptions.space(for: template) }
         let cache = try cacheOptions.openCacheForReading()
         let estimator = PhaseEstimator(
-            target: target, spaces: spaces, cache: cache, backend: try cacheOptions.makeBackend(jobs: 1))
+            target: target, spaces: spaces, cache: cache, backend: cacheOptions.makeBackend(jobs: 1))
         Output.line(
             "\(config.name) on \(target.name), tensor parallel \(tp): per rank \(deployment.queryHeads) query heads, "
                 + "\(deployment.keyValueHeads) KV head(s), \(deployment.expertColumns) expert columns, "

@@ -35,15 +35,19 @@ struct NKITune: ParsableCommand {
                 return (try? Output.finish()) == nil ? 1 : 0
             }
             try? Output.finish()
-            let message = message(for: error)
-            if !message.isEmpty {
-                Output.error(
-                    "nkitune: "
-                        + message.split(separator: "\n", omittingEmptySubsequences: true)
-                        .joined(separator: "; ") + "\n")
-            }
+            let message = oneLine(message(for: error))
+            if !message.isEmpty { Output.error("nkitune: \(message)\n") }
             return code.rawValue
         }
+    }
+
+    /// A message on one line: a list that ArgumentParser put one item a line (`  - linear`) is
+    /// joined with commas after its first line.
+    static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let first = lines.first else { return "" }
+        let items = lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+        return items.isEmpty ? first : first + " " + items.joined(separator: ", ")
     }
 
     static func main() {

@@ -20,8 +20,8 @@ struct TuneCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
 
-    @Option(help: "Search strategy: random or exhaustive.")
-    var strategy: String = "random"
+    @Option(help: "Search strategy.")
+    var strategy: Strategy = .random
 
     @Option(help: "Most configurations to consider (default: 2000 for random, all for exhaustive).")
     var budget: Int?
@@ -50,9 +50,6 @@ struct TuneCommand: ParsableCommand {
     static let maximumCount = 1000
 
     func validate() throws {
-        if Strategy(rawValue: strategy) == nil {
-            throw ValidationError("unknown strategy '\(strategy)' (expected random or exhaustive)")
-        }
         if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be positive") }
         guard (1...Self.maximumJobs).contains(jobs) else {
             throw ValidationError("--jobs \(jobs) must be between 1 and \(Self.maximumJobs)")
@@ -67,7 +64,6 @@ struct TuneCommand: ParsableCommand {
 
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
-        let strategy = Strategy(rawValue: strategy) ?? .random
         var space = try spaceOptions.space(for: template)
         if exact || reference != nil {
             var chosen = space.defaultConfiguration
@@ -81,7 +77,7 @@ struct TuneCommand: ParsableCommand {
             space = space.exact(to: chosen)
         }
         let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: jobs)
+        let backend = cacheOptions.makeBackend(jobs: jobs)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)

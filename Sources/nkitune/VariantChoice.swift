@@ -8,7 +8,7 @@ extension CacheOptions {
     func resolver(space: SearchSpace, problem: Problem, target: Target) throws -> VariantResolver {
         VariantResolver(
             space: space, problem: problem, target: target, cache: try openCacheForReading(),
-            backend: try makeBackend(jobs: 1))
+            backend: makeBackend(jobs: 1))
     }
 
     /// The variant a command works on: `--config` when given, else the fastest current cached

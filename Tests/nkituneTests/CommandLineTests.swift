@@ -14,7 +14,7 @@ func failure(_ arguments: [String]) -> String? {
     } catch let error as CLIError {
         return error.description
     } catch {
-        return NKITune.message(for: error)
+        return NKITune.oneLine(NKITune.message(for: error))
     }
 }
 
@@ -27,11 +27,12 @@ func failure(_ arguments: [String]) -> String? {
         let cases: [([String], String)] = [
             (
                 ["tune", "matmul", "--problem", "M=1"],
-                "unknown kernel 'matmul' (expected one of: \(KernelCatalog.all.map(\.id).joined(separator: ", ")))"
+                "The value 'matmul' is invalid for '<kernel>'. Please provide one of the following: "
+                    + KernelCatalog.all.map(\.id).joined(separator: ", ")
             ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--target", "trn9"],
-                "unknown target 'trn9' (expected one of: trn1, trn2, trn3)"
+                "The value 'trn9' is invalid for '--target <target>'. Please provide one of 'trn1', 'trn2' or 'trn3'."
             ),
             (
                 ["tune", "linear", "--problem", "M=abc,K=2048,N=768"],
@@ -48,7 +49,8 @@ func failure(_ arguments: [String]) -> String? {
             ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--strategy", "greedy"],
-                "unknown strategy 'greedy' (expected random or exhaustive)"
+                "The value 'greedy' is invalid for '--strategy <strategy>'. Please provide one of 'exhaustive' and "
+                    + "'random'."
             ),
             (
                 ["emit", "linear", "--problem", "M=640,K=2048,N=768", "--config", "tile_m=7"],

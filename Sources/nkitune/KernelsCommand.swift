@@ -26,6 +26,16 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Threads for the valid count.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(
+        help: """
+            Write the built-in space of every template (or of KERNEL) as DIR/<kernel>.yaml and stop. A file \
+            that exists and differs (an edited space) is not replaced without --force.
+            """)
+    var writeSpaces: String?
+
+    @Flag(help: "With --write-spaces, replace space files that differ from the built-in spaces.")
+    var force = false
+
     /// Most configurations the valid count walks.
     static let maximumCensus = 100_000_000
 
@@ -40,6 +50,7 @@ struct KernelsCommand: ParsableCommand {
 
     func run() throws {
         let templates = kernel.map { [$0.template] } ?? KernelCatalog.all
+        if let writeSpaces { return try write(templates, to: writeSpaces) }
         let target = self.target.target
         let spaces = try templates.map { try spaceOptions.space(for: $0) }
         let rows = spaces.map { [$0.template.id, String($0.parameters.count), String($0.size), $0.template.summary] }
@@ -84,5 +95,34 @@ struct KernelsCommand: ParsableCommand {
         case .offset: return field.name + "=<offset>"
         case .choice(let names): return field.name + "=" + names.joined(separator: "|")
         }
+    }
+
+    /// Writes each template's rendered space file; refuses (writing nothing) when an existing file
+    /// differs and `--force` is not given.
+    private func write(_ templates: [any KernelTemplate], to directory: String) throws {
+        let manager = FileManager.default
+        let files = templates.map { template in
+            (
+                path: (directory as NSString).appendingPathComponent("\(template.id).yaml"),
+                text: SpaceFile.render(template)
+            )
+        }
+        let edited = files.filter { file in
+            manager.contents(atPath: file.path).map { $0 != Data(file.text.utf8) } ?? false
+        }
+        if !edited.isEmpty && !force {
+            throw CLIError(
+                "not replacing edited space files \(edited.map(\.path).joined(separator: ", ")) "
+                    + "(they differ from the built-in spaces; pass --force to replace them)")
+        }
+        do {
+            try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for file in files {
+                try Data(file.text.utf8).write(to: URL(fileURLWithPath: file.path), options: .atomic)
+            }
+        } catch {
+            throw CLIError("cannot write spaces in \(directory): \((error as NSError).localizedDescription)")
+        }
+        Output.error("wrote \(files.count) space file(s) in \(directory)\n")
     }
 }

@@ -12,6 +12,8 @@ private struct MisdeclaredLinear: KernelTemplate {
     var problemFields: [ProblemField] { base.problemFields }
     var parameters: [Parameter] { base.parameters }
     var numericParameters: Set<String> { [] }
+    var checkProblems: [String] { base.checkProblems }
+    var demoProblem: String { base.demoProblem }
     func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         base.restriction(configuration, for: problem)
     }

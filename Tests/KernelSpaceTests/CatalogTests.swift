@@ -2,27 +2,16 @@ import Foundation
 import KernelSpace
 import Testing
 
-/// Small problems for every template, including sizes that do not divide the tiles.
-let smallProblems: [String: [String]] = [
-    "linear": ["M=40,K=72,N=200"],
-    "o-proj": ["M=3,K=100,N=300"],
-    "qkv": ["M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32"],
-    "lm-head": ["M=1,K=160,N=700"],
-    "rmsnorm": ["T=40,H=96", "T=200,H=64,residual=1"],
-    "router": ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"],
-    "expert-mlp-decode": ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2"],
-    "expert-mlp-prefill": [
-        "T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2",
-    ],
-    "attention-prefill": ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"],
-    "attention-decode": ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"],
-    "qk-norm-rope": ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"],
-]
+/// Each template's own check problems, by id.
+let smallProblems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0.id, $0.checkProblems) })
 
 @Suite struct CatalogTests {
-    @Test func everyTemplateHasTestProblems() {
+    @Test func everyTemplateDeclaresProblemsItAccepts() throws {
         for template in KernelCatalog.all {
-            #expect(smallProblems[template.id] != nil, "\(template.id) has no test problems")
+            #expect(!template.checkProblems.isEmpty, "\(template.id) has no check problems")
+            for text in template.checkProblems + [template.demoProblem] {
+                _ = try template.parseProblem(text)
+            }
         }
     }
 
@@ -47,7 +36,7 @@ let smallProblems: [String: [String]] = [
                 for (got, want) in zip(outputs, expected) {
                     let error = NumericCheck.relativeError(got, want)
                     #expect(
-                        error <= NumericCheck.tolerance(for: problem),
+                        error <= template.tolerance(for: problem),
                         "\(kernel) \(text) \(configuration.key): \(error)")
                 }
             }

@@ -24,7 +24,7 @@ import Testing
                 inputs: template.arguments(inputs, problem: problem, configuration: configuration))
             let expected = template.reference(for: problem, inputs: inputs)
             #expect(relativeError(outputs[0], expected[0]) < 2e-2, "\(kernel) \(problemText) \(key)")
-            let hidden = problem.size("H")
+            let hidden = try #require(problem["H"]?.intValue)
             let lastColumns = (0..<outputs[0].shape[0]).flatMap { row in
                 ((hidden - hidden % downTile)..<hidden).map { outputs[0].data[row * hidden + $0] }
             }

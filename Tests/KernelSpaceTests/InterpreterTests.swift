@@ -12,7 +12,7 @@ import Testing
         let space = SearchSpace(template)
         let configurations = validConfigurations(space, problem, limit: 2000, seed: 7)
         #expect(configurations.count >= 100)
-        let tolerance: Float = problem.choice("dtype") == "fp32" ? 1e-4 : 2e-2
+        let tolerance: Float = problem["dtype"] == .choice("fp32") ? 1e-4 : 2e-2
         var failures: [String] = []
         let inputs = template.inputs(for: problem, seed: 3)
         let want = template.reference(for: problem, inputs: inputs)[0]

@@ -94,15 +94,8 @@ func failure(_ arguments: [String]) -> String? {
 }
 
 @Suite struct ExplainTests {
-    /// A small problem for every template.
-    static let problems: [String: String] = [
-        "linear": "M=256,K=512,N=512", "qkv": "M=64,K=256,N=384", "o-proj": "M=8,K=256,N=512",
-        "lm-head": "M=1,K=256,N=1000", "rmsnorm": "T=64,H=512,residual=1", "router": "T=16,H=256,E=64",
-        "qk-norm-rope": "T=16,q_heads=2,kv_heads=1,d=128,pos=3", "attention-decode": "S=300,heads=8,kv_heads=1,d=128",
-        "attention-prefill": "S=200,heads=2,kv_heads=1,d=128",
-        "expert-mlp-decode": "T=1,H=2048,I=192,E=128,k=8",
-        "expert-mlp-prefill": "T=128,H=2048,I=192,E=128,k=8",
-    ]
+    /// Each template's demo problem, by id.
+    static let problems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0.id, $0.demoProblem) })
 
     @Test(arguments: KernelCatalog.all.map(\.id))
     func explainWritesATimelineForEveryTemplate(kernel: String) throws {

@@ -9,11 +9,6 @@ public struct CheckResult: Sendable, Equatable {
 
 /// Checks a configuration numerically on a small problem of the same structure.
 public enum NumericCheck {
-    /// Allowed relative error: a few bf16 ulps for bf16 outputs, fp32 round-off otherwise.
-    public static func tolerance(for problem: Problem) -> Double {
-        problem.names.contains("dtype") && problem.choice("dtype") == "fp32" ? 1e-4 : 2e-2
-    }
-
     /// Runs the configuration's program for `template.checkProblem(...)` and compares it with the reference.
     public static func run(
         _ template: any KernelTemplate, problem: Problem, configuration: Configuration, seed: UInt64 = 1
@@ -29,13 +24,15 @@ public enum NumericCheck {
         } catch {
             return CheckResult(passed: false, error: .infinity, reason: "interpreter: \(error.message)")
         }
-        return compare(outputs, expected, types: program.outputs.map(\.dtype), problem: small)
+        return compare(
+            outputs, expected, types: program.outputs.map(\.dtype), problem: small,
+            tolerance: template.tolerance(for: small))
     }
 
     /// Compares kernel outputs with the reference: integer outputs (indices) must match exactly,
-    /// the others within ``tolerance(for:)``.
+    /// the others within `tolerance` (relative to the largest reference magnitude).
     public static func compare(
-        _ outputs: [HostTensor], _ expected: [HostTensor], types: [DType], problem: Problem
+        _ outputs: [HostTensor], _ expected: [HostTensor], types: [DType], problem: Problem, tolerance: Double
     ) -> CheckResult {
         var worst = 0.0
         for (index, (got, want)) in zip(outputs, expected).enumerated() {
@@ -51,7 +48,6 @@ public enum NumericCheck {
             }
             worst = max(worst, relativeError(got, want))
         }
-        let tolerance = tolerance(for: problem)
         if outputs.count == expected.count && worst <= tolerance {
             return CheckResult(passed: true, error: worst, reason: nil)
         }

@@ -23,16 +23,4 @@ public struct Configuration: Hashable, Sendable, CustomStringConvertible {
         }
         return values[index]
     }
-
-    /// The integer value of a named parameter.
-    public func int(_ name: String) -> Int {
-        guard let value = self[name].intValue else { preconditionFailure("\(name) is not an integer") }
-        return value
-    }
-
-    /// The choice value of a named parameter.
-    public func choice(_ name: String) -> String {
-        guard case .choice(let value) = self[name] else { preconditionFailure("\(name) is not a choice") }
-        return value
-    }
 }

@@ -27,9 +27,19 @@ public protocol KernelTemplate: Sendable {
     func macs(for problem: Problem) -> Int
     /// A smaller problem that exercises the same program structure, for numeric checks.
     func checkProblem(for problem: Problem, configuration: Configuration) -> Problem
+    /// Allowed relative error of a numeric check against ``reference(for:inputs:)``.
+    func tolerance(for problem: Problem) -> Double
+    /// Small problems that exercise the template's structure, including sizes that do not divide
+    /// its tiles: what the test suite checks every template on.
+    var checkProblems: [String] { get }
+    /// A problem to show the template on (`explain`, `tune` in the tests), at about its real size.
+    var demoProblem: String { get }
 }
 
 extension KernelTemplate {
+    /// A few bf16 ulps: the outputs are bf16, or computed through bf16 operands.
+    public func tolerance(for problem: Problem) -> Double { 2e-2 }
+
     /// The configuration with every parameter at its default.
     public var defaultConfiguration: Configuration {
         Configuration(names: parameters.map(\.name), values: parameters.map(\.defaultValue))

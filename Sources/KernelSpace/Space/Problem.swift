@@ -42,27 +42,10 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { key }
 
-    /// A size field.
-    public func size(_ name: String) -> Int {
-        guard let index = names.firstIndex(of: name), case .int(let value) = values[index] else {
-            preconditionFailure("problem has no size \(name)")
-        }
-        return value
-    }
-
-    /// A choice field.
-    public func choice(_ name: String) -> String {
-        guard let index = names.firstIndex(of: name), case .choice(let value) = values[index] else {
-            preconditionFailure("problem has no choice \(name)")
-        }
-        return value
-    }
-
-    /// The same problem with one size changed.
-    public func with(_ name: String, _ value: Int) -> Problem {
-        var copy = self
-        if let index = names.firstIndex(of: name) { copy.values[index] = .int(value) }
-        return copy
+    /// The value of a field by name, for the edges (command line, tests); templates read their
+    /// fields through typed keys (``SizeField``, ``ChoiceField``).
+    public subscript(_ name: String) -> ParameterValue? {
+        names.firstIndex(of: name).map { values[$0] }
     }
 }
 

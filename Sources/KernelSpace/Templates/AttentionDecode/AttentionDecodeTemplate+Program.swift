@@ -1,31 +1,36 @@
 import Foundation
 
+extension AttentionDecodeTemplate {
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = AttentionDecodeBuilder(shape: Shape(problem), configuration: configuration)
+        return builder.build()
+    }
+}
+
 /// Builds the program of one ``AttentionDecodeTemplate`` configuration: per KV head, the scores of
 /// its query heads in S chunks, a softmax over all S, then `P V` over chunks of 128 positions.
-struct AttentionDecodeBuilder {
-    let problem: Problem
+private struct AttentionDecodeBuilder {
+    let shape: AttentionDecodeTemplate.Shape
     let configuration: Configuration
     private var b = ProgramBuilder()
 
-    init(problem: Problem, configuration: Configuration) {
-        self.problem = problem
+    init(shape: AttentionDecodeTemplate.Shape, configuration: Configuration) {
+        self.shape = shape
         self.configuration = configuration
     }
 
     mutating func build() -> KernelProgram {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         let group = heads / kvHeads
-        let tile = configuration.int("s_tile")
-        let bufs = configuration.int("bufs")
-        let layout = configuration.choice("k_layout")
-        let splits = configuration.int("pv_splits")
-        let scaleByScalar = configuration.choice("scale_engine") == "scalar"
-        let normaliseFirst = configuration.choice("normalise") == "before"
+        let tile = configuration[AttentionDecodeTemplate.sTile]
+        let bufs = configuration[AttentionDecodeTemplate.bufs]
+        let layout = configuration[AttentionDecodeTemplate.kLayout]
+        let splits = configuration[AttentionDecodeTemplate.pvSplits]
+        let scaleByScalar = configuration[AttentionDecodeTemplate.scaleEngine] == .scalar
+        let normaliseFirst = configuration[AttentionDecodeTemplate.normalise] == .before
         let q = b.buffer("q", .hbm, [heads, d], .bf16, role: .input(0))
         let k =
-            layout == "pretransposed"
+            layout == .pretransposed
             ? b.buffer("k_cache_t", .hbm, [kvHeads * d, positions], .bf16, role: .input(1))
             : b.buffer("k_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(1))
         let v = b.buffer("v_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(2))
@@ -72,7 +77,7 @@ struct AttentionDecodeBuilder {
         let keysT = Access(kT, [.full(d), chunkColumns])
         var scoreBody: [Stmt] = [.allocate(kT.id)]
         switch layout {
-        case "pretransposed":
+        case .pretransposed:
             let src = Access(
                 k,
                 [
@@ -80,11 +85,11 @@ struct AttentionDecodeBuilder {
                     AffineRange(start: chunkStart, size: tile, limit: chunkLimit),
                 ])
             scoreBody.append(.op(.dma(dst: keysT, src: src, queue: 1)))
-        case "dma_transpose":
+        case .dmaTranspose:
             let src = Access(
                 k, [AffineRange(start: .term(kv, positions) + chunkStart, size: tile, limit: chunkLimit), .full(d)])
             scoreBody.append(.op(.dmaTranspose(dst: keysT, src: src, queue: 1)))
-        default:
+        case .tensorTranspose:
             let kRows = b.buffer("k_rows", .sbuf, [128, d], .bf16, copies: bufs)
             let subStart = chunkStart + .term(sub, 128)
             let subLimit: Affine? =

@@ -14,54 +14,79 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     public let summary = "one query token per head against a KV cache (grouped-query attention)"
 
     /// Where P is normalised and how P V is split over S.
-    public let numericParameters: Set<String> = ["normalise", "pv_splits"]
+    public var numericParameters: Set<String> { [Self.normalise.parameter.name, Self.pvSplits.parameter.name] }
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("S", .size), ProblemField("heads", .size), ProblemField("kv_heads", .size),
-        ProblemField("d", .size, default: .int(128)),
-    ]
+    static let positions = SizeField("S")
+    static let heads = SizeField("heads")
+    static let keyValueHeads = SizeField("kv_heads")
+    static let headDim = SizeField("d", default: 128)
 
-    public let parameters: [Parameter] = [
-        Parameter("s_tile", .ints([128, 256, 512]), default: .int(512), "cached positions per score matmul"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each K/V chunk"),
-        Parameter(
-            "k_layout", .choices(["pretransposed", "dma_transpose", "tensor_transpose"]),
-            default: .choice("pretransposed"), "K cache stored as [d, S], or transposed in the kernel by DMA or TensorE"
-        ),
-        Parameter(
-            "scale_engine", .choices(["scalar", "vector"]), default: .choice("scalar"), "engine that scales the scores"),
-        Parameter(
-            "normalise", .choices(["before", "after"]), default: .choice("before"),
-            "divide P by its sum before P V, or divide the output after (changes numerics)"),
-        Parameter(
-            "pv_splits", .ints([1, 2, 4]), default: .int(1),
-            "partial sums of P V over S, added in fp32 (changes the reduction order)"),
-    ]
+    static let sTile = IntKey("s_tile", [128, 256, 512], default: 512, "cached positions per score matmul")
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each K/V chunk")
+    static let kLayout = ChoiceKey<OperandLayout>(
+        "k_layout", [.pretransposed, .dmaTranspose, .tensorTranspose], default: .pretransposed,
+        "K cache stored as [d, S], or transposed in the kernel by DMA or TensorE")
+    static let scaleEngine = ChoiceKey<Engine>(
+        "scale_engine", [.scalar, .vector], default: .scalar, "engine that scales the scores")
+    static let normalise = ChoiceKey<NormalisePoint>(
+        "normalise", [.before, .after], default: .before,
+        "divide P by its sum before P V, or divide the output after (changes numerics)")
+    static let pvSplits = IntKey(
+        "pv_splits", [1, 2, 4], default: 1, "partial sums of P V over S, added in fp32 (changes the reduction order)")
 
-    public func macs(for problem: Problem) -> Int { 2 * problem.size("heads") * problem.size("S") * problem.size("d") }
+    public var problemFields: [ProblemField] {
+        [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
+    }
+
+    public var parameters: [Parameter] {
+        [
+            Self.sTile.parameter, Self.bufs.parameter, Self.kLayout.parameter, Self.scaleEngine.parameter,
+            Self.normalise.parameter, Self.pvSplits.parameter,
+        ]
+    }
+
+    /// The problem, unpacked once.
+    struct Shape {
+        let positions: Int
+        let heads: Int
+        let keyValueHeads: Int
+        let headDim: Int
+
+        init(_ problem: Problem) {
+            positions = problem[AttentionDecodeTemplate.positions]
+            heads = problem[AttentionDecodeTemplate.heads]
+            keyValueHeads = problem[AttentionDecodeTemplate.keyValueHeads]
+            headDim = problem[AttentionDecodeTemplate.headDim]
+        }
+    }
+
+    public var checkProblems: [String] { ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"] }
+    public var demoProblem: String { "S=300,heads=8,kv_heads=1,d=128" }
+
+    public func macs(for problem: Problem) -> Int {
+        let shape = Shape(problem)
+        return 2 * shape.heads * shape.positions * shape.headDim
+    }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
         if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
         if heads / kvHeads > 128 { return "more than 128 query heads share a KV head" }
-        let tile = configuration.int("s_tile")
+        let tile = configuration[Self.sTile]
         if let reason = KernelIdioms.redundantTile("s_tile", tile, covering: positions, dimension: "S", smallest: 128) {
             return reason
         }
         let chunks = (positions + 127) / 128
-        if configuration.int("pv_splits") > chunks {
-            return "pv_splits=\(configuration.int("pv_splits")) exceeds the \(chunks) chunks of 128 positions"
-        }
+        let splits = configuration[Self.pvSplits]
+        if splits > chunks { return "pv_splits=\(splits) exceeds the \(chunks) chunks of 128 positions" }
         return nil
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         return [
             HostTensor.random([heads, d], dtype: .bf16, seed: seed),
             HostTensor.random([kvHeads * positions, d], dtype: .bf16, seed: seed &+ 1),
@@ -70,10 +95,11 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     }
 
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        guard configuration.choice("k_layout") == "pretransposed" else { return inputs }
+        guard configuration[Self.kLayout] == .pretransposed else { return inputs }
+        let shape = Shape(problem)
         // [kv_heads * S, d] -> [kv_heads * d, S]: each KV head's block transposed.
         return [
-            inputs[0], Self.transposeBlocks(inputs[1], blockRows: problem.size("S"), d: problem.size("d")), inputs[2],
+            inputs[0], Self.transposeBlocks(inputs[1], blockRows: shape.positions, d: shape.headDim), inputs[2],
         ]
     }
 
@@ -93,9 +119,8 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         let group = heads / kvHeads
         let scale = 1 / Foundation.sqrt(Double(d))
         var out = [Float](repeating: 0, count: heads * d)
@@ -127,9 +152,4 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     }
 
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = AttentionDecodeBuilder(problem: problem, configuration: configuration)
-        return builder.build()
-    }
 }

@@ -1,13 +1,20 @@
 import Foundation
 
+extension AttentionPrefillTemplate {
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = AttentionPrefillBuilder(shape: Shape(problem), configuration: configuration)
+        return builder.build()
+    }
+}
+
 /// Builds the program of one ``AttentionPrefillTemplate`` configuration.
-struct AttentionPrefillBuilder {
-    let problem: Problem
+private struct AttentionPrefillBuilder {
+    let shape: AttentionPrefillTemplate.Shape
     let configuration: Configuration
     private var b = ProgramBuilder()
 
-    init(problem: Problem, configuration: Configuration) {
-        self.problem = problem
+    init(shape: AttentionPrefillTemplate.Shape, configuration: Configuration) {
+        self.shape = shape
         self.configuration = configuration
     }
 
@@ -35,19 +42,19 @@ struct AttentionPrefillBuilder {
     }
 
     mutating func build() -> KernelProgram {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         let group = heads / kvHeads
-        let (tile, keyTileSize) = (configuration.int("q_tile"), configuration.int("k_tile"))
+        let (tile, keyTileSize) = (
+            configuration[AttentionPrefillTemplate.qTile], configuration[AttentionPrefillTemplate.kTile]
+        )
         let ratio = tile / keyTileSize
-        let bufs = configuration.int("bufs")
-        let layout = configuration.choice("k_layout")
+        let bufs = configuration[AttentionPrefillTemplate.bufs]
+        let layout = configuration[AttentionPrefillTemplate.kLayout]
         let tiles = (positions + tile - 1) / tile
         let keyTiles = (positions + keyTileSize - 1) / keyTileSize
         let q = b.buffer("q", .hbm, [heads * positions, d], .bf16, role: .input(0))
         let k =
-            layout == "pretransposed"
+            layout == .pretransposed
             ? b.buffer("k_t", .hbm, [kvHeads * d, positions], .bf16, role: .input(1))
             : b.buffer("k", .hbm, [kvHeads * positions, d], .bf16, role: .input(1))
         let v = b.buffer("v", .hbm, [kvHeads * positions, d], .bf16, role: .input(2))
@@ -55,7 +62,7 @@ struct AttentionPrefillBuilder {
         let state = State(
             qT: b.buffer("q_t", .sbuf, [d, tile], .bf16, copies: 2),
             kT: b.buffer("k_tile_t", .sbuf, [d, keyTileSize], .bf16, copies: bufs),
-            kRows: layout == "tensor_transpose"
+            kRows: layout == .tensorTranspose
                 ? b.buffer("k_rows", .sbuf, [keyTileSize, d], .bf16, copies: bufs) : nil,
             flip: b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2),
             scorePSUM: b.buffer("score_psum", .psum, [tile, keyTileSize], .fp32, copies: 2),
@@ -95,7 +102,7 @@ struct AttentionPrefillBuilder {
             .allocate(state.qT.id),
         ]
         let qTiles = Access(state.qT, [.full(d), queryRows])
-        if configuration.choice("q_layout") == "dma_transpose" {
+        if configuration[AttentionPrefillTemplate.qLayout] == .dmaTranspose {
             perQuery.append(.op(.dmaTranspose(dst: qTiles, src: Access(q, [queryGlobal, .full(d)]), queue: 0)))
         } else {
             let flipped = Access(state.flip, [AffineRange(start: .const(0), size: d), queryRows])
@@ -155,19 +162,19 @@ struct AttentionPrefillBuilder {
         _ keyIndex: Affine, mask: Affine?, state s: State, kv: LoopVar, queryRows: AffineRange, k: BufferDecl,
         v: BufferDecl
     ) -> [Stmt] {
-        let (positions, d) = (problem.size("S"), problem.size("d"))
-        let tile = configuration.int("k_tile")
+        let (positions, d) = (shape.positions, shape.headDim)
+        let tile = configuration[AttentionPrefillTemplate.kTile]
         let keyStart = Affine(
             terms: keyIndex.terms.map { .init(variable: $0.variable, coefficient: $0.coefficient * tile) })
         let keyLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-keyStart)
         let keyColumns = AffineRange(start: .const(0), size: tile, limit: keyLimit)
         let keyGlobal = AffineRange(start: .term(kv, positions) + keyStart, size: tile, limit: keyLimit)
-        let rescaler = Engine(rawValue: configuration.choice("rescale_engine")) ?? .vector
+        let rescaler = configuration[AttentionPrefillTemplate.rescaleEngine]
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
         let keysT = Access(s.kT, [.full(d), keyColumns])
         var block: [Stmt] = [.allocate(s.kT.id)]
-        switch configuration.choice("k_layout") {
-        case "pretransposed":
+        switch configuration[AttentionPrefillTemplate.kLayout] {
+        case .pretransposed:
             let rowsOfK = AffineRange(start: .term(kv, d), size: d)
             block.append(
                 .op(
@@ -175,9 +182,9 @@ struct AttentionPrefillBuilder {
                         dst: keysT,
                         src: Access(k, [rowsOfK, AffineRange(start: keyStart, size: tile, limit: keyLimit)]), queue: 1))
             )
-        case "dma_transpose":
+        case .dmaTranspose:
             block.append(.op(.dmaTranspose(dst: keysT, src: Access(k, [keyGlobal, .full(d)]), queue: 1)))
-        default:
+        case .tensorTranspose:
             let kRows = s.kRows!
             let flipped = Access(s.flip, [AffineRange(start: .const(0), size: d), keyColumns])
             block += [
@@ -199,7 +206,7 @@ struct AttentionPrefillBuilder {
                     accumulation: .overwrite)),
             .allocate(s.scores.id),
             .op(
-                configuration.choice("scale_engine") == "scalar"
+                configuration[AttentionPrefillTemplate.scaleEngine] == .scalar
                     ? .activation(dst: scores, src: scoreTile, function: .copy, scale: scale)
                     : .tensorScalar(
                         dst: scores, src: scoreTile, steps: [ScalarStep(.multiply, .immediate(scale))], engine: .vector)

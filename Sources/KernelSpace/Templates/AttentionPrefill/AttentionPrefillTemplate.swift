@@ -16,50 +16,73 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     public let summary = "causal grouped-query attention over the prompt (flash style, online softmax)"
 
     /// The key tile sets where the online softmax rescales; the query tile only groups rows.
-    public let numericParameters: Set<String> = ["k_tile"]
+    public var numericParameters: Set<String> { [Self.kTile.parameter.name] }
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("S", .size), ProblemField("heads", .size), ProblemField("kv_heads", .size),
-        ProblemField("d", .size, default: .int(128)),
-    ]
+    static let positions = SizeField("S")
+    static let heads = SizeField("heads")
+    static let keyValueHeads = SizeField("kv_heads")
+    static let headDim = SizeField("d", default: 128)
 
-    public let parameters: [Parameter] = [
-        Parameter("q_tile", .ints([64, 128]), default: .int(128), "queries per tile (partitions)"),
-        Parameter("k_tile", .ints([32, 64, 128]), default: .int(128), "keys per tile (must divide q_tile)"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each K/V tile"),
-        Parameter(
-            "k_layout", .choices(["pretransposed", "dma_transpose", "tensor_transpose"]),
-            default: .choice("pretransposed"), "K stored as [d, S], or transposed in the kernel by DMA or TensorE"),
-        Parameter(
-            "q_layout", .choices(["tensor_transpose", "dma_transpose"]), default: .choice("tensor_transpose"),
-            "how each query tile gets head_dim onto partitions"),
-        Parameter(
-            "scale_engine", .choices(["scalar", "vector"]), default: .choice("scalar"), "engine that scales the scores"),
-        Parameter(
-            "rescale_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"),
-            "engine that rescales and adds into the output accumulator"),
-    ]
+    static let qTile = IntKey("q_tile", [64, 128], default: 128, "queries per tile (partitions)")
+    static let kTile = IntKey("k_tile", [32, 64, 128], default: 128, "keys per tile (must divide q_tile)")
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each K/V tile")
+    static let kLayout = ChoiceKey<OperandLayout>(
+        "k_layout", [.pretransposed, .dmaTranspose, .tensorTranspose], default: .pretransposed,
+        "K stored as [d, S], or transposed in the kernel by DMA or TensorE")
+    static let qLayout = ChoiceKey<OperandLayout>(
+        "q_layout", [.tensorTranspose, .dmaTranspose], default: .tensorTranspose,
+        "how each query tile gets head_dim onto partitions")
+    static let scaleEngine = ChoiceKey<Engine>(
+        "scale_engine", [.scalar, .vector], default: .scalar, "engine that scales the scores")
+    static let rescaleEngine = ChoiceKey<Engine>(
+        "rescale_engine", [.vector, .gpsimd], default: .vector,
+        "engine that rescales and adds into the output accumulator")
+
+    public var problemFields: [ProblemField] {
+        [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
+    }
+
+    public var parameters: [Parameter] {
+        [Self.qTile, Self.kTile, Self.bufs].map(\.parameter)
+            + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
+    }
+
+    /// The problem, unpacked once.
+    struct Shape {
+        let positions: Int
+        let heads: Int
+        let keyValueHeads: Int
+        let headDim: Int
+
+        init(_ problem: Problem) {
+            positions = problem[AttentionPrefillTemplate.positions]
+            heads = problem[AttentionPrefillTemplate.heads]
+            keyValueHeads = problem[AttentionPrefillTemplate.keyValueHeads]
+            headDim = problem[AttentionPrefillTemplate.headDim]
+        }
+    }
+
+    public var checkProblems: [String] { ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"] }
+    public var demoProblem: String { "S=200,heads=2,kv_heads=1,d=128" }
 
     public func macs(for problem: Problem) -> Int {
-        let positions = problem.size("S")
-        return 2 * problem.size("heads") * positions * (positions + 1) / 2 * problem.size("d")
+        let shape = Shape(problem)
+        return 2 * shape.heads * shape.positions * (shape.positions + 1) / 2 * shape.headDim
     }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
         if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
-        let (queryTile, keyTile) = (configuration.int("q_tile"), configuration.int("k_tile"))
+        let (queryTile, keyTile) = (configuration[Self.qTile], configuration[Self.kTile])
         if queryTile % keyTile != 0 { return "k_tile=\(keyTile) must divide q_tile=\(queryTile)" }
         return KernelIdioms.redundantTile("q_tile", queryTile, covering: positions, dimension: "S", smallest: 64)
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         return [
             HostTensor.random([heads * positions, d], dtype: .bf16, seed: seed),
             HostTensor.random([kvHeads * positions, d], dtype: .bf16, seed: seed &+ 1),
@@ -68,16 +91,15 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     }
 
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        guard configuration.choice("k_layout") == "pretransposed" else { return inputs }
-        let keys = AttentionDecodeTemplate.transposeBlocks(
-            inputs[1], blockRows: problem.size("S"), d: problem.size("d"))
+        guard configuration[Self.kLayout] == .pretransposed else { return inputs }
+        let shape = Shape(problem)
+        let keys = AttentionDecodeTemplate.transposeBlocks(inputs[1], blockRows: shape.positions, d: shape.headDim)
         return [inputs[0], keys, inputs[2]]
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let (positions, heads, kvHeads, d) = (
-            problem.size("S"), problem.size("heads"), problem.size("kv_heads"), problem.size("d")
-        )
+        let shape = Shape(problem)
+        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
         let group = heads / kvHeads
         let scale = 1 / Foundation.sqrt(Double(d))
         var out = [Float](repeating: 0, count: heads * positions * d)
@@ -110,11 +132,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     }
 
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        problem.with("S", KernelIdioms.checkSize(problem.size("S"), extent: configuration.int("q_tile") * 2))
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = AttentionPrefillBuilder(problem: problem, configuration: configuration)
-        return builder.build()
+        problem.with(
+            Self.positions, KernelIdioms.checkSize(problem[Self.positions], extent: configuration[Self.qTile] * 2))
     }
 }

@@ -1,23 +1,26 @@
+extension ExpertMLPDecodeTemplate {
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = ExpertMLPDecodeBuilder(shape: ExpertShape(problem), configuration: configuration)
+        return builder.build()
+    }
+}
+
 /// Builds the program of one ``ExpertMLPDecodeTemplate`` configuration: per token and selected
 /// expert, an ``ExpertProjection`` of the token's row, scaled by the routing weight and added into
 /// the token's row of the sum.
-struct ExpertMLPDecodeBuilder {
-    let problem: Problem
+private struct ExpertMLPDecodeBuilder {
+    let shape: ExpertShape
     let configuration: Configuration
     private var b = ProgramBuilder()
 
-    init(problem: Problem, configuration: Configuration) {
-        self.problem = problem
+    init(shape: ExpertShape, configuration: Configuration) {
+        self.shape = shape
         self.configuration = configuration
     }
 
-    private func engine(_ name: String) -> Engine { Engine(rawValue: configuration.choice(name)) ?? .vector }
-
     mutating func build() -> KernelProgram {
-        let (tokens, hidden, columns, experts, k) = (
-            problem.size("T"), problem.size("H"), problem.size("I"), problem.size("E"), problem.size("k")
-        )
-        let accumulatorType: DType = configuration.choice("acc_dtype") == "bf16" ? .bf16 : .fp32
+        let (tokens, hidden, columns, experts, k) = shape.dimensions
+        let accumulatorType = configuration[ExpertMLPDecodeTemplate.accumulatorType].dtype
         let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
         let gateUp = b.buffer("gate_up", .hbm, [experts, hidden, 2 * columns], .bf16, role: .input(1))
         let down = b.buffer("down", .hbm, [experts, columns, hidden], .bf16, role: .input(2))
@@ -26,7 +29,8 @@ struct ExpertMLPDecodeBuilder {
         let y = b.buffer("y", .hbm, [tokens, hidden], .bf16, role: .output)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let projection = ExpertProjection(
-            &b, rows: 1, problem: problem, downTile: configuration.int("down_tile"), bufs: configuration.int("bufs"),
+            &b, rows: 1, shape: shape, downTile: configuration[ExpertMLPDecodeTemplate.downTile],
+            bufs: configuration[ExpertMLPDecodeTemplate.bufs],
             gateUp: gateUp, down: down, flip: flip)
         let (partitions, hiddenTiles) = (projection.hiddenPartitions, projection.hiddenTiles)
         let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
@@ -50,14 +54,16 @@ struct ExpertMLPDecodeBuilder {
             .allocate(accumulator.id),
             .op(
                 .memset(
-                    dst: Access(accumulator, [allRows, .full(hidden)]), value: 0, engine: engine("accumulate_engine"))),
+                    dst: Access(accumulator, [allRows, .full(hidden)]), value: 0,
+                    engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
         ]
         body += projection.transposeRows(xRows, rows: tokens, into: xT, variable: lt)
         let routingWeight = Access(weightSB, [tokenRow, AffineRange(start: .term(slot), size: 1)])
         let expert = projection.statements(
             expertIndex: Access(indexSB, [tokenRow, AffineRange(start: .term(slot), size: 1)]),
             stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), tokenRow]),
-            fused: configuration.choice("gate_up") == "fused", multiplyEngine: engine("multiply_engine")
+            fused: configuration[ExpertMLPDecodeTemplate.gateUp] == .fused,
+            multiplyEngine: configuration[ExpertMLPDecodeTemplate.multiplyEngine]
         ) { partial, chunkColumns in
             let tokenSlice = Access(accumulator, [tokenRow, chunkColumns])
             let weighted = Access(scaled, [.full(1), partial.ranges[1]])
@@ -66,10 +72,11 @@ struct ExpertMLPDecodeBuilder {
                 .op(
                     .tensorScalar(
                         dst: weighted, src: partial, steps: [ScalarStep(.multiply, .perPartition(routingWeight))],
-                        engine: engine("accumulate_engine"))),
+                        engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
                 .op(
                     .tensorTensor(
-                        dst: tokenSlice, a: tokenSlice, b: weighted, op: .add, engine: engine("accumulate_engine"))),
+                        dst: tokenSlice, a: tokenSlice, b: weighted, op: .add,
+                        engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
             ]
         }
         body += [

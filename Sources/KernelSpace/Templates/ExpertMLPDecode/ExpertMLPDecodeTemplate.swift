@@ -13,51 +13,54 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
 
     public let id = "expert-mlp-decode"
     public let summary = "decode MoE: each token's k selected experts (gate/up, SiLU * up, down), weighted sum"
-    public let numericParameters: Set<String> = ["acc_dtype"]
+    public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name] }
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("T", .size), ProblemField("H", .size), ProblemField("I", .size), ProblemField("E", .size),
-        ProblemField("k", .size, default: .int(8)),
-    ]
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "experts' weights prefetched ahead (rotating copies)")
+    static let gateUp = ChoiceKey<GateUpLoad>(
+        "gate_up", [.fused, .separate], default: .fused,
+        "load gate and up columns in one DMA per hidden tile, or one each")
+    static let downTile = IntKey("down_tile", [256, 512], default: 512, "hidden columns per down-projection matmul")
+    static let multiplyEngine = ChoiceKey<Engine>(
+        "multiply_engine", [.vector, .gpsimd], default: .vector, "engine of SiLU(gate) * up")
+    static let accumulateEngine = ChoiceKey<Engine>(
+        "accumulate_engine", [.vector, .gpsimd], default: .vector, "engine of the weighted sum")
+    static let accumulatorType = ChoiceKey<AccumulatorType>(
+        "acc_dtype", [.fp32, .bf16], default: .fp32, "type of the sum over experts")
 
-    public let parameters: [Parameter] = [
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "experts' weights prefetched ahead (rotating copies)"),
-        Parameter(
-            "gate_up", .choices(["fused", "separate"]), default: .choice("fused"),
-            "load gate and up columns in one DMA per hidden tile, or one each"),
-        Parameter("down_tile", .ints([256, 512]), default: .int(512), "hidden columns per down-projection matmul"),
-        Parameter(
-            "multiply_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of SiLU(gate) * up"),
-        Parameter(
-            "accumulate_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"),
-            "engine of the weighted sum"),
-        Parameter("acc_dtype", .choices(["fp32", "bf16"]), default: .choice("fp32"), "type of the sum over experts"),
-    ]
+    public var problemFields: [ProblemField] { ExpertShape.fields }
+
+    public var parameters: [Parameter] {
+        [
+            Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter, Self.multiplyEngine.parameter,
+            Self.accumulateEngine.parameter, Self.accumulatorType.parameter,
+        ]
+    }
+
+    public var checkProblems: [String] {
+        ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2"]
+    }
+    public var demoProblem: String { "T=1,H=2048,I=192,E=128,k=8" }
 
     public func macs(for problem: Problem) -> Int {
-        problem.size("T") * problem.size("k") * 3 * problem.size("H") * problem.size("I")
+        let shape = ExpertShape(problem)
+        return shape.tokens * shape.k * 3 * shape.hidden * shape.columns
     }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let (tokens, hidden, columns, experts, k) = dimensions(problem)
+        let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
         if tokens > 128 { return "T=\(tokens) exceeds the 128 partitions of one token tile" }
         if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
         if hidden > 128 && hidden % 128 != 0 {
             return "H=\(hidden) must be at most 128 or a multiple of 128 (hidden tiles)"
         }
-        if configuration.int("down_tile") > 256 && hidden <= 256 {
-            return "down_tile=\(configuration.int("down_tile")) is redundant: 256 covers H=\(hidden)"
-        }
+        let downTile = configuration[Self.downTile]
+        if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
         return nil
     }
 
-    func dimensions(_ problem: Problem) -> (Int, Int, Int, Int, Int) {
-        (problem.size("T"), problem.size("H"), problem.size("I"), problem.size("E"), problem.size("k"))
-    }
-
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let (tokens, hidden, columns, experts, k) = dimensions(problem)
+        let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         var generator = SplitMix64(seed: seed &+ 7)
         var indices: [Float] = []
         var weights: [Float] = []
@@ -85,7 +88,7 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let (tokens, hidden, columns, _, k) = dimensions(problem)
+        let (tokens, hidden, columns, _, k) = ExpertShape(problem).dimensions
         let (x, gateUp, down) = (inputs[0].data, inputs[1].data, inputs[2].data)
         var out = [Float](repeating: 0, count: tokens * hidden)
         for token in 0..<tokens {
@@ -114,17 +117,8 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         return [HostTensor(shape: [tokens, hidden], data: out)]
     }
 
-    /// The same program structure with only the `k` experts a token uses (every run-time offset
-    /// still taken from the router's indices) and H cut to at most two down tiles with the same
-    /// remainder.
+    /// See ``ExpertShape/reduced(_:downTile:)``.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        let (_, hidden, _, experts, k) = dimensions(problem)
-        return problem.with("E", min(experts, k)).with(
-            "H", KernelIdioms.checkSize(hidden, extent: configuration.int("down_tile")))
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = ExpertMLPDecodeBuilder(problem: problem, configuration: configuration)
-        return builder.build()
+        ExpertShape.reduced(problem, downTile: configuration[Self.downTile])
     }
 }

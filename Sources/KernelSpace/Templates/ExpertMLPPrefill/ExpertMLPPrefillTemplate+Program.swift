@@ -1,27 +1,32 @@
+extension ExpertMLPPrefillTemplate {
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = ExpertMLPPrefillBuilder(
+            shape: ExpertShape(problem), configuration: configuration,
+            blocks: Self.blocks(problem, size: configuration[Self.block]).count)
+        return builder.build()
+    }
+}
+
 /// Builds the program of one ``ExpertMLPPrefillTemplate`` configuration: per expert block, gather
 /// the block's token rows, an ``ExpertProjection`` of them, rows scaled by their routing weights,
 /// then scatter-added into the output.
-struct ExpertMLPPrefillBuilder {
-    let problem: Problem
+private struct ExpertMLPPrefillBuilder {
+    let shape: ExpertShape
     let configuration: Configuration
     /// Blocks of the routing at this block size.
     let blocks: Int
     private var b = ProgramBuilder()
 
-    init(problem: Problem, configuration: Configuration, blocks: Int) {
-        self.problem = problem
+    init(shape: ExpertShape, configuration: Configuration, blocks: Int) {
+        self.shape = shape
         self.configuration = configuration
         self.blocks = blocks
     }
 
-    private func engine(_ name: String) -> Engine { Engine(rawValue: configuration.choice(name)) ?? .vector }
-
     mutating func build() -> KernelProgram {
-        let (tokens, hidden, columns, experts) = (
-            problem.size("T"), problem.size("H"), problem.size("I"), problem.size("E")
-        )
-        let rows = configuration.int("block")
-        let bufs = configuration.int("bufs")
+        let (tokens, hidden, columns, experts) = (shape.tokens, shape.hidden, shape.columns, shape.experts)
+        let rows = configuration[ExpertMLPPrefillTemplate.block]
+        let bufs = configuration[ExpertMLPPrefillTemplate.bufs]
         let zeroRows = min(128, tokens)
         let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
         let gateUp = b.buffer("gate_up", .hbm, [experts, hidden, 2 * columns], .bf16, role: .input(1))
@@ -32,7 +37,8 @@ struct ExpertMLPPrefillBuilder {
         let y = b.buffer("y", .hbm, [tokens, hidden], .bf16, role: .output)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let projection = ExpertProjection(
-            &b, rows: rows, problem: problem, downTile: configuration.int("down_tile"), bufs: bufs, gateUp: gateUp,
+            &b, rows: rows, shape: shape, downTile: configuration[ExpertMLPPrefillTemplate.downTile], bufs: bufs,
+            gateUp: gateUp,
             down: down, flip: flip)
         let (partitions, hiddenTiles) = (projection.hiddenPartitions, projection.hiddenTiles)
         let expertSB = b.buffer("block_expert_sb", .sbuf, [1, blocks], .int32)
@@ -98,14 +104,15 @@ struct ExpertMLPPrefillBuilder {
         perBlock += projection.statements(
             expertIndex: Access(expertSB, [.full(1), AffineRange(start: .term(block), size: 1)]),
             stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), allRows]),
-            fused: configuration.choice("gate_up") == "fused", multiplyEngine: engine("multiply_engine")
+            fused: configuration[ExpertMLPPrefillTemplate.gateUp] == .fused,
+            multiplyEngine: configuration[ExpertMLPPrefillTemplate.multiplyEngine]
         ) { partial, chunkColumns in
             [
                 .op(
                     .tensorScalar(
                         dst: Access(outRows, [allRows, chunkColumns]), src: partial,
                         steps: [ScalarStep(.multiply, .perPartition(Access(weights, [allRows, .full(1)])))],
-                        engine: engine("scale_engine")))
+                        engine: configuration[ExpertMLPPrefillTemplate.scaleEngine]))
             ]
         }
         perBlock.append(

@@ -14,58 +14,65 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     public let summary = "prefill MoE: tokens grouped by expert in padded blocks, gathered, projected, scatter-added"
     public let numericParameters: Set<String> = []
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("T", .size), ProblemField("H", .size), ProblemField("I", .size), ProblemField("E", .size),
-        ProblemField("k", .size, default: .int(8)),
-        ProblemField("routing", .choice(["balanced", "skewed"]), default: .choice("balanced")),
-    ]
+    static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
 
-    public let parameters: [Parameter] = [
-        Parameter("block", .ints([32, 64, 128]), default: .int(128), "token rows per expert block"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "blocks' rows and weights in flight (rotating copies)"),
-        Parameter(
-            "gate_up", .choices(["fused", "separate"]), default: .choice("fused"),
-            "load gate and up columns in one DMA per hidden tile, or one each"),
-        Parameter("down_tile", .ints([256, 512]), default: .int(512), "hidden columns per down-projection matmul"),
-        Parameter(
-            "multiply_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of SiLU(gate) * up"),
-        Parameter(
-            "scale_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"),
-            "engine applying routing weights"),
-    ]
+    static let block = IntKey("block", [32, 64, 128], default: 128, "token rows per expert block")
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "blocks' rows and weights in flight (rotating copies)")
+    static let gateUp = ChoiceKey<GateUpLoad>(
+        "gate_up", [.fused, .separate], default: .fused,
+        "load gate and up columns in one DMA per hidden tile, or one each")
+    static let downTile = IntKey("down_tile", [256, 512], default: 512, "hidden columns per down-projection matmul")
+    static let multiplyEngine = ChoiceKey<Engine>(
+        "multiply_engine", [.vector, .gpsimd], default: .vector, "engine of SiLU(gate) * up")
+    static let scaleEngine = ChoiceKey<Engine>(
+        "scale_engine", [.vector, .gpsimd], default: .vector, "engine applying routing weights")
+
+    public var problemFields: [ProblemField] { ExpertShape.fields + [Self.routing.field] }
+
+    public var parameters: [Parameter] {
+        [
+            Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter,
+            Self.multiplyEngine.parameter, Self.scaleEngine.parameter,
+        ]
+    }
 
     private let decode = ExpertMLPDecodeTemplate()
+
+    public var checkProblems: [String] {
+        ["T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2"]
+    }
+    public var demoProblem: String { "T=128,H=2048,I=192,E=128,k=8" }
 
     public func macs(for problem: Problem) -> Int { decode.macs(for: problem) }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let (tokens, hidden, columns, experts, k) = decode.dimensions(problem)
+        let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
         if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
         if hidden > 128 && hidden % 128 != 0 { return "H=\(hidden) must be at most 128 or a multiple of 128" }
-        let block = configuration.int("block")
+        let block = configuration[Self.block]
         let largest = Self.routing(problem).assignments.map(\.count).max() ?? 0
         if let reason = KernelIdioms.redundantTile(
             "block", block, covering: max(1, largest), dimension: "the largest expert's tokens", smallest: 32)
         {
             return reason
         }
-        if configuration.int("down_tile") > 256 && hidden <= 256 {
-            return "down_tile=\(configuration.int("down_tile")) is redundant: 256 covers H=\(hidden)"
-        }
+        let downTile = configuration[Self.downTile]
+        if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
         _ = tokens
         return nil
     }
 
     /// Each token's experts and weights, and each expert's (token, slot) pairs, from the problem alone.
     static func routing(_ problem: Problem) -> (experts: [[Int]], weights: [[Float]], assignments: [[Int]]) {
-        let (tokens, experts, k) = (problem.size("T"), problem.size("E"), problem.size("k"))
+        let shape = ExpertShape(problem)
+        let (tokens, experts, k) = (shape.tokens, shape.experts, shape.k)
         var generator = SplitMix64(seed: 0x5EED)
         var chosen: [[Int]] = []
         var weights: [[Float]] = []
         for token in 0..<tokens {
             var row: [Int] = []
-            if problem.choice("routing") == "balanced" {
+            if problem[Self.routing] == .balanced {
                 row = (0..<k).map { (token * k + $0) % experts }
             } else {
                 while row.count < min(k, experts) {
@@ -97,7 +104,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// Blocks of `size` rows: each block's expert, and per row its token and weight (padding: token 0, weight 0).
     static func blocks(_ problem: Problem, size: Int) -> [(expert: Int, tokens: [Int], weights: [Float])] {
         let (_, weights, assignments) = routing(problem)
-        let k = problem.size("k")
+        let k = ExpertShape(problem).k
         var result: [(expert: Int, tokens: [Int], weights: [Float])] = []
         for (expert, pairs) in assignments.enumerated() {
             var start = 0
@@ -116,7 +123,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let (tokens, _, _, _, k) = decode.dimensions(problem)
+        let (tokens, _, _, _, k) = ExpertShape(problem).dimensions
         let (experts, weights, _) = Self.routing(problem)
         var inputs = Array(decode.inputs(for: problem, seed: seed).prefix(3))
         inputs.append(HostTensor(shape: [tokens, k], data: experts.flatMap { $0.map(Float.init) }))
@@ -125,7 +132,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     }
 
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        let size = configuration.int("block")
+        let size = configuration[Self.block]
         let blocks = Self.blocks(problem, size: size)
         return Array(inputs.prefix(3)) + [
             HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
@@ -141,15 +148,8 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// The decode check's reduction of E and H, and just enough tokens that every expert has one
     /// full block and one partial block.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        let small = decode.checkProblem(for: problem, configuration: configuration)
-        let (tokens, _, _, experts, k) = decode.dimensions(small)
-        return small.with("T", min(tokens, configuration.int("block") * experts / k + 1))
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = ExpertMLPPrefillBuilder(
-            problem: problem, configuration: configuration,
-            blocks: Self.blocks(problem, size: configuration.int("block")).count)
-        return builder.build()
+        let small = ExpertShape.reduced(problem, downTile: configuration[Self.downTile])
+        let (tokens, _, _, experts, k) = ExpertShape(small).dimensions
+        return small.with(ExpertShape.tokens, min(tokens, configuration[Self.block] * experts / k + 1))
     }
 }

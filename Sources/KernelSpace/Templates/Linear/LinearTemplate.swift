@@ -16,149 +16,190 @@ import Foundation
 public struct LinearTemplate: KernelTemplate {
     /// The general `linear` kernel.
     public init() {
-        self.init(id: "linear", summary: "Y = act(X W): tiled, blocked matrix product with fused activation")
+        self.init(
+            id: "linear", summary: "Y = act(X W): tiled, blocked matrix product with fused activation",
+            checkProblems: ["M=40,K=72,N=200"], demoProblem: "M=256,K=512,N=512")
     }
 
-    /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`).
-    public init(id: String, summary: String, fusesNorm: Bool = false) {
+    /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`),
+    /// with its own test and demo problems.
+    public init(id: String, summary: String, fusesNorm: Bool = false, checkProblems: [String], demoProblem: String) {
         self.id = id
         self.summary = summary
         self.fusesNorm = fusesNorm
+        self.checkProblems = checkProblems
+        self.demoProblem = demoProblem
     }
+
+    public let checkProblems: [String]
+    public let demoProblem: String
 
     /// The q/k/v projection of Qwen3-MoE: hidden -> (q heads + 2 KV heads) x head_dim, optionally
     /// normalising its input rows first (`norm=1`, a fused input RMSNorm).
     public static let qkvProjection = LinearTemplate(
-        id: "qkv", summary: "q/k/v projection with an optional fused input RMSNorm (norm=1)", fusesNorm: true)
+        id: "qkv", summary: "q/k/v projection with an optional fused input RMSNorm (norm=1)", fusesNorm: true,
+        checkProblems: ["M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32"],
+        demoProblem: "M=64,K=256,N=384")
 
     /// Whether the problem has a `norm` option (a fused RMSNorm of X's rows before the product).
     public let fusesNorm: Bool
 
     /// The attention output projection of Qwen3-MoE: heads x head_dim -> hidden size.
     public static let outputProjection = LinearTemplate(
-        id: "o-proj", summary: "attention output projection (q heads x head_dim -> hidden), a linear product")
+        id: "o-proj", summary: "attention output projection (q heads x head_dim -> hidden), a linear product",
+        checkProblems: ["M=3,K=100,N=300"], demoProblem: "M=8,K=256,N=512")
 
     /// The language-model head: hidden size -> this rank's slice of the vocabulary.
     public static let languageModelHead = LinearTemplate(
-        id: "lm-head", summary: "hidden -> vocabulary slice logits, the model's largest product")
+        id: "lm-head", summary: "hidden -> vocabulary slice logits, the model's largest product",
+        checkProblems: ["M=1,K=160,N=700"], demoProblem: "M=1,K=256,N=1000")
 
     public let id: String
     public let summary: String
 
+    static let size = PerDimension(m: SizeField("M"), k: SizeField("K"), n: SizeField("N"))
+    static let activation = ChoiceField<LinearActivation>("act", default: LinearActivation.none)
+    static let elementType = ChoiceField<ElementType>("dtype", default: .bf16)
+    static let norm = ChoiceField<Toggle>("norm", default: .off)
+
+    static let tile = PerDimension(
+        m: IntKey("tile_m", [32, 64, 128], default: 128, "rows of X per matmul (stationary free size)"),
+        k: IntKey("tile_k", [32, 64, 128], default: 128, "contraction per matmul (partitions)"),
+        n: IntKey("tile_n", [128, 256, 512], default: 512, "columns of W per matmul (moving free size)"))
+    static let block = PerDimension(
+        m: IntKey("block_m", [1, 2, 4, 8, 16], default: 1, "M tiles per block"),
+        k: IntKey("block_k", [1, 2, 4, 8, 16, 32, 64], default: 1, "K tiles per block"),
+        n: IntKey("block_n", [1, 2, 4, 8, 16], default: 1, "N tiles per block"))
+    static let loopOrder = ChoiceKey<LoopOrder>(
+        "loop_order", LoopOrder.allCases, default: .mnk, "order of the block loops, outermost first")
+    static let xBufs = IntKey("x_bufs", [1, 2, 3], default: 2, "rotating copies of the loaded X block")
+    static let wBufs = IntKey("w_bufs", [1, 2, 3], default: 2, "rotating copies of the loaded W block")
+    static let accumulatorType = ChoiceKey<AccumulatorType>(
+        "acc_dtype", [.fp32, .bf16], default: .fp32,
+        "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)")
+    static let evictEngine = ChoiceKey<Engine>(
+        "evict_engine", [.vector, .scalar, .gpsimd], default: .vector, "engine that moves PSUM to SBUF")
+    static let xLayout = ChoiceKey<OperandLayout>(
+        "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
+        "X passed as X^T, or transposed in the kernel by TensorE or DMA")
+
     /// K tiling sets the order of the fp32 sums; `block_*`, `tile_n` and `loop_order` decide whether
     /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them.
-    public let numericParameters: Set<String> = [
-        "tile_k", "block_k", "loop_order", "acc_dtype", "block_m", "block_n", "tile_n",
-    ]
+    public var numericParameters: Set<String> {
+        Set(
+            [Self.tile.k, Self.block.k, Self.block.m, Self.block.n, Self.tile.n].map(\.parameter.name)
+                + [Self.loopOrder.parameter.name, Self.accumulatorType.parameter.name])
+    }
 
     public var problemFields: [ProblemField] {
-        var fields = [
-            ProblemField("M", .size), ProblemField("K", .size), ProblemField("N", .size),
-            ProblemField("act", .choice(["none", "silu"]), default: .choice("none")),
-            ProblemField("dtype", .choice(["bf16", "fp32"]), default: .choice("bf16")),
-        ]
-        if fusesNorm { fields.append(ProblemField("norm", .choice(["0", "1"]), default: .choice("0"))) }
-        return fields
+        [Self.size.m.field, Self.size.k.field, Self.size.n.field, Self.activation.field, Self.elementType.field]
+            + (fusesNorm ? [Self.norm.field] : [])
     }
 
-    /// Whether this problem normalises X's rows in the kernel.
-    static func normalises(_ problem: Problem) -> Bool {
-        problem.names.contains("norm") && problem.choice("norm") == "1"
+    public var parameters: [Parameter] {
+        [Self.tile.m, Self.tile.k, Self.tile.n, Self.block.m, Self.block.k, Self.block.n].map(\.parameter)
+            + [
+                Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
+                Self.evictEngine.parameter, Self.xLayout.parameter,
+            ]
     }
 
-    /// The six orders of the block loops, outermost first.
-    public static let loopOrders = ["mnk", "mkn", "nmk", "nkm", "kmn", "knm"]
+    /// The problem, unpacked once.
+    struct Shape {
+        let size: PerDimension<Int>
+        let activation: LinearActivation
+        let elementType: ElementType
+        /// Whether X's rows are RMS-normalised in the kernel (`norm=1`).
+        let normalises: Bool
 
-    public let parameters: [Parameter] = [
-        Parameter("tile_m", .ints([32, 64, 128]), default: .int(128), "rows of X per matmul (stationary free size)"),
-        Parameter("tile_k", .ints([32, 64, 128]), default: .int(128), "contraction per matmul (partitions)"),
-        Parameter("tile_n", .ints([128, 256, 512]), default: .int(512), "columns of W per matmul (moving free size)"),
-        Parameter("block_m", .ints([1, 2, 4, 8, 16]), default: .int(1), "M tiles per block"),
-        Parameter("block_k", .ints([1, 2, 4, 8, 16, 32, 64]), default: .int(1), "K tiles per block"),
-        Parameter("block_n", .ints([1, 2, 4, 8, 16]), default: .int(1), "N tiles per block"),
-        Parameter(
-            "loop_order", .choices(loopOrders), default: .choice("mnk"), "order of the block loops, outermost first"),
-        Parameter("x_bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of the loaded X block"),
-        Parameter("w_bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of the loaded W block"),
-        Parameter(
-            "acc_dtype", .choices(["fp32", "bf16"]), default: .choice("fp32"),
-            "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)"),
-        Parameter(
-            "evict_engine", .choices(["vector", "scalar", "gpsimd"]), default: .choice("vector"),
-            "engine that moves PSUM to SBUF"),
-        Parameter(
-            "x_layout", .choices(["pretransposed", "tensor_transpose", "dma_transpose"]),
-            default: .choice("pretransposed"), "X passed as X^T, or transposed in the kernel by TensorE or DMA"),
-    ]
+        init(_ problem: Problem) {
+            size = LinearTemplate.size.map { problem[$0] }
+            activation = problem[LinearTemplate.activation]
+            elementType = problem[LinearTemplate.elementType]
+            normalises = problem.has(LinearTemplate.norm) && problem[LinearTemplate.norm] == .on
+        }
+    }
 
     public func macs(for problem: Problem) -> Int {
-        problem.size("M") * problem.size("K") * problem.size("N")
+        let size = Shape(problem).size
+        return size.m * size.k * size.n
     }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        for dimension in ["m", "k", "n"] {
-            let size = problem.size(dimension.uppercased())
-            let tile = configuration.int("tile_\(dimension)")
-            let block = configuration.int("block_\(dimension)")
+        let shape = Shape(problem)
+        for dimension in LinearDimension.allCases {
+            let size = shape.size[dimension]
+            let tile = configuration[Self.tile[dimension]]
+            let block = configuration[Self.block[dimension]]
+            let name = dimension.rawValue
             if let reason = KernelIdioms.redundantTile(
-                "tile_\(dimension)", tile, covering: size, dimension: dimension.uppercased(),
-                smallest: minimumTile(dimension))
+                "tile_\(name)", tile, covering: size, dimension: name.uppercased(),
+                smallest: Self.tile[dimension].values.min() ?? 0)
             {
                 return reason
             }
             if block > 1 && (block / 2) * tile >= size {
-                return "block_\(dimension)=\(block) is redundant: block_\(dimension)=\(block / 2) already covers "
-                    + "\(dimension.uppercased())=\(size) with tile_\(dimension)=\(tile)"
+                return "block_\(name)=\(block) is redundant: block_\(name)=\(block / 2) already covers "
+                    + "\(name.uppercased())=\(size) with tile_\(name)=\(tile)"
             }
         }
-        let kBlocks = ceilDiv(problem.size("K"), configuration.int("tile_k") * configuration.int("block_k"))
-        if Self.normalises(problem) {
-            if configuration.choice("x_layout") != "tensor_transpose" {
+        let kBlocks = ceilDiv(shape.size.k, configuration[Self.tile.k] * configuration[Self.block.k])
+        if shape.normalises {
+            if configuration[Self.xLayout] != .tensorTranspose {
                 return "norm=1 normalises X's rows in SBUF: x_layout must be tensor_transpose"
             }
-            if kBlocks > 1 { return "norm=1 needs whole rows: block_k * tile_k must cover K=\(problem.size("K"))" }
+            if kBlocks > 1 { return "norm=1 needs whole rows: block_k * tile_k must cover K=\(shape.size.k)" }
         }
-        if configuration.choice("acc_dtype") == "bf16" && problem.choice("dtype") == "fp32" {
+        let bf16Accumulator = configuration[Self.accumulatorType] == .bf16
+        if bf16Accumulator && shape.elementType == .fp32 {
             return "acc_dtype=bf16 would round an fp32 problem's partial sums"
         }
-        let inPSUM = LinearProgramBuilder.accumulatesInPSUM(problem: problem, configuration: configuration)
-        if configuration.choice("acc_dtype") == "bf16" && (kBlocks == 1 || inPSUM) {
+        let inPSUM = Self.accumulatesInPSUM(shape: shape, configuration: configuration)
+        if bf16Accumulator && (kBlocks == 1 || inPSUM) {
             return "acc_dtype=bf16 has no effect: partial sums stay in PSUM"
         }
-        if kBlocks > 1 && configuration.choice("evict_engine") == "scalar" && !inPSUM {
+        if kBlocks > 1 && configuration[Self.evictEngine] == .scalar && !inPSUM {
             return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector or gpsimd"
         }
         return nil
     }
 
-    private func minimumTile(_ dimension: String) -> Int {
-        guard case .ints(let values) = parameters.first(where: { $0.name == "tile_\(dimension)" })!.domain else {
-            return 0
-        }
-        return values.min() ?? 0
+    /// PSUM banks a whole block's accumulator takes (one bank holds 512 fp32 per partition).
+    private static func psumAccumulatorBanks(_ configuration: Configuration) -> Int {
+        configuration[block.m] * ceilDiv(configuration[tile.n] * configuration[block.n], 512)
+    }
+
+    /// When K is the innermost block loop, one block of outputs can stay in PSUM across K blocks
+    /// (double-buffered) if it takes at most three banks, leaving room for transposes.
+    static func accumulatesInPSUM(shape: Shape, configuration: Configuration) -> Bool {
+        let kBlocks = ceilDiv(shape.size.k, configuration[tile.k] * configuration[block.k])
+        return kBlocks > 1 && configuration[loopOrder].dimensions.last == .k
+            && psumAccumulatorBanks(configuration) <= 3
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
-        let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
+        let shape = Shape(problem)
+        let dtype = shape.elementType.dtype
+        let (m, k, n) = (shape.size.m, shape.size.k, shape.size.n)
         var inputs = [
             HostTensor.random([m, k], dtype: dtype, seed: seed),
             HostTensor.random([k, n], dtype: dtype, seed: seed &+ 1),
         ]
-        if Self.normalises(problem) { inputs.append(HostTensor.random([1, k], dtype: .bf16, seed: seed &+ 2)) }
+        if shape.normalises { inputs.append(HostTensor.random([1, k], dtype: .bf16, seed: seed &+ 2)) }
         return inputs
     }
 
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        configuration.choice("x_layout") == "pretransposed" ? [Self.transposed(inputs[0])] + inputs.dropFirst() : inputs
+        configuration[Self.xLayout] == .pretransposed ? [Self.transposed(inputs[0])] + inputs.dropFirst() : inputs
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let dtype: DType = problem.choice("dtype") == "fp32" ? .fp32 : .bf16
-        let (m, k, n) = (problem.size("M"), problem.size("K"), problem.size("N"))
+        let shape = Shape(problem)
+        let dtype = shape.elementType.dtype
+        let (m, k, n) = (shape.size.m, shape.size.k, shape.size.n)
         let w = inputs[1]
-        let x = Self.normalises(problem) ? Self.normalised(inputs[0], weight: inputs[2].data) : inputs[0]
-        let function: ActivationFunction = problem.choice("act") == "silu" ? .silu : .copy
+        let x = shape.normalises ? Self.normalised(inputs[0], weight: inputs[2].data) : inputs[0]
+        let function = shape.activation.function
         var y = [Float](repeating: 0, count: m * n)
         var sums = [Double](repeating: 0, count: n)
         for row in 0..<m {
@@ -173,13 +214,17 @@ public struct LinearTemplate: KernelTemplate {
         return [HostTensor(shape: [m, n], data: y)]
     }
 
+    /// fp32 round-off for an fp32 problem, a few bf16 ulps otherwise.
+    public func tolerance(for problem: Problem) -> Double {
+        Shape(problem).elementType == .fp32 ? 1e-4 : 2e-2
+    }
+
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
+        let shape = Shape(problem)
         var small = problem
-        for dimension in ["m", "k", "n"] {
-            let size = problem.size(dimension.uppercased())
-            let extent = configuration.int("tile_\(dimension)") * configuration.int("block_\(dimension)")
-            let reduced = KernelIdioms.checkSize(size, extent: extent)
-            small = small.with(dimension.uppercased(), reduced)
+        for dimension in LinearDimension.allCases {
+            let extent = configuration[Self.tile[dimension]] * configuration[Self.block[dimension]]
+            small = small.with(Self.size[dimension], KernelIdioms.checkSize(shape.size[dimension], extent: extent))
         }
         return small
     }
@@ -207,13 +252,6 @@ public struct LinearTemplate: KernelTemplate {
             for column in 0..<columns { data[column * rows + row] = tensor.data[row * columns + column] }
         }
         return HostTensor(shape: [columns, rows], data: data)
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = LinearProgramBuilder(
-            problem: problem, configuration: configuration,
-            kernelName: String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel")
-        return builder.build()
     }
 }
 

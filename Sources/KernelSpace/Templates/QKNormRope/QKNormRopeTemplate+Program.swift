@@ -1,21 +1,26 @@
-/// Builds the program of one ``QKNormRopeTemplate`` configuration.
-struct QKNormRopeBuilder {
-    let problem: Problem
+extension QKNormRopeTemplate {
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        var builder = QKNormRopeBuilder(shape: Shape(problem), configuration: configuration)
+        return builder.build()
+    }
+}
+
+/// Builds the program of one ``QKNormRopeTemplate`` configuration (it declares buffers as it goes).
+private struct QKNormRopeBuilder {
+    let shape: QKNormRopeTemplate.Shape
     let configuration: Configuration
     private var b = ProgramBuilder()
 
-    init(problem: Problem, configuration: Configuration) {
-        self.problem = problem
+    init(shape: QKNormRopeTemplate.Shape, configuration: Configuration) {
+        self.shape = shape
         self.configuration = configuration
     }
 
-    private func engine(_ name: String) -> Engine { Engine(rawValue: configuration.choice(name)) ?? .vector }
-
     mutating func build() -> KernelProgram {
-        let (tokens, d) = (problem.size("T"), problem.size("d"))
-        let (qHeads, kvHeads) = (problem.size("q_heads"), problem.size("kv_heads"))
-        let tile = configuration.int("tile_t")
-        let bufs = configuration.int("bufs")
+        let (tokens, d) = (shape.tokens, shape.headDim)
+        let (qHeads, kvHeads) = (shape.queryHeads, shape.keyValueHeads)
+        let tile = configuration[QKNormRopeTemplate.tileT]
+        let bufs = configuration[QKNormRopeTemplate.bufs]
         let q = b.buffer("q", .hbm, [tokens, qHeads * d], .bf16, role: .input(0))
         let k = b.buffer("k", .hbm, [tokens, kvHeads * d], .bf16, role: .input(1))
         let qWeight = b.buffer("q_norm_weight", .hbm, [1, d], .bf16, role: .input(2))
@@ -67,10 +72,10 @@ struct QKNormRopeBuilder {
         _ name: String, input: BufferDecl, output: BufferDecl, weights: BufferDecl, count: Int, rows: AffineRange,
         globalRows: AffineRange, cos: BufferDecl, sin: BufferDecl
     ) -> [Stmt] {
-        let d = problem.size("d")
+        let d = shape.headDim
         let half = d / 2
-        let tile = configuration.int("tile_t")
-        let bufs = configuration.int("bufs")
+        let tile = configuration[QKNormRopeTemplate.tileT]
+        let bufs = configuration[QKNormRopeTemplate.bufs]
         let x = b.buffer("\(name)_tile", .sbuf, [tile, count, d], .bf16, copies: bufs)
         let out = b.buffer("\(name)_rotated", .sbuf, [tile, count, d], .bf16, copies: bufs)
         let squares = b.buffer("\(name)_squares", .sbuf, [tile, d], .fp32, copies: bufs)
@@ -86,10 +91,10 @@ struct QKNormRopeBuilder {
         }
         let headSlice = Access(x, [rows, .index(.term(head)), .full(d)])
         let column = Access(total, [rows, .full(1)])
-        let normEngine = engine("norm_engine")
-        let ropeEngine = engine("rope_engine")
+        let normEngine = configuration[QKNormRopeTemplate.normEngine]
+        let ropeEngine = configuration[QKNormRopeTemplate.ropeEngine]
         var perHead: [Stmt] = [.allocate(squares.id), .allocate(total.id)]
-        if configuration.choice("square") == "scalar" {
+        if configuration[QKNormRopeTemplate.square] == .scalar {
             perHead.append(
                 .op(
                     .activation(

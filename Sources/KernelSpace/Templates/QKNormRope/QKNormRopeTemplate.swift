@@ -16,29 +16,63 @@ public struct QKNormRopeTemplate: KernelTemplate {
     /// Every parameter only moves data or changes engines.
     public let numericParameters: Set<String> = []
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("T", .size), ProblemField("q_heads", .size), ProblemField("kv_heads", .size),
-        ProblemField("d", .size, default: .int(128)), ProblemField("pos", .offset, default: .int(0)),
-    ]
+    static let tokens = SizeField("T")
+    static let queryHeads = SizeField("q_heads")
+    static let keyValueHeads = SizeField("kv_heads")
+    static let headDim = SizeField("d", default: 128)
+    static let position = SizeField(offset: "pos", default: 0)
 
-    public let parameters: [Parameter] = [
-        Parameter("tile_t", .ints([32, 64, 128]), default: .int(128), "tokens per tile (partitions)"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each token tile"),
-        Parameter(
-            "square", .choices(["scalar", "vector"]), default: .choice("scalar"),
-            "sum of squares on ScalarE (activation_reduce) or VectorE (multiply, reduce)"),
-        Parameter(
-            "norm_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of the norm's products"),
-        Parameter("rope_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of the rotation"),
-    ]
+    static let tileT = IntKey("tile_t", [32, 64, 128], default: 128, "tokens per tile (partitions)")
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each token tile")
+    static let square = ChoiceKey<Engine>(
+        "square", [.scalar, .vector], default: .scalar,
+        "sum of squares on ScalarE (activation_reduce) or VectorE (multiply, reduce)")
+    static let normEngine = ChoiceKey<Engine>(
+        "norm_engine", [.vector, .gpsimd], default: .vector, "engine of the norm's products")
+    static let ropeEngine = ChoiceKey<Engine>(
+        "rope_engine", [.vector, .gpsimd], default: .vector, "engine of the rotation")
+
+    public var problemFields: [ProblemField] {
+        [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field)
+    }
+
+    public var parameters: [Parameter] {
+        [
+            Self.tileT.parameter, Self.bufs.parameter, Self.square.parameter, Self.normEngine.parameter,
+            Self.ropeEngine.parameter,
+        ]
+    }
+
+    /// The problem, unpacked once.
+    struct Shape {
+        let tokens: Int
+        let queryHeads: Int
+        let keyValueHeads: Int
+        let headDim: Int
+        let position: Int
+
+        init(_ problem: Problem) {
+            tokens = problem[QKNormRopeTemplate.tokens]
+            queryHeads = problem[QKNormRopeTemplate.queryHeads]
+            keyValueHeads = problem[QKNormRopeTemplate.keyValueHeads]
+            headDim = problem[QKNormRopeTemplate.headDim]
+            position = problem[QKNormRopeTemplate.position]
+        }
+    }
+
+    public var checkProblems: [String] {
+        ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"]
+    }
+    public var demoProblem: String { "T=16,q_heads=2,kv_heads=1,d=128,pos=3" }
 
     public func macs(for problem: Problem) -> Int { 0 }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        if problem.size("d") % 2 != 0 { return "d=\(problem.size("d")) must be even to rotate halves" }
-        let tile = configuration.int("tile_t")
-        let tokens = problem.size("T")
-        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: 32) {
+        let shape = Shape(problem)
+        if shape.headDim % 2 != 0 { return "d=\(shape.headDim) must be even to rotate halves" }
+        let tile = configuration[Self.tileT]
+        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        {
             return reason
         }
         return nil
@@ -62,11 +96,12 @@ public struct QKNormRopeTemplate: KernelTemplate {
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        let (tokens, d) = (problem.size("T"), problem.size("d"))
-        let (cos, sin) = Self.tables(tokens: tokens, dimension: d, start: problem.size("pos"))
+        let shape = Shape(problem)
+        let (tokens, d) = (shape.tokens, shape.headDim)
+        let (cos, sin) = Self.tables(tokens: tokens, dimension: d, start: shape.position)
         return [
-            HostTensor.random([tokens, problem.size("q_heads") * d], dtype: .bf16, seed: seed),
-            HostTensor.random([tokens, problem.size("kv_heads") * d], dtype: .bf16, seed: seed &+ 1),
+            HostTensor.random([tokens, shape.queryHeads * d], dtype: .bf16, seed: seed),
+            HostTensor.random([tokens, shape.keyValueHeads * d], dtype: .bf16, seed: seed &+ 1),
             HostTensor.random([1, d], dtype: .bf16, seed: seed &+ 2),
             HostTensor.random([1, d], dtype: .bf16, seed: seed &+ 3),
             cos, sin,
@@ -78,7 +113,8 @@ public struct QKNormRopeTemplate: KernelTemplate {
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let (tokens, d) = (problem.size("T"), problem.size("d"))
+        let shape = Shape(problem)
+        let (tokens, d) = (shape.tokens, shape.headDim)
         let (cos, sin) = (inputs[4].data, inputs[5].data)
         func apply(_ x: HostTensor, heads: Int, weight: [Float]) -> HostTensor {
             var out = [Float](repeating: 0, count: x.data.count)
@@ -102,19 +138,13 @@ public struct QKNormRopeTemplate: KernelTemplate {
             return HostTensor(shape: x.shape, data: out)
         }
         return [
-            apply(inputs[0], heads: problem.size("q_heads"), weight: inputs[2].data),
-            apply(inputs[1], heads: problem.size("kv_heads"), weight: inputs[3].data),
+            apply(inputs[0], heads: shape.queryHeads, weight: inputs[2].data),
+            apply(inputs[1], heads: shape.keyValueHeads, weight: inputs[3].data),
         ]
     }
 
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        let tokens = problem.size("T")
-        let tile = configuration.int("tile_t")
-        return problem.with("T", KernelIdioms.checkSize(tokens, extent: tile))
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = QKNormRopeBuilder(problem: problem, configuration: configuration)
-        return builder.build()
+        problem.with(
+            Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))
     }
 }

@@ -12,43 +12,73 @@ public struct RouterTemplate: KernelTemplate {
     public let summary = "router logits (fp32), softmax, top-k (max8 / find_index8), renormalised weights"
 
     /// Normalising over all experts first rounds differently.
-    public let numericParameters: Set<String> = ["softmax"]
+    public var numericParameters: Set<String> { [Self.softmax.parameter.name] }
 
-    public let problemFields: [ProblemField] = [
-        ProblemField("T", .size), ProblemField("H", .size), ProblemField("E", .size),
-        ProblemField("k", .size, default: .int(8)),
-    ]
+    static let tokens = SizeField("T")
+    static let hidden = SizeField("H")
+    static let experts = SizeField("E")
+    static let topK = SizeField("k", default: 8)
 
-    public let parameters: [Parameter] = [
-        Parameter("tile_t", .ints([32, 64, 128]), default: .int(128), "tokens per tile (PSUM partitions)"),
-        Parameter("bufs", .ints([1, 2, 3]), default: .int(2), "rotating copies of each token tile"),
-        Parameter(
-            "x_layout", .choices(["tensor_transpose", "dma_transpose"]), default: .choice("tensor_transpose"),
-            "how x gets the hidden size onto partitions"),
-        Parameter(
-            "softmax", .choices(["full", "topk"]), default: .choice("full"),
-            "normalise over all experts before top-k, or only the top-k (changes rounding)"),
-        Parameter(
-            "normalise_engine", .choices(["vector", "gpsimd"]), default: .choice("vector"), "engine of the divisions"),
-    ]
+    static let tileT = IntKey("tile_t", [32, 64, 128], default: 128, "tokens per tile (PSUM partitions)")
+    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each token tile")
+    static let xLayout = ChoiceKey<OperandLayout>(
+        "x_layout", [.tensorTranspose, .dmaTranspose], default: .tensorTranspose,
+        "how x gets the hidden size onto partitions")
+    static let softmax = ChoiceKey<SoftmaxScope>(
+        "softmax", [.full, .topk], default: .full,
+        "normalise over all experts before top-k, or only the top-k (changes rounding)")
+    static let normaliseEngine = ChoiceKey<Engine>(
+        "normalise_engine", [.vector, .gpsimd], default: .vector, "engine of the divisions")
 
-    public func macs(for problem: Problem) -> Int { problem.size("T") * problem.size("H") * problem.size("E") }
+    public var problemFields: [ProblemField] { [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field) }
+
+    public var parameters: [Parameter] {
+        [
+            Self.tileT.parameter, Self.bufs.parameter, Self.xLayout.parameter, Self.softmax.parameter,
+            Self.normaliseEngine.parameter,
+        ]
+    }
+
+    /// The problem, unpacked once.
+    struct Shape {
+        let tokens: Int
+        let hidden: Int
+        let experts: Int
+        let k: Int
+
+        init(_ problem: Problem) {
+            (tokens, hidden, experts, k) = (
+                problem[RouterTemplate.tokens], problem[RouterTemplate.hidden], problem[RouterTemplate.experts],
+                problem[RouterTemplate.topK]
+            )
+        }
+    }
+
+    public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"] }
+    public var demoProblem: String { "T=16,H=256,E=64" }
+
+    public func macs(for problem: Problem) -> Int {
+        let shape = Shape(problem)
+        return shape.tokens * shape.hidden * shape.experts
+    }
 
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        if problem.size("k") > 8 { return "k=\(problem.size("k")) needs more than one max8 (k <= 8)" }
-        if problem.size("E") < 8 { return "E=\(problem.size("E")) is fewer than the 8 values max8 returns" }
-        let tile = configuration.int("tile_t")
-        let tokens = problem.size("T")
-        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: 32) {
+        let shape = Shape(problem)
+        if shape.k > 8 { return "k=\(shape.k) needs more than one max8 (k <= 8)" }
+        if shape.experts < 8 { return "E=\(shape.experts) is fewer than the 8 values max8 returns" }
+        let tile = configuration[Self.tileT]
+        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        {
             return reason
         }
         return nil
     }
 
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
-        [
-            HostTensor.random([problem.size("T"), problem.size("H")], dtype: .bf16, seed: seed),
-            HostTensor.random([problem.size("H"), problem.size("E")], dtype: .bf16, seed: seed &+ 1),
+        let shape = Shape(problem)
+        return [
+            HostTensor.random([shape.tokens, shape.hidden], dtype: .bf16, seed: seed),
+            HostTensor.random([shape.hidden, shape.experts], dtype: .bf16, seed: seed &+ 1),
         ]
     }
 
@@ -57,7 +87,8 @@ public struct RouterTemplate: KernelTemplate {
     }
 
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let (tokens, hidden, experts, k) = (problem.size("T"), problem.size("H"), problem.size("E"), problem.size("k"))
+        let shape = Shape(problem)
+        let (tokens, hidden, experts, k) = (shape.tokens, shape.hidden, shape.experts, shape.k)
         var weights: [Float] = []
         var indices: [Float] = []
         for row in 0..<tokens {
@@ -79,136 +110,8 @@ public struct RouterTemplate: KernelTemplate {
     }
 
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        let tokens = problem.size("T")
-        let tile = configuration.int("tile_t")
-        return problem.with("T", KernelIdioms.checkSize(tokens, extent: tile))
-    }
-
-    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        let (tokens, hidden, experts, k) = (problem.size("T"), problem.size("H"), problem.size("E"), problem.size("k"))
-        let tile = configuration.int("tile_t")
-        let bufs = configuration.int("bufs")
-        let normaliser = Engine(rawValue: configuration.choice("normalise_engine")) ?? .vector
-        let hiddenTiles = (hidden + 127) / 128
-        var b = ProgramBuilder()
-        let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
-        let w = b.buffer("router_weight", .hbm, [hidden, experts], .bf16, role: .input(1))
-        let weightsOut = b.buffer("topk_weights", .hbm, [tokens, k], .fp32, role: .output)
-        let indicesOut = b.buffer("topk_experts", .hbm, [tokens, k], .int32, role: .output)
-        let wSBUF = b.buffer("weight_sb", .sbuf, [128, hiddenTiles, experts], .bf16)
-        let xT = b.buffer("x_t", .sbuf, [128, hiddenTiles, tile], .bf16, copies: bufs)
-        let logits = b.buffer("logits", .psum, [tile, experts], .fp32, copies: 2)
-        let largest = b.buffer("row_max", .sbuf, [tile, 1], .fp32, copies: bufs)
-        let negated = b.buffer("neg_max", .sbuf, [tile, 1], .fp32, copies: bufs)
-        let total = b.buffer("row_sum", .sbuf, [tile, 1], .fp32, copies: bufs)
-        let exponentials = b.buffer("exp_logits", .sbuf, [tile, experts], .fp32, copies: bufs)
-        let top = b.buffer("top8", .sbuf, [tile, 8], .fp32, copies: bufs)
-        let topIndex = b.buffer("top8_index", .sbuf, [tile, 8], .int32, copies: bufs)
-        let topSum = b.buffer("top_sum", .sbuf, [tile, 1], .fp32, copies: bufs)
-        let topWeights = b.buffer("top_weights", .sbuf, [tile, k], .fp32, copies: bufs)
-        let t = b.variable("t")
-        let h = b.variable("h")
-        let lh = b.variable("lh")
-        let rowStart = Affine.term(t, tile)
-        let rowLimit: Affine? = tokens % tile == 0 ? nil : .const(tokens) + (-rowStart)
-        let rows = AffineRange(start: .const(0), size: tile, limit: rowLimit)
-        let globalRows = AffineRange(start: rowStart, size: tile, limit: rowLimit)
-        func hiddenRange(_ variable: LoopVar, global: Bool) -> AffineRange {
-            let start = Affine.term(variable, 128)
-            let limit: Affine? = hidden % 128 == 0 ? nil : .const(hidden) + (-start)
-            return AffineRange(start: global ? start : .const(0), size: 128, limit: limit)
-        }
-        let loadWeight = Loop(
-            lh, trips: hiddenTiles,
-            body: [
-                .op(
-                    .dma(
-                        dst: Access(wSBUF, [hiddenRange(lh, global: false), .index(.term(lh)), .full(experts)]),
-                        src: Access(w, [hiddenRange(lh, global: true), .full(experts)]), queue: 1))
-            ])
-        var body: [Stmt] = [.allocate(xT.id)]
-        let xTile = Access(xT, [hiddenRange(h, global: false), .index(.term(h)), rows])
-        if configuration.choice("x_layout") == "dma_transpose" {
-            body.append(
-                .loop(
-                    Loop(
-                        h, trips: hiddenTiles,
-                        body: [
-                            .op(
-                                .dmaTranspose(
-                                    dst: xTile, src: Access(x, [globalRows, hiddenRange(h, global: true)]), queue: 0))
-                        ])))
-        } else {
-            let rowsBuffer = b.buffer("x_rows", .sbuf, [tile, hidden], .bf16, copies: bufs)
-            let flipped = b.buffer("x_t_psum", .psum, [128, tile], .fp32, copies: 2)
-            let transposed = Access(flipped, [hiddenRange(h, global: false), rows])
-            body += [
-                .allocate(rowsBuffer.id),
-                .op(
-                    .dma(
-                        dst: Access(rowsBuffer, [rows, .full(hidden)]), src: Access(x, [globalRows, .full(hidden)]),
-                        queue: 0)),
-                .loop(
-                    Loop(
-                        h, trips: hiddenTiles,
-                        body: [
-                            .allocate(flipped.id),
-                            .op(
-                                .transpose(
-                                    dst: transposed, src: Access(rowsBuffer, [rows, hiddenRange(h, global: true)]))),
-                            .op(.copy(dst: xTile, src: transposed, engine: .vector)),
-                        ])),
-            ]
-        }
-        let scores = Access(logits, [rows, .full(experts)])
-        func column(_ buffer: BufferDecl) -> Access { Access(buffer, [rows, .full(1)]) }
-        let chosen = AffineRange(start: .const(0), size: k)
-        body += [
-            .allocate(logits.id),
-            .loop(
-                Loop(
-                    h, trips: hiddenTiles,
-                    body: [
-                        .op(
-                            .matmul(
-                                dst: scores, stationary: xTile,
-                                moving: Access(
-                                    wSBUF, [hiddenRange(h, global: false), .index(.term(h)), .full(experts)]),
-                                accumulation: .acrossLoops([h.id])))
-                    ])),
-        ]
-        body += KernelIdioms.softmaxNumerator(
-            scores: scores, exponentials: Access(exponentials, [rows, .full(experts)]), largest: column(largest),
-            negated: column(negated), total: column(total))
-        let probabilities = Access(exponentials, [rows, .full(experts)])
-        if configuration.choice("softmax") == "full" {
-            body.append(
-                .op(
-                    .tensorScalar(
-                        dst: probabilities, src: probabilities,
-                        steps: [ScalarStep(.divide, .perPartition(column(total)))],
-                        engine: normaliser)))
-        }
-        body += [
-            .allocate(top.id), .op(.max8(dst: Access(top, [rows, .full(8)]), src: probabilities)),
-            .allocate(topIndex.id),
-            .op(
-                .findIndex8(
-                    dst: Access(topIndex, [rows, .full(8)]), data: probabilities, values: Access(top, [rows, .full(8)]))
-            ),
-            .allocate(topSum.id), .op(.tensorReduce(dst: column(topSum), src: Access(top, [rows, chosen]), op: .add)),
-            .allocate(topWeights.id),
-            .op(
-                .tensorScalar(
-                    dst: Access(topWeights, [rows, chosen]), src: Access(top, [rows, chosen]),
-                    steps: [ScalarStep(.divide, .perPartition(column(topSum)))], engine: normaliser)),
-            .op(
-                .dma(dst: Access(weightsOut, [globalRows, chosen]), src: Access(topWeights, [rows, chosen]), queue: 2)),
-            .op(.dma(dst: Access(indicesOut, [globalRows, chosen]), src: Access(topIndex, [rows, chosen]), queue: 2)),
-        ]
-        let prologue: [Stmt] = [.allocate(wSBUF.id), .loop(loadWeight)]
-        return b.program(
-            name: "router_kernel", body: prologue + [.loop(Loop(t, trips: (tokens + tile - 1) / tile, body: body))])
+        problem.with(
+            Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))
     }
 }
 

@@ -28,12 +28,12 @@ struct ExpertProjection {
 
     /// Declares the buffers and loop variables in `b`.
     init(
-        _ b: inout ProgramBuilder, rows: Int, problem: Problem, downTile: Int, bufs: Int, gateUp: BufferDecl,
+        _ b: inout ProgramBuilder, rows: Int, shape: ExpertShape, downTile: Int, bufs: Int, gateUp: BufferDecl,
         down: BufferDecl, flip: BufferDecl
     ) {
         self.rows = rows
-        hidden = problem.size("H")
-        columns = problem.size("I")
+        hidden = shape.hidden
+        columns = shape.columns
         self.downTile = min(downTile, hidden)
         hiddenPartitions = min(128, hidden)
         hiddenTiles = hidden / hiddenPartitions

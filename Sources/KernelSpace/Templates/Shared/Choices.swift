@@ -1,0 +1,63 @@
+/// How an operand that the hardware wants with its contraction dimension on partitions gets there.
+public enum OperandLayout: String, ParameterChoice {
+    /// The caller passes it already transposed.
+    case pretransposed
+    /// Transposed in the kernel on TensorE (through PSUM).
+    case tensorTranspose = "tensor_transpose"
+    /// Transposed while loading, by `dma_transpose`.
+    case dmaTranspose = "dma_transpose"
+}
+
+/// Type of an accumulator or sum kept in SBUF.
+public enum AccumulatorType: String, ParameterChoice {
+    /// float32.
+    case fp32
+    /// bfloat16 (half the footprint; rounds the partial sums).
+    case bf16
+
+    /// The buffer type.
+    public var dtype: DType { self == .bf16 ? .bf16 : .fp32 }
+}
+
+/// Whether gate and up projection columns are loaded in one DMA or one each.
+public enum GateUpLoad: String, ParameterChoice {
+    /// One DMA per hidden tile for both.
+    case fused
+    /// One DMA each.
+    case separate
+}
+
+/// Where the router normalises its softmax.
+public enum SoftmaxScope: String, ParameterChoice {
+    /// Over all experts before choosing the top k.
+    case full
+    /// Only over the chosen top k.
+    case topk
+}
+
+/// When decode attention divides by the softmax sum.
+public enum NormalisePoint: String, ParameterChoice {
+    /// The probabilities, before P V.
+    case before
+    /// The output, after P V.
+    case after
+}
+
+/// The activation a linear product applies to its output.
+public enum LinearActivation: String, ParameterChoice {
+    /// None.
+    case none
+    /// SiLU.
+    case silu
+
+    /// The ScalarE function.
+    public var function: ActivationFunction { self == .silu ? .silu : .copy }
+}
+
+/// The routing a prefill expert kernel is timed for (its block tables are run-time inputs).
+public enum RoutingScenario: String, ParameterChoice {
+    /// The `T * k` choices spread evenly over the experts.
+    case balanced
+    /// Favouring low-numbered experts (weights about 1 / rank).
+    case skewed
+}

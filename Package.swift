@@ -47,14 +47,16 @@ let package = Package(
             name: "nkitune-bench",
             dependencies: ["Autotune", "KernelSpace", "CostModel"]
         ),
-        .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace"], exclude: ["Fixtures"]),
+        .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace", "MoEModel"], exclude: ["Fixtures"]),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "KernelSpace"]),
         .testTarget(
             name: "AutotuneTests",
-            dependencies: ["Autotune", "KernelSpace", "CostModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Autotune", "KernelSpace", "CostModel", "MoEModel", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
-        .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace", "Autotune"]),
+        .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace", "Autotune", "MoEModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,9 +4,13 @@ import KernelSpace
 public struct CalibrationCase: Sendable {
     /// Which published table the row belongs to.
     public var table: String
+    /// The version.
     public var version: String
+    /// The target chip.
     public var target: Target
+    /// The `linear` problem of the published kernel.
     public var problem: String
+    /// The configuration.
     public var configuration: String
     /// Published latency in ms.
     public var publishedMilliseconds: Double

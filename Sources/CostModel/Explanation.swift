@@ -2,8 +2,11 @@ import KernelSpace
 
 /// Why a kernel takes the time it does: the figures `nkitune explain` prints.
 public struct Explanation: Sendable {
+    /// The simulation report.
     public var report: CostReport
+    /// The target chip.
     public var target: Target
+    /// What the program needs of SBUF and PSUM.
     public var usage: ResourceUsage
 
     /// Busy share of each engine over the device time.

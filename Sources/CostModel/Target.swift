@@ -11,16 +11,25 @@ public struct Target: Hashable, Sendable {
     public var core: String
 
     // Clocks in GHz.
+    /// TensorE clock (GHz).
     public var tensorClock: Double
+    /// VectorE clock (GHz).
     public var vectorClock: Double
+    /// ScalarE clock (GHz).
     public var scalarClock: Double
+    /// GpSimd clock (GHz).
     public var gpsimdClock: Double
 
     // On-chip memory.
+    /// Partitions of SBUF and PSUM (128).
     public var partitions: Int
+    /// SBUF bytes per partition.
     public var sbufBytesPerPartition: Int
+    /// PSUM banks per partition.
     public var psumBanks: Int
+    /// Bytes of one PSUM bank per partition.
     public var psumBankBytes: Int
+    /// Largest moving free size of one `nc_matmul`.
     public var matmulMaxMoving: Int
 
     // Instruction costs, in cycles of the executing engine.
@@ -44,6 +53,7 @@ public struct Target: Hashable, Sendable {
     public var tensorThrottleWindow: Double
 
     // DMA.
+    /// DMA engines of one core.
     public var dmaEngines: Int
     /// Bytes per ns one DMA engine moves at full efficiency.
     public var dmaBytesPerNsPerEngine: Double
@@ -65,7 +75,9 @@ public struct Target: Hashable, Sendable {
     /// Fixed cost of launching a kernel, added to every latency (ns).
     public var launchOverhead: Double
 
+    /// Targets are equal when their names are.
     public static func == (lhs: Target, rhs: Target) -> Bool { lhs.name == rhs.name }
+    /// Hashes the name.
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 
     /// The on-chip limits the resource check enforces.

@@ -65,13 +65,16 @@ public struct TraceEvent: Hashable, Sendable {
             }
         }
 
+        /// Orders by start time.
         public static func < (lhs: Lane, rhs: Lane) -> Bool { lhs.order < rhs.order }
     }
 
+    /// The engine or DMA queue group it ran on.
     public var lane: Lane
     /// `matmul`, `transpose`, `elementwise`, `dma` or `dma_transpose`.
     public var kind: String
     /// ns from the start of the kernel.
     public var start: Double
+    /// When it ends (ns).
     public var end: Double
 }

@@ -1,5 +1,6 @@
 /// How the model runs: target, tensor parallelism, and the shapes of one inference.
 public struct Deployment: Hashable, Sendable {
+    /// The model.
     public var model: ModelConfig
     /// `trn2` or `trn3` (or `trn1`).
     public var target: String
@@ -7,6 +8,7 @@ public struct Deployment: Hashable, Sendable {
     public var tensorParallel: Int
     /// Physical NeuronCores per logical core.
     public var logicalCoreSize: Int
+    /// Sequences decoded together.
     public var batch: Int
     /// Prompt plus generated tokens.
     public var sequenceLength: Int

@@ -1,3 +1,5 @@
+import KernelSpace
+
 /// A phase of inference.
 public enum Phase: String, Sendable, CaseIterable {
     /// The prompt's tokens at once (context encoding).
@@ -7,17 +9,21 @@ public enum Phase: String, Sendable, CaseIterable {
 }
 
 /// One kernel invocation of a forward pass: which template, on what problem, how many times.
-public struct KernelCall: Hashable, Sendable {
+public struct KernelCall: Sendable {
     /// What the call does in the model (`qkv projection`).
     public var role: String
-    /// Template id.
-    public var kernel: String
-    /// Problem text for the template (`M=128,K=2048,N=1280`).
-    public var problem: String
+    /// The template, built with the model's numbers.
+    public var template: any KernelTemplate
+    /// The problem, as the template declares its fields.
+    public var problem: Problem
     /// Invocations per forward pass on one rank.
     public var count: Int
-    /// Multiply-accumulates of one invocation.
-    public var macsPerCall: Int
+
+    /// The template's id.
+    public var kernel: String { template.id }
+
+    /// Multiply-accumulates of one invocation, as the template counts them.
+    public var macsPerCall: Int { template.macs(for: problem) }
 
     /// Multiply-accumulates of all invocations.
     public var macs: Int { macsPerCall * count }
@@ -34,71 +40,78 @@ extension Deployment {
         let hidden = model.hiddenSize
         let layers = model.layers
         let headDim = model.headDim
-        let qkvColumns = (queryHeads + 2 * keyValueHeads) * headDim
-        let attentionColumns = queryHeads * headDim
-        let routed = tokens * model.expertsPerToken
+        let numerics = model.numerics
+        let rmsnorm = RMSNormTemplate(epsilon: numerics.rmsNormEpsilon)
         let attention: KernelCall
         switch phase {
         case .prefill:
-            let pairs = promptLength * (promptLength + 1) / 2
             attention = KernelCall(
-                role: "causal attention", kernel: "attention-prefill",
-                problem: "S=\(promptLength),heads=\(queryHeads),kv_heads=\(keyValueHeads),d=\(headDim)",
-                count: layers * batch,
-                macsPerCall: 2 * queryHeads * pairs * headDim)
+                role: "causal attention", template: AttentionPrefillTemplate(),
+                problem: AttentionPrefillTemplate.problem(
+                    positions: promptLength, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim),
+                count: layers * batch)
         case .decode:
             attention = KernelCall(
-                role: "decode attention", kernel: "attention-decode",
-                problem: "S=\(decodePosition),heads=\(queryHeads),kv_heads=\(keyValueHeads),d=\(headDim)",
-                count: layers * batch, macsPerCall: 2 * queryHeads * decodePosition * headDim)
+                role: "decode attention", template: AttentionDecodeTemplate(),
+                problem: AttentionDecodeTemplate.problem(
+                    positions: decodePosition, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim),
+                count: layers * batch)
         }
         let experts: KernelCall
         switch phase {
         case .prefill:
             experts = KernelCall(
-                role: "routed experts", kernel: "expert-mlp-prefill",
-                problem: "T=\(tokens),H=\(hidden),I=\(expertColumns),E=\(model.experts),k=\(model.expertsPerToken)",
-                count: layers, macsPerCall: routed * 3 * hidden * expertColumns)
+                role: "routed experts", template: ExpertMLPPrefillTemplate(),
+                problem: ExpertMLPPrefillTemplate.problem(
+                    tokens: tokens, hidden: hidden, columns: expertColumns, experts: model.experts,
+                    k: model.expertsPerToken),
+                count: layers)
         case .decode:
             experts = KernelCall(
-                role: "routed experts", kernel: "expert-mlp-decode",
-                problem: "T=\(tokens),H=\(hidden),I=\(expertColumns),E=\(model.experts),k=\(model.expertsPerToken)",
-                count: layers, macsPerCall: routed * 3 * hidden * expertColumns)
+                role: "routed experts", template: ExpertMLPDecodeTemplate(),
+                problem: ExpertMLPDecodeTemplate.problem(
+                    tokens: tokens, hidden: hidden, columns: expertColumns, experts: model.experts,
+                    k: model.expertsPerToken),
+                count: layers)
         }
         let logitsTokens = batch
+        let qkv = model.qkvProjection
+        let output = model.outputProjection
+        let head = model.languageModelHead
         return [
             KernelCall(
-                role: "input RMSNorm", kernel: "rmsnorm", problem: "T=\(tokens),H=\(hidden)", count: layers,
-                macsPerCall: 0),
+                role: "input RMSNorm", template: rmsnorm,
+                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: false), count: layers),
             KernelCall(
-                role: "qkv projection", kernel: "qkv", problem: "M=\(tokens),K=\(hidden),N=\(qkvColumns),norm=0",
-                count: layers,
-                macsPerCall: tokens * hidden * qkvColumns),
+                role: "qkv projection", template: qkv,
+                problem: qkv.problem(m: tokens, k: hidden, n: (queryHeads + 2 * keyValueHeads) * headDim),
+                count: layers),
             KernelCall(
-                role: "q/k norm + RoPE", kernel: "qk-norm-rope",
-                problem:
-                    "T=\(tokens),q_heads=\(queryHeads),kv_heads=\(keyValueHeads),d=\(headDim),pos=\(phase == .prefill ? 0 : decodePosition)",
-                count: layers, macsPerCall: 0),
+                role: "q/k norm + RoPE",
+                template: QKNormRopeTemplate(epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
+                problem: QKNormRopeTemplate.problem(
+                    tokens: tokens, queryHeads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim,
+                    position: phase == .prefill ? 0 : decodePosition),
+                count: layers),
             attention,
             KernelCall(
-                role: "output projection", kernel: "o-proj", problem: "M=\(tokens),K=\(attentionColumns),N=\(hidden)",
-                count: layers, macsPerCall: tokens * attentionColumns * hidden),
+                role: "output projection", template: output,
+                problem: output.problem(m: tokens, k: queryHeads * headDim, n: hidden), count: layers),
             KernelCall(
-                role: "residual + post-attention RMSNorm", kernel: "rmsnorm",
-                problem: "T=\(tokens),H=\(hidden),residual=1",
-                count: layers, macsPerCall: 0),
+                role: "residual + post-attention RMSNorm", template: rmsnorm,
+                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: true), count: layers),
             KernelCall(
-                role: "router", kernel: "router",
-                problem: "T=\(tokens),H=\(hidden),E=\(model.experts),k=\(model.expertsPerToken)", count: layers,
-                macsPerCall: tokens * hidden * model.experts),
+                role: "router", template: RouterTemplate(normaliseTopK: numerics.normaliseTopK),
+                problem: RouterTemplate.problem(
+                    tokens: tokens, hidden: hidden, experts: model.experts, k: model.expertsPerToken),
+                count: layers),
             experts,
             KernelCall(
-                role: "final RMSNorm", kernel: "rmsnorm", problem: "T=\(logitsTokens),H=\(hidden)", count: 1,
-                macsPerCall: 0),
+                role: "final RMSNorm", template: rmsnorm,
+                problem: RMSNormTemplate.problem(tokens: logitsTokens, hidden: hidden, residual: false), count: 1),
             KernelCall(
-                role: "lm_head (last token)", kernel: "lm-head",
-                problem: "M=\(logitsTokens),K=\(hidden),N=\(vocabularySlice)",
-                count: 1, macsPerCall: logitsTokens * hidden * vocabularySlice),
+                role: "lm_head (last token)", template: head,
+                problem: head.problem(m: logitsTokens, k: hidden, n: vocabularySlice), count: 1),
         ]
     }
 }

@@ -2,9 +2,12 @@ import Foundation
 
 /// Why a model configuration was refused; the message names the key.
 public struct ModelConfigError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 

@@ -1,17 +1,30 @@
 /// The architecture numbers of a Qwen3-MoE model, as in its Hugging Face `config.json`.
 public struct ModelConfig: Hashable, Sendable {
+    /// The model's name (`qwen3-30b-a3b`, or the config file's path).
     public var name: String
+    /// Hidden size (`hidden_size`).
     public var hiddenSize: Int
+    /// Decoder layers (`num_hidden_layers`).
     public var layers: Int
+    /// Query heads (`num_attention_heads`).
     public var attentionHeads: Int
+    /// Key/value heads (`num_key_value_heads`).
     public var keyValueHeads: Int
+    /// Size of one attention head (`head_dim`).
     public var headDim: Int
+    /// Routed experts (`num_experts`).
     public var experts: Int
+    /// Experts each token is routed to (`num_experts_per_tok`).
     public var expertsPerToken: Int
+    /// Each expert's intermediate size (`moe_intermediate_size`).
     public var expertIntermediateSize: Int
+    /// Vocabulary entries (`vocab_size`).
     public var vocabularySize: Int
+    /// The rotary embedding's base (`rope_theta`).
     public var ropeTheta: Double
+    /// RMSNorm's epsilon (`rms_norm_eps`).
     public var rmsNormEpsilon: Double
+    /// Whether the top-k routing weights are renormalised (`norm_topk_prob`).
     public var normaliseTopKProbabilities: Bool
 
     /// Qwen/Qwen3-30B-A3B.

@@ -2,17 +2,22 @@ import ArgumentParser
 import Autotune
 import CostModel
 import KernelSpace
+import MoEModel
+
+/// The templates single-kernel commands work with: the built-in model's (qwen3-30b-a3b), built
+/// with its numbers (RMSNorm epsilon, RoPE base, top-k renormalisation).
+let defaultKernels = ModelConfig.qwen3MoE30BA3B.kernels
 
 /// A kernel template named on the command line; `--help` lists the catalog.
 struct KernelName: ExpressibleByArgument, Sendable {
     let template: any KernelTemplate
 
     init?(argument: String) {
-        guard let template = KernelCatalog.template(argument) else { return nil }
+        guard let template = defaultKernels.first(where: { $0.id == argument }) else { return nil }
         self.template = template
     }
 
-    static var allValueStrings: [String] { KernelCatalog.all.map(\.id) }
+    static var allValueStrings: [String] { defaultKernels.map(\.id) }
     var defaultValueDescription: String { template.id }
 }
 

@@ -49,7 +49,7 @@ struct KernelsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let templates = kernel.map { [$0.template] } ?? KernelCatalog.all
+        let templates = kernel.map { [$0.template] } ?? defaultKernels
         if let writeSpaces { return try write(templates, to: writeSpaces) }
         let target = self.target.target
         let spaces = try templates.map { try spaceOptions.space(for: $0) }

@@ -47,7 +47,7 @@ struct ModelCommand: ParsableCommand {
             decodePosition: position)
         if let problem = deployment.problem { throw CLIError(problem) }
         var spaces: [String: SearchSpace] = [:]
-        for template in KernelCatalog.all { spaces[template.id] = try spaceOptions.space(for: template) }
+        for template in config.kernels { spaces[template.id] = try spaceOptions.space(for: template) }
         let cache = try cacheOptions.openCacheForReading()
         let estimator = PhaseEstimator(
             target: target, spaces: spaces, cache: cache, backend: cacheOptions.makeBackend(jobs: 1))
@@ -89,7 +89,7 @@ struct ModelCommand: ParsableCommand {
                 totalLatency > 0 ? String(format: "%.1f%%", $0 / totalLatency * 100) : "-"
             }
             return [
-                call.role, call.kernel, call.problem, String(call.count),
+                call.role, call.kernel, call.problem.key, String(call.count),
                 String(format: "%.2f M", Double(call.macsPerCall) / 1e6),
                 String(format: "%.1f%%", macShare), formatLatency(estimate.latency), formatLatency(estimate.total),
                 latencyShare ?? "-", estimate.source,

@@ -44,8 +44,8 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
     }
 
     @Test func smallSpacesAreWalkedWholeAndCounted() throws {
-        let space = SearchSpace(RMSNormTemplate())
-        let problem = try RMSNormTemplate().parseProblem("T=128,H=2048,residual=1")
+        let space = SearchSpace(RMSNormTemplate(epsilon: 1e-6))
+        let problem = try RMSNormTemplate(epsilon: 1e-6).parseProblem("T=128,H=2048,residual=1")
         let eager = eagerCandidates(.random, space: space, problem: problem, budget: nil, seed: 3)
         var search = Strategy.random.makeSearch(in: space, for: problem, budget: nil, seed: 3)
         var proposed: [Configuration] = []

@@ -10,9 +10,9 @@ import Testing
         try SpaceFile.parse(text, file: "linear.yaml", template: template)
     }
 
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func shippedFileIsTheRenderedBuiltInSpace(kernel: String) throws {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "../../spaces"
         )

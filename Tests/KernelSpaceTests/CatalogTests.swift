@@ -3,11 +3,11 @@ import KernelSpace
 import Testing
 
 /// Each template's own check problems, by id.
-let smallProblems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0.id, $0.checkProblems) })
+let smallProblems = Dictionary(uniqueKeysWithValues: catalog.map { ($0.id, $0.checkProblems) })
 
 @Suite struct CatalogTests {
     @Test func everyTemplateDeclaresProblemsItAccepts() throws {
-        for template in KernelCatalog.all {
+        for template in catalog {
             #expect(!template.checkProblems.isEmpty, "\(template.id) has no check problems")
             for text in template.checkProblems + [template.demoProblem] {
                 _ = try template.parseProblem(text)
@@ -15,9 +15,9 @@ let smallProblems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0
         }
     }
 
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func defaultAndSampledConfigurationsMatchTheReference(kernel: String) throws {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let space = SearchSpace(template)
         for text in smallProblems[kernel] ?? [] {
             let problem = try template.parseProblem(text)
@@ -43,9 +43,9 @@ let smallProblems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0
         }
     }
 
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func emittedSourceCompilesAndUsesDocumentedNames(kernel: String) throws {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "nkitune-\(kernel)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -11,7 +11,7 @@ import Testing
         ("expert-mlp-prefill", "T=20,H=640,I=96,E=4,k=2,routing=skewed", 512),
     ])
     func remainderColumnsAreComputed(kernel: String, problemText: String, downTile: Int) throws {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let problem = try template.parseProblem(problemText)
         let space = SearchSpace(template)
         let block = kernel == "expert-mlp-prefill" ? "block=32," : ""

@@ -46,7 +46,7 @@ import Testing
     @Test(arguments: ["attention-decode", "expert-mlp-decode", "qk-norm-rope", "rmsnorm", "rmsnorm-residual", "router"])
     func referenceAndInterpreterMatchTransformers(name: String) throws {
         let golden = try #require(Self.cases.first { $0.name == name })
-        let template = try #require(KernelCatalog.template(golden.kernel))
+        let template = try #require(catalogTemplate(golden.kernel))
         let problem = try template.parseProblem(golden.problem)
         let space = SearchSpace(template)
         let configuration =
@@ -67,7 +67,7 @@ import Testing
 
     /// Runs a template's program (default configuration, else the first valid one) on the interpreter.
     static func run(_ kernel: String, _ problemText: String, _ inputs: [HostTensor]) throws -> [HostTensor] {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let problem = try template.parseProblem(problemText)
         let configuration =
             template.restriction(template.defaultConfiguration, for: problem) == nil

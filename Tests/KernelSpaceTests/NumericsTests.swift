@@ -2,9 +2,9 @@ import KernelSpace
 import Testing
 
 @Suite struct NumericsTests {
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func declaredNumericParametersAreTheOnlyOnesThatChangeBits(kernel: String) throws {
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let space = SearchSpace(template)
         let problem = try template.parseProblem(try #require(smallProblems[kernel]?.first))
         let configurations = validConfigurations(space, problem, limit: 12, seed: 21)

@@ -28,7 +28,7 @@ func failure(_ arguments: [String]) -> String? {
             (
                 ["tune", "matmul", "--problem", "M=1"],
                 "The value 'matmul' is invalid for '<kernel>'. Please provide one of the following: "
-                    + KernelCatalog.all.map(\.id).joined(separator: ", ")
+                    + catalog.map(\.id).joined(separator: ", ")
             ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--target", "trn9"],
@@ -95,9 +95,9 @@ func failure(_ arguments: [String]) -> String? {
 
 @Suite struct ExplainTests {
     /// Each template's demo problem, by id.
-    static let problems = Dictionary(uniqueKeysWithValues: KernelCatalog.all.map { ($0.id, $0.demoProblem) })
+    static let problems = Dictionary(uniqueKeysWithValues: catalog.map { ($0.id, $0.demoProblem) })
 
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func explainWritesATimelineForEveryTemplate(kernel: String) throws {
         let problem = try #require(Self.problems[kernel], "no explain problem for \(kernel)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -113,7 +113,7 @@ func failure(_ arguments: [String]) -> String? {
         #expect(document.hasSuffix("</svg>\n"))
     }
 
-    @Test(arguments: KernelCatalog.all.map(\.id))
+    @Test(arguments: catalog.map(\.id))
     func tuneWorksForEveryTemplate(kernel: String) throws {
         let problem = try #require(Self.problems[kernel])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -122,7 +122,7 @@ func failure(_ arguments: [String]) -> String? {
         let cache = directory.appendingPathComponent("c.sqlite").path
         #expect(
             failure(["tune", kernel, "--problem", problem, "--budget", "12", "--verify", "1", "--cache", cache]) == nil)
-        let template = try #require(KernelCatalog.template(kernel))
+        let template = try #require(catalogTemplate(kernel))
         let scope = CacheScope(
             kernel: kernel, problem: try template.parseProblem(problem).key, target: "trn2", backend: "model",
             toolchain: ModelBackend().toolchain)

@@ -2,12 +2,16 @@ import KernelSpace
 
 /// A compiled variant, ready to measure: its program and whatever artifact the backend built.
 public struct CompiledVariant: Sendable {
+    /// The variant.
     public var variant: Variant
+    /// The program.
     public var program: KernelProgram
     /// Backend-specific artifact (a path to a NEFF on the neuron backend); nil for the model.
     public var artifact: String?
+    /// Seconds spent compiling.
     public var compileSeconds: Double
 
+    /// Creates a value with every field given.
     public init(variant: Variant, program: KernelProgram, artifact: String?, compileSeconds: Double) {
         self.variant = variant
         self.program = program
@@ -37,7 +41,9 @@ public protocol Backend: Sendable {
 
 /// A measurement carried as an error, for `compile` results that end the evaluation early.
 public struct MeasurementResult: Error, Sendable {
+    /// The measurement.
     public var measurement: Measurement
 
+    /// Creates a value with every field given.
     public init(_ measurement: Measurement) { self.measurement = measurement }
 }

@@ -5,14 +5,19 @@ import KernelSpace
 /// The default backend: the NeuronCore performance model. No hardware, no Python; every slot is a
 /// CPU thread.
 public struct ModelBackend: Backend {
+    /// `model`.
     public let name = "model"
+    /// What produced the timings (compiler and runtime, or the model version).
     public let toolchain = "costmodel-\(CostModelVersion.current)"
+    /// How many measurements may run at once.
     public let measureSlots: Int
 
+    /// Creates a value with every field given.
     public init(slots: Int = ProcessInfo.processInfo.activeProcessorCount) {
         measureSlots = max(1, slots)
     }
 
+    /// Checks the restrictions and hardware limits and builds the program; the model needs no compiler.
     public func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult> {
         let start = ContinuousClock.now
         if let reason = variant.template.restriction(variant.configuration, for: variant.problem) {
@@ -26,6 +31,7 @@ public struct ModelBackend: Backend {
         return .success(CompiledVariant(variant: variant, program: program, artifact: nil, compileSeconds: seconds))
     }
 
+    /// Times the program on the performance model.
     public func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement {
         let start = ContinuousClock.now
         let report = Timeline.simulate(compiled.program, on: compiled.variant.target)

@@ -4,6 +4,7 @@ import MoEModel
 
 /// The predicted time of one kernel call of the model, where a template exists for it.
 public struct CallEstimate: Sendable {
+    /// The inventory call.
     public var call: KernelCall
     /// Latency of one invocation (ns); nil when no template covers the kernel yet.
     public var latency: Double?
@@ -16,11 +17,16 @@ public struct CallEstimate: Sendable {
 
 /// Estimates a phase of the model from the kernels' best known configurations.
 public struct PhaseEstimator: Sendable {
+    /// The target chip.
     public var target: Target
+    /// Search spaces by template id.
     public var spaces: [String: SearchSpace]
+    /// Where tuned variants are looked up; nil when there is none.
     public var cache: TimingCache?
+    /// The backend that timed it.
     public var backend: any Backend
 
+    /// Creates a value with every field given.
     public init(target: Target, spaces: [String: SearchSpace], cache: TimingCache?, backend: any Backend) {
         self.target = target
         self.spaces = spaces
@@ -37,9 +43,7 @@ public struct PhaseEstimator: Sendable {
         guard let space = spaces[call.kernel] else {
             return CallEstimate(call: call, latency: nil, source: "no template yet")
         }
-        guard let problem = try? space.template.parseProblem(call.problem) else {
-            return CallEstimate(call: call, latency: nil, source: "problem not accepted by the template")
-        }
+        let problem = call.problem
         let resolver = VariantResolver(space: space, problem: problem, target: target, cache: cache, backend: backend)
         guard let variant = try? resolver.resolve(nil, fallBackToDefault: true) else {
             return CallEstimate(call: call, latency: nil, source: "no valid configuration found")

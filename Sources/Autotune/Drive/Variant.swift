@@ -3,11 +3,16 @@ import KernelSpace
 
 /// One configuration of a template for one problem on one target: the unit the tuner evaluates.
 public struct Variant: Sendable {
+    /// The kernel template.
     public var template: any KernelTemplate
+    /// The problem.
     public var problem: Problem
+    /// The configuration.
     public var configuration: Configuration
+    /// The target chip.
     public var target: Target
 
+    /// Creates a value with every field given.
     public init(template: any KernelTemplate, problem: Problem, configuration: Configuration, target: Target) {
         self.template = template
         self.problem = problem
@@ -28,20 +33,26 @@ public enum VariantStatus: String, Sendable, Codable {
 
 /// The result of evaluating one variant, as stored in the cache.
 public struct Measurement: Sendable, Equatable {
+    /// How it ended.
     public var status: VariantStatus
     /// Why the variant is invalid or failed.
     public var reason: String?
     /// Latency statistics in ns (one sample on the model backend).
     public var latency: Double?
+    /// Fastest run (ns).
     public var latencyMin: Double?
+    /// Slowest run (ns).
     public var latencyMax: Double?
+    /// How many timed runs the statistics come from.
     public var samples: Int
     /// Per-engine busy time (ns), DMA bytes and other figures the backend reports.
     public var metrics: [String: Double]
     /// Seconds spent compiling and measuring.
     public var compileSeconds: Double
+    /// Seconds spent measuring.
     public var measureSeconds: Double
 
+    /// Creates a value with every field given.
     public init(
         status: VariantStatus, reason: String? = nil, latency: Double? = nil, latencyMin: Double? = nil,
         latencyMax: Double? = nil, samples: Int = 0, metrics: [String: Double] = [:], compileSeconds: Double = 0,

@@ -5,6 +5,7 @@ import KernelSpace
 public struct VariantError: Error, Equatable, CustomStringConvertible {
     /// The one-line message.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
     /// An error with its message.

@@ -4,6 +4,7 @@ import KernelSpace
 
 /// How a space divides for one problem on one target.
 public struct SpaceCensus: Sendable, Equatable {
+    /// Configurations in the space.
     public var total: Int
     /// Left out by the template's restrictions (redundant or meaningless for the problem).
     public var restricted: Int

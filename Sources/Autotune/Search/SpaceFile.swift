@@ -4,9 +4,12 @@ import Yams
 
 /// Why a space file was refused: `file:line:column: message`, naming the offending key or token.
 public struct SpaceFileError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 

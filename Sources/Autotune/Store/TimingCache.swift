@@ -5,20 +5,29 @@ import KernelSpace
 
 /// Why the cache could not be used; the message names the path and what went wrong.
 public struct CacheError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 
 /// What identifies one timing: the variant and what timed it.
 public struct CacheScope: Hashable, Sendable {
+    /// The template id.
     public var kernel: String
+    /// The problem's canonical key.
     public var problem: String
+    /// The target chip.
     public var target: String
+    /// The backend that timed it.
     public var backend: String
+    /// What produced the timings (compiler and runtime, or the model version).
     public var toolchain: String
 
+    /// Creates a value with every field given.
     public init(kernel: String, problem: String, target: String, backend: String, toolchain: String) {
         self.kernel = kernel
         self.problem = problem

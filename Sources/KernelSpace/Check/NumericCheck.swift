@@ -1,5 +1,6 @@
 /// The outcome of running a variant's program on the interpreter against the template's reference.
 public struct CheckResult: Sendable, Equatable {
+    /// Whether it passed.
     public var passed: Bool
     /// Largest absolute difference relative to the largest reference magnitude (infinity for NaN).
     public var error: Double

@@ -2,15 +2,20 @@
 public struct ResourceLimits: Hashable, Sendable {
     /// Target name for messages (`trn2`).
     public var target: String
+    /// Partitions of SBUF and PSUM (128).
     public var partitions: Int
+    /// SBUF bytes per partition.
     public var sbufBytesPerPartition: Int
+    /// PSUM banks per partition.
     public var psumBanks: Int
+    /// Bytes of one PSUM bank per partition.
     public var psumBankBytes: Int
     /// Largest moving free size of one `nc_matmul`.
     public var matmulMaxMoving: Int
     /// Whether `dma_transpose` exists.
     public var hasDMATranspose: Bool
 
+    /// Creates a value with every field given.
     public init(
         target: String, partitions: Int, sbufBytesPerPartition: Int, psumBanks: Int, psumBankBytes: Int,
         matmulMaxMoving: Int, hasDMATranspose: Bool

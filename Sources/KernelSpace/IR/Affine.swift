@@ -5,6 +5,7 @@ public struct LoopVar: Hashable, Sendable {
     /// Name printed in emitted source.
     public var name: String
 
+    /// Creates a value with every field given.
     public init(id: Int, name: String) {
         self.id = id
         self.name = name
@@ -15,13 +16,18 @@ public struct LoopVar: Hashable, Sendable {
 public struct Affine: Hashable, Sendable {
     /// One `coefficient * variable` term.
     public struct Term: Hashable, Sendable {
+        /// The loop variable.
         public var variable: Int
+        /// The coefficient.
         public var coefficient: Int
     }
 
+    /// The terms, one per loop variable used.
     public var terms: [Term]
+    /// The constant term.
     public var constant: Int
 
+    /// Creates a value with every field given.
     public init(terms: [Term] = [], constant: Int = 0) {
         self.terms = terms.filter { $0.coefficient != 0 }
         self.constant = constant
@@ -78,11 +84,16 @@ public struct Affine: Hashable, Sendable {
 /// `limit` (the elements left in the problem from `start`) is smaller. A limit at or below zero
 /// makes the access empty. Stride 0 repeats one element (a row broadcast over partitions).
 public struct AffineRange: Hashable, Sendable {
+    /// The first index.
     public var start: Affine
+    /// The number of elements.
     public var size: Int
+    /// An upper bound from outer loop variables, or nil.
     public var limit: Affine?
+    /// The step between elements.
     public var stride: Int
 
+    /// Creates a value with every field given.
     public init(start: Affine, size: Int, limit: Affine? = nil, stride: Int = 1) {
         self.start = start
         self.size = size
@@ -114,8 +125,9 @@ public struct AffineRange: Hashable, Sendable {
 public struct DynamicOffset: Hashable, Sendable {
     /// The dimension the value offsets.
     public var dimension: Int
-    /// The SBUF buffer and the `[1, 1]` region holding the value.
+    /// The SBUF buffer holding the value.
     public var buffer: Int
+    /// The `[1, 1]` region of the buffer holding the value.
     public var ranges: [AffineRange]
 
     /// The region read for the value.
@@ -124,11 +136,14 @@ public struct DynamicOffset: Hashable, Sendable {
 
 /// A rectangular region of a buffer: one range per buffer dimension, partition dimension first.
 public struct Access: Hashable, Sendable {
+    /// The buffer read or written.
     public var buffer: Int
+    /// One range per dimension.
     public var ranges: [AffineRange]
     /// A run-time offset (DMAs under descriptor generation only).
     public var dynamic: DynamicOffset?
 
+    /// Creates a value with every field given.
     public init(_ buffer: BufferDecl, _ ranges: [AffineRange]) {
         precondition(ranges.count == buffer.shape.count, "access rank must match buffer \(buffer.name)")
         self.buffer = buffer.id

@@ -17,13 +17,19 @@ public enum TensorRole: Sendable, Hashable {
 
 /// A tensor in HBM or a buffer in SBUF/PSUM. On-chip shapes put the partition dimension first.
 public struct BufferDecl: Hashable, Sendable {
+    /// Index in the program's buffer list; accesses refer to buffers by it.
     public var id: Int
+    /// Name in the emitted source.
     public var name: String
+    /// Where it lives.
     public var memory: Memory
+    /// The shape, outermost dimension first.
     public var shape: [Int]
+    /// The element type.
     public var dtype: DType
     /// Physical copies the buffer rotates through each time its ``Stmt/allocate(_:)`` runs.
     public var copies: Int
+    /// What the tensor is to the caller.
     public var role: TensorRole
 
     /// Elements per partition (product of the free dimensions); for HBM, all elements.
@@ -45,12 +51,18 @@ public enum LoopKind: String, Sendable, Hashable {
 /// A counted loop over a loop variable: `trips` iterations, or fewer where `limit` (an expression
 /// of outer loop variables, such as a causal triangle's row) is smaller.
 public struct Loop: Hashable, Sendable {
+    /// The loop variable.
     public var variable: LoopVar
+    /// Iterations at most.
     public var trips: Int
+    /// An upper bound from outer loop variables, or nil.
     public var limit: Affine?
+    /// How the compiler may schedule it.
     public var kind: LoopKind
+    /// The statements, in order.
     public var body: [Stmt]
 
+    /// Creates a value with every field given.
     public init(_ variable: LoopVar, trips: Int, limit: Affine? = nil, kind: LoopKind = .affine, body: [Stmt]) {
         self.variable = variable
         self.trips = trips
@@ -100,9 +112,12 @@ public enum ScalarOperand: Hashable, Sendable {
 
 /// One `op operand` step of a `tensor_scalar`.
 public struct ScalarStep: Hashable, Sendable {
+    /// The operation.
     public var op: ALUOp
+    /// The second operand.
     public var operand: ScalarOperand
 
+    /// Creates a value with every field given.
     public init(_ op: ALUOp, _ operand: ScalarOperand) {
         self.op = op
         self.operand = operand
@@ -207,9 +222,13 @@ public enum Instruction: Hashable, Sendable {
 /// One program feeds the emitter (NKI source), the interpreter (CPU check), the resource check and
 /// the cost model, so the kernel that is timed, checked and written is the same kernel.
 public struct KernelProgram: Hashable, Sendable {
+    /// The kernel's Python function name.
     public var name: String
+    /// The buffers, by id.
     public var buffers: [BufferDecl]
+    /// The loop variables, by id.
     public var loopVariables: [LoopVar]
+    /// The statements, in order.
     public var body: [Stmt]
 
     /// HBM inputs in argument order.
@@ -244,6 +263,7 @@ public struct KernelProgram: Hashable, Sendable {
         return count(body)
     }
 
+    /// Calls `visit` with every instruction and the loops around it, in program order.
     public func forEachInstruction(_ visit: (Instruction, [Loop]) -> Void) {
         func walk(_ statements: [Stmt], _ loops: [Loop]) {
             for statement in statements {
@@ -260,9 +280,12 @@ public struct KernelProgram: Hashable, Sendable {
 
 /// Builds a ``KernelProgram``: declares buffers and loop variables and hands out their ids.
 public struct ProgramBuilder {
+    /// The buffers, by id.
     public private(set) var buffers: [BufferDecl] = []
+    /// The loop variables declared so far.
     public private(set) var variables: [LoopVar] = []
 
+    /// Creates a value with every field given.
     public init() {}
 
     /// Declares a buffer and returns it.

@@ -1,8 +1,11 @@
 /// Why the interpreter stopped; the message names the buffer or instruction.
 public struct InterpreterError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 

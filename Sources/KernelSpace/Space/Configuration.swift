@@ -1,8 +1,11 @@
 /// One point of a template's search space: a value for every parameter, in the space's order.
 public struct Configuration: Hashable, Sendable, CustomStringConvertible {
+    /// Names, in order.
     public var names: [String]
+    /// Values, in the order of the names.
     public var values: [ParameterValue]
 
+    /// Creates a value with every field given.
     public init(names: [String], values: [ParameterValue]) {
         precondition(names.count == values.count)
         self.names = names
@@ -14,6 +17,7 @@ public struct Configuration: Hashable, Sendable, CustomStringConvertible {
         zip(names, values).map { "\($0)=\($1)" }.joined(separator: ",")
     }
 
+    /// The text shown to a person.
     public var description: String { key }
 
     /// The value of a named parameter.

@@ -1,8 +1,11 @@
 /// A dense row-major tensor on the host, used as interpreter input and output.
 public struct HostTensor: Hashable, Sendable {
+    /// The shape, outermost dimension first.
     public var shape: [Int]
+    /// The elements, row-major.
     public var data: [Float]
 
+    /// Creates a value with every field given.
     public init(shape: [Int], data: [Float]) {
         precondition(shape.reduce(1, *) == data.count, "data does not fill shape \(shape)")
         self.shape = shape

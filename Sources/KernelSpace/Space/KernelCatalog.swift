@@ -1,14 +1,15 @@
-/// The built-in templates.
+/// The built-in templates, generic over the model: a model's numbers come in through
+/// ``ModelNumerics``, and the model-role instances of `linear` (`qkv`, `o-proj`, `lm-head`) are
+/// declared by the model (MoEModel), not here.
 public enum KernelCatalog {
-    /// Every template, in listing order.
-    public static let all: [any KernelTemplate] = [
-        LinearTemplate(), LinearTemplate.qkvProjection, LinearTemplate.outputProjection,
-        LinearTemplate.languageModelHead, RMSNormTemplate(),
-        RouterTemplate(), QKNormRopeTemplate(), AttentionDecodeTemplate(),
-        AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
-        ExpertMLPPrefillTemplate(),
-    ]
-
-    /// The template with this id, or nil.
-    public static func template(_ id: String) -> (any KernelTemplate)? { all.first { $0.id == id } }
+    /// Every generic template, with the numbers of a model's arithmetic, in listing order.
+    public static func templates(_ numerics: ModelNumerics) -> [any KernelTemplate] {
+        [
+            LinearTemplate(), RMSNormTemplate(epsilon: numerics.rmsNormEpsilon),
+            RouterTemplate(normaliseTopK: numerics.normaliseTopK),
+            QKNormRopeTemplate(epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
+            AttentionDecodeTemplate(), AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
+            ExpertMLPPrefillTemplate(),
+        ]
+    }
 }

@@ -4,6 +4,7 @@ public enum ParameterValue: Hashable, Sendable, CustomStringConvertible {
     case choice(String)
     case bool(Bool)
 
+    /// The text shown to a person.
     public var description: String {
         switch self {
         case .int(let value): String(value)
@@ -54,12 +55,16 @@ public enum Domain: Hashable, Sendable {
 
 /// A tunable parameter of a template.
 public struct Parameter: Hashable, Sendable {
+    /// The name written in configuration keys and space files (`tile_m`).
     public var name: String
+    /// The values it may take.
     public var domain: Domain
+    /// The value when none is given.
     public var defaultValue: ParameterValue
     /// What the parameter changes, for `nkitune kernels`.
     public var summary: String
 
+    /// Creates a value with every field given.
     public init(_ name: String, _ domain: Domain, default defaultValue: ParameterValue, _ summary: String) {
         precondition(domain.values.contains(defaultValue), "default of \(name) must be in its domain")
         self.name = name

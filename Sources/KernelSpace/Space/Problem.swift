@@ -1,5 +1,6 @@
 /// One dimension or option of a template's problem, such as `M` or `act`.
 public struct ProblemField: Hashable, Sendable {
+    /// What a field holds.
     public enum Kind: Hashable, Sendable {
         /// A positive size.
         case size
@@ -9,11 +10,14 @@ public struct ProblemField: Hashable, Sendable {
         case choice([String])
     }
 
+    /// The name written in problem texts (`M`).
     public var name: String
+    /// What the field holds.
     public var kind: Kind
     /// Used when the problem text leaves the field out; nil makes it required.
     public var defaultValue: ParameterValue?
 
+    /// Creates a value with every field given.
     public init(_ name: String, _ kind: Kind, default defaultValue: ParameterValue? = nil) {
         self.name = name
         self.kind = kind
@@ -23,9 +27,12 @@ public struct ProblemField: Hashable, Sendable {
 
 /// The shape a kernel is tuned for, e.g. `M=640,K=2048,N=768,act=none,dtype=bf16`.
 public struct Problem: Hashable, Sendable, CustomStringConvertible {
+    /// Names, in order.
     public var names: [String]
+    /// Values, in the order of the names.
     public var values: [ParameterValue]
 
+    /// Creates a value with every field given.
     public init(names: [String], values: [ParameterValue]) {
         self.names = names
         self.values = values
@@ -40,6 +47,7 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
     /// Canonical text: every field in the template's order.
     public var key: String { zip(names, values).map { "\($0)=\($1)" }.joined(separator: ",") }
 
+    /// The text shown to a person.
     public var description: String { key }
 
     /// The value of a field by name, for the edges (command line, tests); templates read their
@@ -51,9 +59,12 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
 
 /// Why a problem text was refused; the message names the bad value.
 public struct ProblemError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 

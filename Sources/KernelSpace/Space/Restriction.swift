@@ -1,13 +1,17 @@
 /// Why an expression could not be parsed or evaluated; `column` is 1-based within the expression.
 public struct ExpressionError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The 1-based column within the expression.
     public var column: Int
 
+    /// Creates a value with every field given.
     public init(message: String, column: Int) {
         self.message = message
         self.column = column
     }
 
+    /// The text shown to a person.
     public var description: String { "column \(column): \(message)" }
 }
 
@@ -35,6 +39,7 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
     public let text: String
     let root: Node
 
+    /// The text shown to a person.
     public var description: String { text }
 
     /// Longest expression accepted, in characters.

@@ -1,8 +1,11 @@
 /// Why a configuration key was refused; the message names the bad part.
 public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// The one-line message, naming what was wrong.
     public var message: String
+    /// The text shown to a person.
     public var description: String { message }
 
+    /// Creates a value with every field given.
     public init(message: String) { self.message = message }
 }
 
@@ -13,7 +16,9 @@ public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
 /// let first = space.configuration(at: 0)
 /// ```
 public struct SearchSpace: Sendable {
+    /// The kernel template.
     public var template: any KernelTemplate
+    /// The parameters, with the domains of this space (built-in, or narrowed by a space file).
     public var parameters: [Parameter]
     /// Restrictions a user added (a space file's `restrictions:`), on top of the template's own.
     public var restrictions: [Restriction]

@@ -1,6 +1,7 @@
 import Foundation
 
 extension AttentionDecodeTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = AttentionDecodeBuilder(shape: Shape(problem), configuration: configuration)
         return builder.build()

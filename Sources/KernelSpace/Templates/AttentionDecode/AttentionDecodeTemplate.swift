@@ -8,9 +8,12 @@ import Foundation
 /// of unnormalised `P V` after) and `pv_splits` (`P V` summed in that many partial PSUM groups, then
 /// added in fp32: the split-S reduction order). The others only move data or change engines.
 public struct AttentionDecodeTemplate: KernelTemplate {
+    /// Creates a value with every field given.
     public init() {}
 
+    /// The identifier on the command line and in cache keys.
     public let id = "attention-decode"
+    /// One line on what the kernel computes.
     public let summary = "one query token per head against a KV cache (grouped-query attention)"
 
     /// Where P is normalised and how P V is split over S.
@@ -34,10 +37,12 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     static let pvSplits = IntKey(
         "pv_splits", [1, 2, 4], default: 1, "partial sums of P V over S, added in fp32 (changes the reduction order)")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
     }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.sTile.parameter, Self.bufs.parameter, Self.kLayout.parameter, Self.scaleEngine.parameter,
@@ -60,14 +65,25 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         }
     }
 
+    /// The problem of one query token per head against `positions` cached positions.
+    public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
+        Problem(
+            names: [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field.name),
+            values: [positions, heads, keyValueHeads, headDim].map { .int($0) })
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] { ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"] }
+    /// A problem to show this template on.
     public var demoProblem: String { "S=300,heads=8,kv_heads=1,d=128" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {
         let shape = Shape(problem)
         return 2 * shape.heads * shape.positions * shape.headDim
     }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -84,6 +100,7 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         return nil
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -94,6 +111,7 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         ]
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         guard configuration[Self.kLayout] == .pretransposed else { return inputs }
         let shape = Shape(problem)
@@ -118,6 +136,7 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         return HostTensor(shape: [blocks * d, blockRows], data: data)
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -151,5 +170,6 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         return [HostTensor(shape: [heads, d], data: out)]
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem { problem }
 }

@@ -10,9 +10,12 @@ import Foundation
 /// softmax statistics stay in SBUF fp32 and ScalarE exponentiates: `activation` is ScalarE's alone in
 /// the NKI 2.27 ISA.
 public struct AttentionPrefillTemplate: KernelTemplate {
+    /// Creates a value with every field given.
     public init() {}
 
+    /// The identifier on the command line and in cache keys.
     public let id = "attention-prefill"
+    /// One line on what the kernel computes.
     public let summary = "causal grouped-query attention over the prompt (flash style, online softmax)"
 
     /// The key tile sets where the online softmax rescales; the query tile only groups rows.
@@ -38,10 +41,12 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         "rescale_engine", [.vector, .gpsimd], default: .vector,
         "engine that rescales and adds into the output accumulator")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
     }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.qTile, Self.kTile, Self.bufs].map(\.parameter)
             + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
@@ -62,14 +67,25 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         }
     }
 
+    /// The problem of causal attention over a prompt of `positions` tokens.
+    public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
+        Problem(
+            names: [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field.name),
+            values: [positions, heads, keyValueHeads, headDim].map { .int($0) })
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] { ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"] }
+    /// A problem to show this template on.
     public var demoProblem: String { "S=200,heads=2,kv_heads=1,d=128" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {
         let shape = Shape(problem)
         return 2 * shape.heads * shape.positions * (shape.positions + 1) / 2 * shape.headDim
     }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -80,6 +96,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         return KernelIdioms.redundantTile("q_tile", queryTile, covering: positions, dimension: "S", smallest: 64)
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -90,6 +107,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         ]
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         guard configuration[Self.kLayout] == .pretransposed else { return inputs }
         let shape = Shape(problem)
@@ -97,6 +115,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         return [inputs[0], keys, inputs[2]]
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
@@ -131,6 +150,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         return [HostTensor(shape: [heads * positions, d], data: out)]
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         problem.with(
             Self.positions, KernelIdioms.checkSize(problem[Self.positions], extent: configuration[Self.qTile] * 2))

@@ -1,4 +1,5 @@
 extension ExpertMLPDecodeTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = ExpertMLPDecodeBuilder(shape: ExpertShape(problem), configuration: configuration)
         return builder.build()

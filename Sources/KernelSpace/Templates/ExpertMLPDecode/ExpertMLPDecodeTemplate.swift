@@ -9,10 +9,14 @@ import Foundation
 /// `acc_dtype` (the sum over experts in fp32 or bf16) changes numerics; the rest moves data or
 /// changes engines.
 public struct ExpertMLPDecodeTemplate: KernelTemplate {
+    /// Creates a value with every field given.
     public init() {}
 
+    /// The identifier on the command line and in cache keys.
     public let id = "expert-mlp-decode"
+    /// One line on what the kernel computes.
     public let summary = "decode MoE: each token's k selected experts (gate/up, SiLU * up, down), weighted sum"
+    /// The parameters that change the numbers computed (see ``KernelTemplate/numericParameters``).
     public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name] }
 
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "experts' weights prefetched ahead (rotating copies)")
@@ -27,8 +31,10 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     static let accumulatorType = ChoiceKey<AccumulatorType>(
         "acc_dtype", [.fp32, .bf16], default: .fp32, "type of the sum over experts")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { ExpertShape.fields }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter, Self.multiplyEngine.parameter,
@@ -36,16 +42,26 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         ]
     }
 
+    /// The problem of `tokens` tokens, each through `k` of `experts` experts of `hidden` x `columns`.
+    public static func problem(tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int) -> Problem {
+        Problem(
+            names: ExpertShape.fields.map(\.name), values: [tokens, hidden, columns, experts, k].map { .int($0) })
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
         ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2"]
     }
+    /// A problem to show this template on.
     public var demoProblem: String { "T=1,H=2048,I=192,E=128,k=8" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {
         let shape = ExpertShape(problem)
         return shape.tokens * shape.k * 3 * shape.hidden * shape.columns
     }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
@@ -59,6 +75,7 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         return nil
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         var generator = SplitMix64(seed: seed &+ 7)
@@ -83,10 +100,12 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         ]
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         inputs
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let (tokens, hidden, columns, _, k) = ExpertShape(problem).dimensions
         let (x, gateUp, down) = (inputs[0].data, inputs[1].data, inputs[2].data)

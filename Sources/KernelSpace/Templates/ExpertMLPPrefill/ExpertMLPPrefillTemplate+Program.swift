@@ -1,4 +1,5 @@
 extension ExpertMLPPrefillTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = ExpertMLPPrefillBuilder(
             shape: ExpertShape(problem), configuration: configuration,

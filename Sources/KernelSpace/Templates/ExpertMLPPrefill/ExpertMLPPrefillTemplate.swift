@@ -8,10 +8,14 @@
 /// Each token's experts are added in ascending expert order whatever the block size, so no
 /// parameter changes numerics.
 public struct ExpertMLPPrefillTemplate: KernelTemplate {
+    /// Creates a value with every field given.
     public init() {}
 
+    /// The identifier on the command line and in cache keys.
     public let id = "expert-mlp-prefill"
+    /// One line on what the kernel computes.
     public let summary = "prefill MoE: tokens grouped by expert in padded blocks, gathered, projected, scatter-added"
+    /// The parameters that change the numbers computed (see ``KernelTemplate/numericParameters``).
     public let numericParameters: Set<String> = []
 
     static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
@@ -27,8 +31,10 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     static let scaleEngine = ChoiceKey<Engine>(
         "scale_engine", [.vector, .gpsimd], default: .vector, "engine applying routing weights")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { ExpertShape.fields + [Self.routing.field] }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter,
@@ -38,13 +44,26 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
 
     private let decode = ExpertMLPDecodeTemplate()
 
+    /// The problem of `tokens` tokens, each through `k` of `experts` experts, timed for `routing`.
+    public static func problem(
+        tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int, routing: RoutingScenario = .balanced
+    ) -> Problem {
+        Problem(
+            names: ExpertShape.fields.map(\.name) + [Self.routing.field.name],
+            values: [tokens, hidden, columns, experts, k].map { .int($0) } + [.choice(routing.rawValue)])
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
         ["T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2"]
     }
+    /// A problem to show this template on.
     public var demoProblem: String { "T=128,H=2048,I=192,E=128,k=8" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { decode.macs(for: problem) }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let (tokens, hidden, columns, experts, k) = ExpertShape(problem).dimensions
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
@@ -122,6 +141,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         return result
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let (tokens, _, _, _, k) = ExpertShape(problem).dimensions
         let (experts, weights, _) = Self.routing(problem)
@@ -131,6 +151,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         return inputs
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         let size = configuration[Self.block]
         let blocks = Self.blocks(problem, size: size)
@@ -141,6 +162,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         ]
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         decode.reference(for: problem, inputs: inputs)
     }

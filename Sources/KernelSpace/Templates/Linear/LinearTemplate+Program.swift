@@ -1,7 +1,8 @@
 extension LinearTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = LinearProgramBuilder(
-            shape: Shape(problem), configuration: configuration,
+            shape: Shape(problem), configuration: configuration, normEpsilon: normEpsilon ?? 0,
             kernelName: String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel")
         return builder.build()
     }
@@ -26,9 +27,12 @@ private struct LinearProgramBuilder {
 
     /// Python name of the emitted kernel.
     let kernelName: String
+    /// Epsilon of the fused RMSNorm.
+    let normEpsilon: Float
 
-    init(shape: LinearTemplate.Shape, configuration: Configuration, kernelName: String) {
+    init(shape: LinearTemplate.Shape, configuration: Configuration, normEpsilon: Float, kernelName: String) {
         self.kernelName = kernelName
+        self.normEpsilon = normEpsilon
         self.shape = shape
         self.configuration = configuration
         dtype = shape.elementType.dtype
@@ -240,7 +244,7 @@ private struct LinearProgramBuilder {
                     dst: column, src: column,
                     steps: [
                         ScalarStep(.divide, .immediate(Float(size[.k]))),
-                        ScalarStep(.add, .immediate(RMSNormTemplate.epsilon)),
+                        ScalarStep(.add, .immediate(normEpsilon)),
                     ], engine: .vector)),
             .op(
                 .tensorScalar(dst: column, src: column, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),

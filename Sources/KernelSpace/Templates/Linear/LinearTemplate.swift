@@ -23,38 +23,31 @@ public struct LinearTemplate: KernelTemplate {
 
     /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`),
     /// with its own test and demo problems.
-    public init(id: String, summary: String, fusesNorm: Bool = false, checkProblems: [String], demoProblem: String) {
+    /// `normEpsilon` (a model's `rms_norm_eps`) gives the problem a `norm` option: a fused RMSNorm of X's rows.
+    public init(
+        id: String, summary: String, normEpsilon: Float? = nil, checkProblems: [String], demoProblem: String
+    ) {
         self.id = id
         self.summary = summary
-        self.fusesNorm = fusesNorm
+        self.normEpsilon = normEpsilon
         self.checkProblems = checkProblems
         self.demoProblem = demoProblem
     }
 
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public let checkProblems: [String]
+    /// A problem to show this template on.
     public let demoProblem: String
 
-    /// The q/k/v projection of Qwen3-MoE: hidden -> (q heads + 2 KV heads) x head_dim, optionally
-    /// normalising its input rows first (`norm=1`, a fused input RMSNorm).
-    public static let qkvProjection = LinearTemplate(
-        id: "qkv", summary: "q/k/v projection with an optional fused input RMSNorm (norm=1)", fusesNorm: true,
-        checkProblems: ["M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32"],
-        demoProblem: "M=64,K=256,N=384")
+    /// The epsilon of the fused input RMSNorm; nil when the problem has no `norm` option.
+    public let normEpsilon: Float?
 
     /// Whether the problem has a `norm` option (a fused RMSNorm of X's rows before the product).
-    public let fusesNorm: Bool
+    public var fusesNorm: Bool { normEpsilon != nil }
 
-    /// The attention output projection of Qwen3-MoE: heads x head_dim -> hidden size.
-    public static let outputProjection = LinearTemplate(
-        id: "o-proj", summary: "attention output projection (q heads x head_dim -> hidden), a linear product",
-        checkProblems: ["M=3,K=100,N=300"], demoProblem: "M=8,K=256,N=512")
-
-    /// The language-model head: hidden size -> this rank's slice of the vocabulary.
-    public static let languageModelHead = LinearTemplate(
-        id: "lm-head", summary: "hidden -> vocabulary slice logits, the model's largest product",
-        checkProblems: ["M=1,K=160,N=700"], demoProblem: "M=1,K=256,N=1000")
-
+    /// The identifier on the command line and in cache keys.
     public let id: String
+    /// One line on what the kernel computes.
     public let summary: String
 
     static let size = PerDimension(m: SizeField("M"), k: SizeField("K"), n: SizeField("N"))
@@ -91,11 +84,13 @@ public struct LinearTemplate: KernelTemplate {
                 + [Self.loopOrder.parameter.name, Self.accumulatorType.parameter.name])
     }
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.size.m.field, Self.size.k.field, Self.size.n.field, Self.activation.field, Self.elementType.field]
             + (fusesNorm ? [Self.norm.field] : [])
     }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.tile.m, Self.tile.k, Self.tile.n, Self.block.m, Self.block.k, Self.block.n].map(\.parameter)
             + [
@@ -120,11 +115,13 @@ public struct LinearTemplate: KernelTemplate {
         }
     }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {
         let size = Shape(problem).size
         return size.m * size.k * size.n
     }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         for dimension in LinearDimension.allCases {
@@ -177,6 +174,7 @@ public struct LinearTemplate: KernelTemplate {
             && psumAccumulatorBanks(configuration) <= 3
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         let dtype = shape.elementType.dtype
@@ -189,16 +187,19 @@ public struct LinearTemplate: KernelTemplate {
         return inputs
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         configuration[Self.xLayout] == .pretransposed ? [Self.transposed(inputs[0])] + inputs.dropFirst() : inputs
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let dtype = shape.elementType.dtype
         let (m, k, n) = (shape.size.m, shape.size.k, shape.size.n)
         let w = inputs[1]
-        let x = shape.normalises ? Self.normalised(inputs[0], weight: inputs[2].data) : inputs[0]
+        let x =
+            shape.normalises ? Self.normalised(inputs[0], weight: inputs[2].data, epsilon: normEpsilon ?? 0) : inputs[0]
         let function = shape.activation.function
         var y = [Float](repeating: 0, count: m * n)
         var sums = [Double](repeating: 0, count: n)
@@ -214,11 +215,29 @@ public struct LinearTemplate: KernelTemplate {
         return [HostTensor(shape: [m, n], data: y)]
     }
 
+    /// The problem `Y[m, n] = act(X[m, k] W[k, n])`; `normalise` (for an instance with a fused norm)
+    /// normalises X's rows first.
+    public func problem(
+        m: Int, k: Int, n: Int, activation: LinearActivation = .none, elementType: ElementType = .bf16,
+        normalise: Bool = false
+    ) -> Problem {
+        var names = [Self.size.m, Self.size.k, Self.size.n].map(\.field.name)
+        var values: [ParameterValue] = [.int(m), .int(k), .int(n)]
+        names += [Self.activation.field.name, Self.elementType.field.name]
+        values += [.choice(activation.rawValue), .choice(elementType.rawValue)]
+        if fusesNorm {
+            names.append(Self.norm.field.name)
+            values.append(.choice((normalise ? Toggle.on : .off).rawValue))
+        }
+        return Problem(names: names, values: values)
+    }
+
     /// fp32 round-off for an fp32 problem, a few bf16 ulps otherwise.
     public func tolerance(for problem: Problem) -> Double {
         Shape(problem).elementType == .fp32 ? 1e-4 : 2e-2
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let shape = Shape(problem)
         var small = problem
@@ -230,13 +249,13 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     /// Hugging Face's RMSNorm of each row: `bf16(weight * bf16(x / rms(x)))`.
-    static func normalised(_ x: HostTensor, weight: [Float]) -> HostTensor {
+    static func normalised(_ x: HostTensor, weight: [Float], epsilon: Float) -> HostTensor {
         let (rows, columns) = (x.shape[0], x.shape[1])
         var data = x.data
         for row in 0..<rows {
             var total: Float = 0
             for column in 0..<columns { total += x.data[row * columns + column] * x.data[row * columns + column] }
-            let scale = Foundation.pow(total / Float(columns) + RMSNormTemplate.epsilon, -0.5)
+            let scale = Foundation.pow(total / Float(columns) + epsilon, -0.5)
             for column in 0..<columns {
                 data[row * columns + column] = DType.roundToBF16(
                     weight[column] * DType.roundToBF16(x.data[row * columns + column] * scale))

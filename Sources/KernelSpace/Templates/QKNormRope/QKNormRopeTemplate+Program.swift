@@ -1,6 +1,7 @@
 extension QKNormRopeTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = QKNormRopeBuilder(shape: Shape(problem), configuration: configuration)
+        var builder = QKNormRopeBuilder(shape: Shape(problem), configuration: configuration, epsilon: epsilon)
         return builder.build()
     }
 }
@@ -9,11 +10,13 @@ extension QKNormRopeTemplate {
 private struct QKNormRopeBuilder {
     let shape: QKNormRopeTemplate.Shape
     let configuration: Configuration
+    let epsilon: Float
     private var b = ProgramBuilder()
 
-    init(shape: QKNormRopeTemplate.Shape, configuration: Configuration) {
+    init(shape: QKNormRopeTemplate.Shape, configuration: Configuration, epsilon: Float) {
         self.shape = shape
         self.configuration = configuration
+        self.epsilon = epsilon
     }
 
     mutating func build() -> KernelProgram {
@@ -114,7 +117,7 @@ private struct QKNormRopeBuilder {
                     dst: column, src: column,
                     steps: [
                         ScalarStep(.divide, .immediate(Float(d))),
-                        ScalarStep(.add, .immediate(RMSNormTemplate.epsilon)),
+                        ScalarStep(.add, .immediate(epsilon)),
                     ],
                     engine: .vector)),
             .op(

@@ -3,15 +3,23 @@ import Foundation
 /// Qwen3's per-head RMSNorm of queries and keys over `head_dim`, then rotary position embedding:
 /// `out = n * cos + rotate_half(n) * sin` with `rotate_half([a, b]) = [-b, a]`. Tokens sit on
 /// partitions; `q` and `k` arrive as `[T, heads * d]`; `cos` and `sin` are the caller's `[T, d]`
-/// tables (bf16, theta 1e6, as Hugging Face's `Qwen3MoeRotaryEmbedding` makes them). Every multiply
+/// tables (bf16, with the model's RoPE base, as Hugging Face's `Qwen3MoeRotaryEmbedding` makes them). Every multiply
 /// and add rounds to bf16, as the Hugging Face modules do.
 public struct QKNormRopeTemplate: KernelTemplate {
-    public init() {}
+    /// The template for a model's RMSNorm `epsilon` and RoPE base `ropeTheta`.
+    public init(epsilon: Float, ropeTheta: Double) {
+        self.epsilon = epsilon
+        self.ropeTheta = ropeTheta
+    }
 
+    /// The identifier on the command line and in cache keys.
     public let id = "qk-norm-rope"
+    /// One line on what the kernel computes.
     public let summary = "per-head RMSNorm of q and k over head_dim, then rotary embedding"
-    /// Qwen3's RoPE base.
-    public static let theta = 1_000_000.0
+    /// Added to each head's mean square (the model's `rms_norm_eps`).
+    public let epsilon: Float
+    /// Base of the rotary frequencies (the model's `rope_theta`).
+    public let ropeTheta: Double
 
     /// Every parameter only moves data or changes engines.
     public let numericParameters: Set<String> = []
@@ -32,10 +40,12 @@ public struct QKNormRopeTemplate: KernelTemplate {
     static let ropeEngine = ChoiceKey<Engine>(
         "rope_engine", [.vector, .gpsimd], default: .vector, "engine of the rotation")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field)
     }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.tileT.parameter, Self.bufs.parameter, Self.square.parameter, Self.normEngine.parameter,
@@ -60,13 +70,26 @@ public struct QKNormRopeTemplate: KernelTemplate {
         }
     }
 
+    /// The problem of `tokens` rows of query and key heads at positions `position ..< position + tokens`.
+    public static func problem(tokens: Int, queryHeads: Int, keyValueHeads: Int, headDim: Int, position: Int)
+        -> Problem
+    {
+        Problem(
+            names: [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field.name),
+            values: [tokens, queryHeads, keyValueHeads, headDim, position].map { .int($0) })
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
         ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"]
     }
+    /// A problem to show this template on.
     public var demoProblem: String { "T=16,q_heads=2,kv_heads=1,d=128,pos=3" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { 0 }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         if shape.headDim % 2 != 0 { return "d=\(shape.headDim) must be even to rotate halves" }
@@ -79,12 +102,12 @@ public struct QKNormRopeTemplate: KernelTemplate {
     }
 
     /// `cos` and `sin` tables for positions `pos ..< pos + T`, rounded to bf16.
-    static func tables(tokens: Int, dimension: Int, start: Int) -> (cos: HostTensor, sin: HostTensor) {
+    func tables(tokens: Int, dimension: Int, start: Int) -> (cos: HostTensor, sin: HostTensor) {
         var cosines: [Float] = []
         var sines: [Float] = []
         for token in 0..<tokens {
             for index in 0..<dimension {
-                let frequency = Foundation.pow(theta, -Double(2 * (index % (dimension / 2))) / Double(dimension))
+                let frequency = Foundation.pow(ropeTheta, -Double(2 * (index % (dimension / 2))) / Double(dimension))
                 let angle = Double(start + token) * frequency
                 cosines.append(DType.roundToBF16(Float(Foundation.cos(angle))))
                 sines.append(DType.roundToBF16(Float(Foundation.sin(angle))))
@@ -95,10 +118,11 @@ public struct QKNormRopeTemplate: KernelTemplate {
         )
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         let (tokens, d) = (shape.tokens, shape.headDim)
-        let (cos, sin) = Self.tables(tokens: tokens, dimension: d, start: shape.position)
+        let (cos, sin) = tables(tokens: tokens, dimension: d, start: shape.position)
         return [
             HostTensor.random([tokens, shape.queryHeads * d], dtype: .bf16, seed: seed),
             HostTensor.random([tokens, shape.keyValueHeads * d], dtype: .bf16, seed: seed &+ 1),
@@ -108,10 +132,12 @@ public struct QKNormRopeTemplate: KernelTemplate {
         ]
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         inputs
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let (tokens, d) = (shape.tokens, shape.headDim)
@@ -124,7 +150,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
                     let base = token * heads * d + head * d
                     var total: Float = 0
                     for index in 0..<d { total += x.data[base + index] * x.data[base + index] }
-                    let scale = Foundation.pow(total / Float(d) + RMSNormTemplate.epsilon, -0.5)
+                    let scale = Foundation.pow(total / Float(d) + epsilon, -0.5)
                     let n = (0..<d).map { DType.roundToBF16(weight[$0] * DType.roundToBF16(x.data[base + $0] * scale)) }
                     for index in 0..<d {
                         let rotated = index < half ? -n[index + half] : n[index - half]
@@ -143,6 +169,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
         ]
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         problem.with(
             Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))

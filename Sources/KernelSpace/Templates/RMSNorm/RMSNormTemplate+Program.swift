@@ -1,6 +1,7 @@
 /// The program of an ``RMSNormTemplate`` configuration: token tiles on partitions, the weight
 /// broadcast once, the sum of squares on the chosen engine, then scale and weight.
 extension RMSNormTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let shape = Shape(problem)
         let (tokens, hidden, residual) = (shape.tokens, shape.hidden, shape.residual)
@@ -61,7 +62,7 @@ extension RMSNormTemplate {
                 .tensorScalar(
                     dst: column(scale), src: column(total),
                     steps: [
-                        ScalarStep(.divide, .immediate(Float(hidden))), ScalarStep(.add, .immediate(Self.epsilon)),
+                        ScalarStep(.divide, .immediate(Float(hidden))), ScalarStep(.add, .immediate(epsilon)),
                     ],
                     engine: .vector)),
             .op(

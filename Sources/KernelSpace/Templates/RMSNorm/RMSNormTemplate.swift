@@ -8,12 +8,15 @@ import Foundation
 /// Numerics: the sum of squares is fp32 in element order on either engine, so `square` only moves
 /// work; rounding points follow Hugging Face's `Qwen3MoeRMSNorm` (eps 1e-6).
 public struct RMSNormTemplate: KernelTemplate {
-    public init() {}
+    /// The template for a model whose RMSNorm adds `epsilon`.
+    public init(epsilon: Float) { self.epsilon = epsilon }
 
+    /// The identifier on the command line and in cache keys.
     public let id = "rmsnorm"
+    /// One line on what the kernel computes.
     public let summary = "RMSNorm over the hidden size, optionally adding the residual first (returns the sum too)"
-    /// Qwen3's `rms_norm_eps`.
-    public static let epsilon: Float = 1e-6
+    /// Added to the mean square (the model's `rms_norm_eps`).
+    public let epsilon: Float
 
     /// Every parameter only moves data or changes engines.
     public let numericParameters: Set<String> = []
@@ -34,8 +37,10 @@ public struct RMSNormTemplate: KernelTemplate {
     static let addEngine = ChoiceKey<Engine>(
         "add_engine", [.vector, .gpsimd], default: .vector, "engine of the residual add")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { [Self.tokens.field, Self.hidden.field, Self.residual.field] }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.tileT, Self.bufs].map(\.parameter)
             + [Self.square, Self.scaleEngine, Self.weightEngine, Self.addEngine].map(\.parameter)
@@ -54,11 +59,22 @@ public struct RMSNormTemplate: KernelTemplate {
         }
     }
 
+    /// The problem of `tokens` rows of `hidden` values, with or without the residual add.
+    public static func problem(tokens: Int, hidden: Int, residual: Bool) -> Problem {
+        Problem(
+            names: [Self.tokens, Self.hidden].map(\.field.name) + [Self.residual.field.name],
+            values: [.int(tokens), .int(hidden), .choice((residual ? Toggle.on : .off).rawValue)])
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] { ["T=40,H=96", "T=200,H=64,residual=1"] }
+    /// A problem to show this template on.
     public var demoProblem: String { "T=64,H=512,residual=1" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { 0 }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         let tile = configuration[Self.tileT]
@@ -72,6 +88,7 @@ public struct RMSNormTemplate: KernelTemplate {
         return nil
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         let (tokens, hidden) = (shape.tokens, shape.hidden)
@@ -81,10 +98,12 @@ public struct RMSNormTemplate: KernelTemplate {
         return inputs
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         inputs
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let (tokens, hidden, residual) = (shape.tokens, shape.hidden, shape.residual)
@@ -95,7 +114,7 @@ public struct RMSNormTemplate: KernelTemplate {
         for row in 0..<tokens {
             var total: Float = 0
             for column in 0..<hidden { total += sums[row * hidden + column] * sums[row * hidden + column] }
-            let scale = Foundation.pow(total / Float(hidden) + Self.epsilon, -0.5)
+            let scale = Foundation.pow(total / Float(hidden) + epsilon, -0.5)
             for column in 0..<hidden {
                 let normalised = DType.roundToBF16(sums[row * hidden + column] * scale)
                 outputs[row * hidden + column] = DType.roundToBF16(weight[column] * normalised)
@@ -106,6 +125,7 @@ public struct RMSNormTemplate: KernelTemplate {
         return result
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         problem.with(
             Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))

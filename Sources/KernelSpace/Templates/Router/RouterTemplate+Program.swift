@@ -1,6 +1,7 @@
 /// The program of a ``RouterTemplate`` configuration: x transposed onto partitions, fp32 logits in
 /// PSUM, softmax, `max8` and `nc_find_index8`, renormalised top-k weights.
 extension RouterTemplate {
+    /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let shape = Shape(problem)
         let (tokens, hidden, experts, k) = (shape.tokens, shape.hidden, shape.experts, shape.k)
@@ -22,7 +23,7 @@ extension RouterTemplate {
         let exponentials = b.buffer("exp_logits", .sbuf, [tile, experts], .fp32, copies: bufs)
         let top = b.buffer("top8", .sbuf, [tile, 8], .fp32, copies: bufs)
         let topIndex = b.buffer("top8_index", .sbuf, [tile, 8], .int32, copies: bufs)
-        let topSum = b.buffer("top_sum", .sbuf, [tile, 1], .fp32, copies: bufs)
+        let topSum = normaliseTopK ? b.buffer("top_sum", .sbuf, [tile, 1], .fp32, copies: bufs) : nil
         let topWeights = b.buffer("top_weights", .sbuf, [tile, k], .fp32, copies: bufs)
         let t = b.variable("t")
         let h = b.variable("h")
@@ -114,12 +115,26 @@ extension RouterTemplate {
                 .findIndex8(
                     dst: Access(topIndex, [rows, .full(8)]), data: probabilities, values: Access(top, [rows, .full(8)]))
             ),
-            .allocate(topSum.id), .op(.tensorReduce(dst: column(topSum), src: Access(top, [rows, chosen]), op: .add)),
-            .allocate(topWeights.id),
-            .op(
-                .tensorScalar(
-                    dst: Access(topWeights, [rows, chosen]), src: Access(top, [rows, chosen]),
-                    steps: [ScalarStep(.divide, .perPartition(column(topSum)))], engine: normaliser)),
+        ]
+        if let topSum {
+            body += [
+                .allocate(topSum.id),
+                .op(.tensorReduce(dst: column(topSum), src: Access(top, [rows, chosen]), op: .add)),
+                .allocate(topWeights.id),
+                .op(
+                    .tensorScalar(
+                        dst: Access(topWeights, [rows, chosen]), src: Access(top, [rows, chosen]),
+                        steps: [ScalarStep(.divide, .perPartition(column(topSum)))], engine: normaliser)),
+            ]
+        } else {
+            body += [
+                .allocate(topWeights.id),
+                .op(
+                    .copy(
+                        dst: Access(topWeights, [rows, chosen]), src: Access(top, [rows, chosen]), engine: normaliser)),
+            ]
+        }
+        body += [
             .op(
                 .dma(dst: Access(weightsOut, [globalRows, chosen]), src: Access(topWeights, [rows, chosen]), queue: 2)),
             .op(.dma(dst: Access(indicesOut, [globalRows, chosen]), src: Access(topIndex, [rows, chosen]), queue: 2)),

@@ -6,9 +6,16 @@
 /// `Qwen3MoeSparseMoeBlock` does; `softmax=topk` chooses on the exponentials and divides once by
 /// their top-k sum: mathematically the same weights, rounded differently (it changes numerics).
 public struct RouterTemplate: KernelTemplate {
-    public init() {}
+    /// The router of a model that renormalises its top-k weights (`norm_topk_prob`) or not.
+    public init(normaliseTopK: Bool) { self.normaliseTopK = normaliseTopK }
 
+    /// Whether the chosen weights are divided by their sum (the model's `norm_topk_prob`); when not,
+    /// they are the softmax probabilities themselves.
+    public let normaliseTopK: Bool
+
+    /// The identifier on the command line and in cache keys.
     public let id = "router"
+    /// One line on what the kernel computes.
     public let summary = "router logits (fp32), softmax, top-k (max8 / find_index8), renormalised weights"
 
     /// Normalising over all experts first rounds differently.
@@ -30,8 +37,10 @@ public struct RouterTemplate: KernelTemplate {
     static let normaliseEngine = ChoiceKey<Engine>(
         "normalise_engine", [.vector, .gpsimd], default: .vector, "engine of the divisions")
 
+    /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field) }
 
+    /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.tileT.parameter, Self.bufs.parameter, Self.xLayout.parameter, Self.softmax.parameter,
@@ -54,18 +63,32 @@ public struct RouterTemplate: KernelTemplate {
         }
     }
 
+    /// The problem of routing `tokens` rows of `hidden` values over `experts`, choosing `k`.
+    public static func problem(tokens: Int, hidden: Int, experts: Int, k: Int) -> Problem {
+        Problem(
+            names: [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field.name),
+            values: [tokens, hidden, experts, k].map { .int($0) })
+    }
+
+    /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"] }
+    /// A problem to show this template on.
     public var demoProblem: String { "T=16,H=256,E=64" }
 
+    /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {
         let shape = Shape(problem)
         return shape.tokens * shape.hidden * shape.experts
     }
 
+    /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         if shape.k > 8 { return "k=\(shape.k) needs more than one max8 (k <= 8)" }
         if shape.experts < 8 { return "E=\(shape.experts) is fewer than the 8 values max8 returns" }
+        if !normaliseTopK && configuration[Self.softmax] == .topk {
+            return "softmax=topk divides by the top-k sum; this model keeps the softmax probabilities"
+        }
         let tile = configuration[Self.tileT]
         if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
         {
@@ -74,6 +97,7 @@ public struct RouterTemplate: KernelTemplate {
         return nil
     }
 
+    /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let shape = Shape(problem)
         return [
@@ -82,10 +106,12 @@ public struct RouterTemplate: KernelTemplate {
         ]
     }
 
+    /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         inputs
     }
 
+    /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)
         let (tokens, hidden, experts, k) = (shape.tokens, shape.hidden, shape.experts, shape.k)
@@ -102,13 +128,14 @@ public struct RouterTemplate: KernelTemplate {
             let total = exponentials.reduce(0, +)
             let order = exponentials.indices.sorted { exponentials[$0] > exponentials[$1] }.prefix(k)
             let chosen = order.map { exponentials[$0] / total }
-            let sum = chosen.reduce(0, +)
+            let sum = normaliseTopK ? chosen.reduce(0, +) : 1
             weights += chosen.map { Float($0 / sum) }
             indices += order.map { Float($0) }
         }
         return [HostTensor(shape: [tokens, k], data: weights), HostTensor(shape: [tokens, k], data: indices)]
     }
 
+    /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         problem.with(
             Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))

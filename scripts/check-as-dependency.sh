@@ -20,16 +20,16 @@ let package = Package(
         .executableTarget(
             name: "Scratch",
             dependencies: [
-                .product(name: "Autotune", package: "nkitune"), .product(name: "KernelSpace", package: "nkitune"),
+                .product(name: "Autotune", package: "nkitune"), .product(name: "MoEModel", package: "nkitune"),
             ])
     ]
 )
 MANIFEST
 cat > "$work/scratch/Sources/Scratch/main.swift" <<'SOURCE'
 import Autotune
-import KernelSpace
+import MoEModel
 
-print(KernelCatalog.all.count, "templates;", Strategy.allCases.map(\.rawValue).joined(separator: ", "))
+print(ModelConfig.qwen3MoE30BA3B.kernels.count, "templates;", Strategy.allCases.map(\.rawValue).joined(separator: ", "))
 SOURCE
 cd "$work/scratch"
 env -u NKITUNE_OPTIMIZED_DEBUG swift build -q

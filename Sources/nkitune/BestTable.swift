@@ -25,7 +25,7 @@ enum BestTable {
                 let latency = entry.measurement.latency
                 let speedup = baseline.flatMap { base in latency.map { String(format: "%.2fx", base / $0) } } ?? "-"
                 return [
-                    String(rank + 1), formatLatency(latency), speedup, boundEngine(entry.measurement.metrics),
+                    String(rank + 1), formatLatency(latency), speedup, entry.measurement.boundEngine?.rawValue ?? "-",
                     entry.check?.rawValue ?? "-", exactness(entry), entry.configuration,
                 ]
             }
@@ -49,14 +49,5 @@ enum BestTable {
         case (nil, false?): "no"
         case (nil, nil): "-"
         }
-    }
-
-    /// The engine with the largest busy time in a measurement's metrics.
-    private static func boundEngine(_ metrics: [String: Double]) -> String {
-        let busy = metrics.filter { $0.key.hasPrefix("busy_") }
-        guard let top = busy.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else {
-            return "-"
-        }
-        return String(top.key.dropFirst("busy_".count).dropLast("_ns".count))
     }
 }

@@ -123,13 +123,16 @@ func temporaryPath(_ name: String) -> String {
         let cache = try TimingCache(path: temporaryPath("cache.sqlite"))
         let scope = CacheScope(kernel: "linear", problem: "M=1", target: "trn2", backend: "model", toolchain: "t1")
         let fast = Measurement(
-            status: .ok, latency: 10, latencyMin: 10, latencyMax: 10, samples: 1, metrics: ["busy_dma_ns": 4])
+            status: .ok, latency: 10, latencyMin: 10, latencyMax: 10, samples: 1, busy: [.dma: 4, .tensor: 3],
+            metrics: ["dma_bytes": 100])
         try cache.insert(
             [("a=1", Measurement(status: .ok, latency: 20, samples: 1)), ("a=2", fast), ("a=3", .invalid("too big"))],
             in: scope)
         let best = try cache.best(in: scope, limit: 5)
         #expect(best.map(\.configuration) == ["a=2", "a=1"])
-        #expect(best[0].measurement.metrics == ["busy_dma_ns": 4])
+        #expect(best[0].measurement.busy == [.dma: 4, .tensor: 3])
+        #expect(best[0].measurement.boundEngine == .dma)
+        #expect(best[0].measurement.metrics == ["dma_bytes": 100])
         try cache.recordCheck(configuration: "a=2", in: scope, status: .failed, error: 0.5, reason: "wrong answer")
         #expect(try cache.best(in: scope, limit: 5).map(\.configuration) == ["a=1"])
         #expect(try cache.counts(in: scope) == [.ok: 1, .invalid: 1, .failed: 1])

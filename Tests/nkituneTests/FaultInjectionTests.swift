@@ -103,7 +103,7 @@ import Testing
         let cases: [(String, String)] = [
             ("foreign.sqlite", "is an SQLite database that is not an nkitune cache (tables measurement)"),
             ("empty-app.sqlite", "is an SQLite database of another application (id 0x00000007)"),
-            ("newer.sqlite", "has schema version 99, newer than this nkitune's 4"),
+            ("newer.sqlite", "has schema version 99, newer than this nkitune's 5"),
             ("corrupt.sqlite", "corrupt.sqlite"),
             ("text.sqlite", "is not an SQLite database; it was left untouched"),
         ]

@@ -35,13 +35,12 @@ public struct ModelBackend: Backend {
     public func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement {
         let start = ContinuousClock.now
         let report = Timeline.simulate(compiled.program, on: compiled.variant.target)
-        var metrics: [String: Double] = [
+        let metrics: [String: Double] = [
             "dma_bytes": Double(report.dmaBytes), "instructions": Double(report.instructions),
         ]
-        for (engine, busy) in report.busy { metrics["busy_\(engine.rawValue)_ns"] = busy }
         return Measurement(
             status: .ok, latency: report.latency, latencyMin: report.latency, latencyMax: report.latency, samples: 1,
-            metrics: metrics, compileSeconds: compiled.compileSeconds,
+            busy: report.busy, metrics: metrics, compileSeconds: compiled.compileSeconds,
             measureSeconds: (ContinuousClock.now - start).seconds)
     }
 }

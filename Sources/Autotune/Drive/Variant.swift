@@ -45,9 +45,11 @@ public struct Measurement: Sendable, Equatable {
     public var latencyMax: Double?
     /// How many timed runs the statistics come from.
     public var samples: Int
-    /// Per-engine busy time (ns), DMA bytes and other figures the backend reports.
+    /// Busy time per engine (ns), as the backend reports it.
+    public var busy: [Engine: Double]
+    /// DMA bytes, instruction count and other figures the backend reports.
     public var metrics: [String: Double]
-    /// Seconds spent compiling and measuring.
+    /// Seconds spent compiling.
     public var compileSeconds: Double
     /// Seconds spent measuring.
     public var measureSeconds: Double
@@ -55,9 +57,10 @@ public struct Measurement: Sendable, Equatable {
     /// Creates a value with every field given.
     public init(
         status: VariantStatus, reason: String? = nil, latency: Double? = nil, latencyMin: Double? = nil,
-        latencyMax: Double? = nil, samples: Int = 0, metrics: [String: Double] = [:], compileSeconds: Double = 0,
-        measureSeconds: Double = 0
+        latencyMax: Double? = nil, samples: Int = 0, busy: [Engine: Double] = [:], metrics: [String: Double] = [:],
+        compileSeconds: Double = 0, measureSeconds: Double = 0
     ) {
+        self.busy = busy
         self.status = status
         self.reason = reason
         self.latency = latency
@@ -67,6 +70,12 @@ public struct Measurement: Sendable, Equatable {
         self.metrics = metrics
         self.compileSeconds = compileSeconds
         self.measureSeconds = measureSeconds
+    }
+
+    /// The engine with the largest busy time: what bounds the variant, when the backend reports
+    /// busy times.
+    public var boundEngine: Engine? {
+        Engine.allCases.filter { busy[$0] != nil }.max { busy[$0, default: 0] < busy[$1, default: 0] }
     }
 
     /// An invalid variant with its reason.

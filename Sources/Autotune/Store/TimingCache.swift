@@ -207,6 +207,12 @@ public final class TimingCache: Sendable {
                 if !columns.contains("bit_exact") {
                     try db.execute(sql: "ALTER TABLE measurement ADD COLUMN bit_exact INTEGER")
                 }
+                for engine in Engine.allCases where !columns.contains(Self.busyColumn(engine)) {
+                    try db.execute(sql: "ALTER TABLE measurement ADD COLUMN \(Self.busyColumn(engine)) REAL")
+                }
+                if !columns.contains("bound_engine") {
+                    try db.execute(sql: "ALTER TABLE measurement ADD COLUMN bound_engine TEXT")
+                }
                 if !columns.contains("program_digest") {
                     try db.execute(sql: "ALTER TABLE measurement ADD COLUMN program_digest TEXT")
                 }
@@ -273,26 +279,32 @@ public final class TimingCache: Sendable {
                     INSERT INTO measurement
                     (kernel, problem, config, target, backend, toolchain, status, reason, latency_ns,
                      latency_min_ns, latency_max_ns, samples, metrics, compile_s, measure_s, measured_at,
-                     reference_config, bit_exact, program_digest)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     reference_config, bit_exact, program_digest, \(Self.busyColumns), bound_engine)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (kernel, problem, config, target, backend, toolchain) DO UPDATE SET
                         status = excluded.status, reason = excluded.reason, latency_ns = excluded.latency_ns,
                         latency_min_ns = excluded.latency_min_ns, latency_max_ns = excluded.latency_max_ns,
                         samples = excluded.samples, metrics = excluded.metrics, compile_s = excluded.compile_s,
                         measure_s = excluded.measure_s, measured_at = excluded.measured_at,
                         reference_config = excluded.reference_config, bit_exact = excluded.bit_exact,
-                        program_digest = excluded.program_digest, check_status = NULL, check_error = NULL,
+                        program_digest = excluded.program_digest, bound_engine = excluded.bound_engine,
+                        \(Engine.allCases.map { "\(Self.busyColumn($0)) = excluded.\(Self.busyColumn($0))" }
+                            .joined(separator: ", ")),
+                        check_status = NULL, check_error = NULL,
                         exact_verdict = NULL
                     WHERE measurement.program_digest IS NOT excluded.program_digest
                     """)
             for (configuration, measurement) in rows {
                 let metrics = Self.encode(measurement.metrics)
-                try statement.execute(arguments: [
+                var arguments: StatementArguments = [
                     scope.kernel, scope.problem, configuration, scope.target, scope.backend, scope.toolchain,
                     measurement.status.rawValue, measurement.reason, measurement.latency, measurement.latencyMin,
                     measurement.latencyMax, measurement.samples, metrics, measurement.compileSeconds,
                     measurement.measureSeconds, stamp, reference, bitExact(configuration), digest(configuration),
-                ])
+                ]
+                arguments += StatementArguments(Engine.allCases.map { measurement.busy[$0] })
+                arguments += [measurement.boundEngine?.rawValue]
+                try statement.execute(arguments: arguments)
             }
         }
     }
@@ -396,6 +408,11 @@ public final class TimingCache: Sendable {
         }
     }
 
+    /// The column of an engine's busy time (ns).
+    private static func busyColumn(_ engine: Engine) -> String { "busy_\(engine.rawValue)_ns" }
+
+    private static var busyColumns: String { Engine.allCases.map(busyColumn).joined(separator: ", ") }
+
     private static let scopeClause = "kernel = ? AND problem = ? AND target = ? AND backend = ? AND toolchain = ?"
 
     private static func arguments(_ scope: CacheScope) -> StatementArguments {
@@ -406,11 +423,19 @@ public final class TimingCache: Sendable {
         let metricsText: String = row["metrics"] ?? "{}"
         let metrics =
             (try? JSONDecoder().decode([String: Double].self, from: Data(metricsText.utf8))) ?? [:]
+        var busy: [Engine: Double] = [:]
+        for engine in Engine.allCases {
+            let column = busyColumn(engine)
+            // Rows of schema 4 and older kept busy times among the metrics.
+            let value: Double? = row.hasColumn(column) ? row[column] : metrics[column]
+            busy[engine] = value
+        }
         let measurement = Measurement(
             status: VariantStatus(rawValue: row["status"]) ?? .failed, reason: row["reason"],
             latency: row["latency_ns"],
             latencyMin: row["latency_min_ns"], latencyMax: row["latency_max_ns"], samples: row["samples"],
-            metrics: metrics, compileSeconds: row["compile_s"], measureSeconds: row["measure_s"])
+            busy: busy, metrics: metrics.filter { !$0.key.hasPrefix("busy_") }, compileSeconds: row["compile_s"],
+            measureSeconds: row["measure_s"])
         let check: String? = row["check_status"]
         let verdict: String? = row.hasColumn("exact_verdict") ? row["exact_verdict"] : nil
         return CachedMeasurement(

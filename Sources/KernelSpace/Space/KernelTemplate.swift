@@ -37,6 +37,11 @@ public protocol KernelTemplate: Sendable {
 }
 
 extension KernelTemplate {
+    /// The logical inputs unchanged: the kernel takes its operands as the reference does.
+    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
+        inputs
+    }
+
     /// A few bf16 ulps: the outputs are bf16, or computed through bf16 operands.
     public func tolerance(for problem: Problem) -> Double { 2e-2 }
 

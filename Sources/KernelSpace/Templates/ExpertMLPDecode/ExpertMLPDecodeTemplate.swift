@@ -100,11 +100,6 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         ]
     }
 
-    /// The kernel's arguments for logical inputs, in the configuration's layouts.
-    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        inputs
-    }
-
     /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let (tokens, hidden, columns, _, k) = ExpertShape(problem).dimensions

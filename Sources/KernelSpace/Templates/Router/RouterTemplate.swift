@@ -106,11 +106,6 @@ public struct RouterTemplate: KernelTemplate {
         ]
     }
 
-    /// The kernel's arguments for logical inputs, in the configuration's layouts.
-    public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
-        inputs
-    }
-
     /// What the kernel must compute, written plainly.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let shape = Shape(problem)

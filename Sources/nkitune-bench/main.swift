@@ -41,8 +41,27 @@ func driverThroughput(problem text: String, budget: Int) throws -> (Double, Int)
     let request = TuneRequest(
         space: space, problem: try template.parseProblem(text), target: .trn2, strategy: .random, budget: budget,
         seed: 7, jobs: cores, verify: 0)
-    let summary = try Driver(backend: ModelBackend(slots: cores), cache: cache).tune(request)
+    let driver = Driver(backend: ModelBackend(slots: cores), cache: cache)
+    let summary = try driver.tune(request)
+    // The same run again: every candidate is found in the cache (its program digest recomputed).
+    let start = ContinuousClock.now
+    let again = try driver.tune(request)
+    let seconds = (ContinuousClock.now - start).seconds
+    print(
+        String(
+            format: "  the same run again, all %d candidates cached: %.2f s (%.0f candidates/s, digests included)",
+            again.cached, seconds, Double(again.candidates) / seconds))
     return (summary.rate, summary.evaluated.values.reduce(0, +))
+}
+
+/// Program digests per second (the cache identity of a variant), on one core.
+func digestRate(problem text: String, configuration key: String, count: Int) throws -> Double {
+    let program = template.program(for: try template.parseProblem(text), configuration: try space.parse(key))
+    let start = ContinuousClock.now
+    var total = 0
+    for _ in 0..<count { total &+= program.digest.utf8.count }
+    precondition(total == 16 * count)
+    return Double(count) / (ContinuousClock.now - start).seconds
 }
 
 /// Model evaluations per second for one configuration, simulated repeatedly on every core.
@@ -77,6 +96,8 @@ print(
         format: "  model evaluations, linear M=640,K=2048,N=768 (%@): %.0f /s, predicted %.1f us", linearKey,
         linearRate,
         linearLatency / 1e3))
+let digests = try digestRate(problem: "M=640,K=2048,N=768", configuration: linearKey, count: 2000)
+print(String(format: "  program digests, linear M=640,K=2048,N=768: %.0f /s on one core", digests))
 let (headRate, headLatency) = try simulationRate(problem: "M=640,K=2048,N=37984", configuration: linearKey, seconds: 3)
 print(
     String(

@@ -19,11 +19,6 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     /// Where P is normalised and how P V is split over S.
     public var numericParameters: Set<String> { [Self.normalise.parameter.name, Self.pvSplits.parameter.name] }
 
-    static let positions = SizeField("S")
-    static let heads = SizeField("heads")
-    static let keyValueHeads = SizeField("kv_heads")
-    static let headDim = SizeField("d", default: 128)
-
     static let sTile = IntKey("s_tile", [128, 256, 512], default: 512, "cached positions per score matmul")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each K/V chunk")
     static let kLayout = ChoiceKey<OperandLayout>(
@@ -38,9 +33,7 @@ public struct AttentionDecodeTemplate: KernelTemplate {
         "pv_splits", [1, 2, 4], default: 1, "partial sums of P V over S, added in fp32 (changes the reduction order)")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] {
-        [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
-    }
+    public var problemFields: [ProblemField] { AttentionShape.fields }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
@@ -51,25 +44,11 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     }
 
     /// The problem, unpacked once.
-    struct Shape {
-        let positions: Int
-        let heads: Int
-        let keyValueHeads: Int
-        let headDim: Int
-
-        init(_ problem: Problem) {
-            positions = problem[AttentionDecodeTemplate.positions]
-            heads = problem[AttentionDecodeTemplate.heads]
-            keyValueHeads = problem[AttentionDecodeTemplate.keyValueHeads]
-            headDim = problem[AttentionDecodeTemplate.headDim]
-        }
-    }
+    typealias Shape = AttentionShape
 
     /// The problem of one query token per head against `positions` cached positions.
     public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
-        Problem(
-            names: [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field.name),
-            values: [positions, heads, keyValueHeads, headDim].map { .int($0) })
+        AttentionShape.problem(positions: positions, heads: heads, keyValueHeads: keyValueHeads, headDim: headDim)
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
@@ -86,10 +65,9 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
-        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
-        if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
-        if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
-        if heads / kvHeads > 128 { return "more than 128 query heads share a KV head" }
+        let positions = shape.positions
+        if let reason = shape.restriction { return reason }
+        if shape.heads / shape.keyValueHeads > 128 { return "more than 128 query heads share a KV head" }
         let tile = configuration[Self.sTile]
         if let reason = KernelIdioms.redundantTile("s_tile", tile, covering: positions, dimension: "S", smallest: 128) {
             return reason

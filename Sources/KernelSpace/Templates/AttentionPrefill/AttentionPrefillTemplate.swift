@@ -21,11 +21,6 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     /// The key tile sets where the online softmax rescales; the query tile only groups rows.
     public var numericParameters: Set<String> { [Self.kTile.parameter.name] }
 
-    static let positions = SizeField("S")
-    static let heads = SizeField("heads")
-    static let keyValueHeads = SizeField("kv_heads")
-    static let headDim = SizeField("d", default: 128)
-
     static let qTile = IntKey("q_tile", [64, 128], default: 128, "queries per tile (partitions)")
     static let kTile = IntKey("k_tile", [32, 64, 128], default: 128, "keys per tile (must divide q_tile)")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each K/V tile")
@@ -42,9 +37,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
         "engine that rescales and adds into the output accumulator")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] {
-        [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field)
-    }
+    public var problemFields: [ProblemField] { AttentionShape.fields }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
@@ -53,25 +46,11 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     }
 
     /// The problem, unpacked once.
-    struct Shape {
-        let positions: Int
-        let heads: Int
-        let keyValueHeads: Int
-        let headDim: Int
-
-        init(_ problem: Problem) {
-            positions = problem[AttentionPrefillTemplate.positions]
-            heads = problem[AttentionPrefillTemplate.heads]
-            keyValueHeads = problem[AttentionPrefillTemplate.keyValueHeads]
-            headDim = problem[AttentionPrefillTemplate.headDim]
-        }
-    }
+    typealias Shape = AttentionShape
 
     /// The problem of causal attention over a prompt of `positions` tokens.
     public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
-        Problem(
-            names: [Self.positions, Self.heads, Self.keyValueHeads, Self.headDim].map(\.field.name),
-            values: [positions, heads, keyValueHeads, headDim].map { .int($0) })
+        AttentionShape.problem(positions: positions, heads: heads, keyValueHeads: keyValueHeads, headDim: headDim)
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
@@ -88,12 +67,11 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
-        let (positions, heads, kvHeads, d) = (shape.positions, shape.heads, shape.keyValueHeads, shape.headDim)
-        if heads % kvHeads != 0 { return "heads=\(heads) is not a multiple of kv_heads=\(kvHeads)" }
-        if d > 128 { return "d=\(d) exceeds the 128 partitions of one contraction" }
+        if let reason = shape.restriction { return reason }
         let (queryTile, keyTile) = (configuration[Self.qTile], configuration[Self.kTile])
         if queryTile % keyTile != 0 { return "k_tile=\(keyTile) must divide q_tile=\(queryTile)" }
-        return KernelIdioms.redundantTile("q_tile", queryTile, covering: positions, dimension: "S", smallest: 64)
+        return KernelIdioms.redundantTile(
+            "q_tile", queryTile, covering: shape.positions, dimension: "S", smallest: 64)
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -153,6 +131,7 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         problem.with(
-            Self.positions, KernelIdioms.checkSize(problem[Self.positions], extent: configuration[Self.qTile] * 2))
+            AttentionShape.positions,
+            KernelIdioms.checkSize(problem[AttentionShape.positions], extent: configuration[Self.qTile] * 2))
     }
 }

@@ -20,12 +20,9 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name] }
 
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "experts' weights prefetched ahead (rotating copies)")
-    static let gateUp = ChoiceKey<GateUpLoad>(
-        "gate_up", [.fused, .separate], default: .fused,
-        "load gate and up columns in one DMA per hidden tile, or one each")
-    static let downTile = IntKey("down_tile", [256, 512], default: 512, "hidden columns per down-projection matmul")
-    static let multiplyEngine = ChoiceKey<Engine>(
-        "multiply_engine", [.vector, .gpsimd], default: .vector, "engine of SiLU(gate) * up")
+    static let gateUp = ExpertShape.gateUp
+    static let downTile = ExpertShape.downTile
+    static let multiplyEngine = ExpertShape.multiplyEngine
     static let accumulateEngine = ChoiceKey<Engine>(
         "accumulate_engine", [.vector, .gpsimd], default: .vector, "engine of the weighted sum")
     static let accumulatorType = ChoiceKey<AccumulatorType>(

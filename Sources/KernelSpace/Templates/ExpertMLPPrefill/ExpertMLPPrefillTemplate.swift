@@ -22,12 +22,9 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
 
     static let block = IntKey("block", [32, 64, 128], default: 128, "token rows per expert block")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "blocks' rows and weights in flight (rotating copies)")
-    static let gateUp = ChoiceKey<GateUpLoad>(
-        "gate_up", [.fused, .separate], default: .fused,
-        "load gate and up columns in one DMA per hidden tile, or one each")
-    static let downTile = IntKey("down_tile", [256, 512], default: 512, "hidden columns per down-projection matmul")
-    static let multiplyEngine = ChoiceKey<Engine>(
-        "multiply_engine", [.vector, .gpsimd], default: .vector, "engine of SiLU(gate) * up")
+    static let gateUp = ExpertShape.gateUp
+    static let downTile = ExpertShape.downTile
+    static let multiplyEngine = ExpertShape.multiplyEngine
     static let scaleEngine = ChoiceKey<Engine>(
         "scale_engine", [.vector, .gpsimd], default: .vector, "engine applying routing weights")
 

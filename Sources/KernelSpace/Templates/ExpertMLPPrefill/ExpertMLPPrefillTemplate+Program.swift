@@ -3,7 +3,7 @@ extension ExpertMLPPrefillTemplate {
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         var builder = ExpertMLPPrefillBuilder(
             shape: ExpertShape(problem), configuration: configuration,
-            blocks: Self.blocks(problem, size: configuration[Self.block]).count)
+            blocks: Self.blockBound(ExpertShape(problem), size: configuration[Self.block]))
         return builder.build()
     }
 }

@@ -3,10 +3,13 @@
 /// offset by the token index), runs its expert's gate/up, SiLU * up and down projections, scales
 /// rows by their routing weights, and scatter-adds them into the output (`dst_rmw_op=nl.add`).
 ///
-/// The problem carries the routing, since time depends on it: `routing=balanced` spreads the
-/// `T * k` choices evenly; `routing=skewed` favours low-numbered experts (weights about 1 / rank).
-/// Each token's experts are added in ascending expert order whatever the block size, so no
-/// parameter changes numerics.
+/// Routing is data: the block tables (each block's expert, its rows' tokens and weights) are run-time
+/// inputs built from the router's actual choices, and the program is compiled for the most blocks
+/// any routing of the problem can need (every used expert's last block partial, ``blockBound(_:size:)``);
+/// unused blocks are empty (weight 0). The problem's `routing` option (`balanced` spreads the
+/// `T * k` choices evenly, `skewed` favours low-numbered experts) only chooses the routing of the
+/// check inputs. Each token's experts are added in ascending expert order whatever the block size,
+/// so no parameter changes numerics.
 public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// Creates a value with every field given.
     public init() {}
@@ -66,21 +69,25 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         if k > experts { return "k=\(k) exceeds E=\(experts)" }
         if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
         if hidden > 128 && hidden % 128 != 0 { return "H=\(hidden) must be at most 128 or a multiple of 128" }
+        // An expert can be chosen by every token: a block larger than T is never full.
         let block = configuration[Self.block]
-        let largest = Self.routing(problem).assignments.map(\.count).max() ?? 0
-        if let reason = KernelIdioms.redundantTile(
-            "block", block, covering: max(1, largest), dimension: "the largest expert's tokens", smallest: 32)
-        {
+        if let reason = KernelIdioms.redundantTile("block", block, covering: tokens, dimension: "T", smallest: 32) {
             return reason
         }
         let downTile = configuration[Self.downTile]
         if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
-        _ = tokens
         return nil
     }
 
-    /// Each token's experts and weights, and each expert's (token, slot) pairs, from the problem alone.
-    static func routing(_ problem: Problem) -> (experts: [[Int]], weights: [[Float]], assignments: [[Int]]) {
+    /// The most blocks of `size` rows any routing of the problem needs: every choice in a block,
+    /// and each used expert (at most `min(E, T * k)`) adding at most one partial block.
+    static func blockBound(_ shape: ExpertShape, size: Int) -> Int {
+        let choices = shape.tokens * shape.k
+        return (choices + min(shape.experts, choices) * (size - 1)) / size
+    }
+
+    /// The scenario's routing (for check inputs): each token's experts and weights.
+    static func routing(_ problem: Problem) -> (experts: [[Int]], weights: [[Float]]) {
         let shape = ExpertShape(problem)
         let (tokens, experts, k) = (shape.tokens, shape.experts, shape.k)
         var generator = SplitMix64(seed: 0x5EED)
@@ -110,17 +117,23 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             chosen.append(row)
             weights.append(raw.map { $0 / sum })
         }
-        var assignments = [[Int]](repeating: [], count: experts)
-        for token in 0..<tokens {
-            for slot in 0..<k { assignments[chosen[token][slot]].append(token * k + slot) }
-        }
-        return (chosen, weights, assignments)
+        return (chosen, weights)
     }
 
-    /// Blocks of `size` rows: each block's expert, and per row its token and weight (padding: token 0, weight 0).
-    static func blocks(_ problem: Problem, size: Int) -> [(expert: Int, tokens: [Int], weights: [Float])] {
-        let (_, weights, assignments) = routing(problem)
-        let k = ExpertShape(problem).k
+    /// The block tables of an actual routing (`indices` and `weights` as the router returns them,
+    /// `[T, k]`): experts in ascending order, each expert's (token, slot) choices in token order,
+    /// `size` rows a block (the last one padded with token 0, weight 0), then empty blocks up to
+    /// ``blockBound(_:size:)``. The exported model module builds the same tables with a few torch
+    /// operations on the router's outputs (a stable sort by expert), which the harness runs anyway.
+    static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int)
+        -> [(expert: Int, tokens: [Int], weights: [Float])]
+    {
+        let k = shape.k
+        var assignments = [[Int]](repeating: [], count: shape.experts)
+        for choice in 0..<(shape.tokens * k) {
+            let expert = Int(indices.data[choice])
+            if (0..<shape.experts).contains(expert) { assignments[expert].append(choice) }
+        }
         var result: [(expert: Int, tokens: [Int], weights: [Float])] = []
         for (expert, pairs) in assignments.enumerated() {
             var start = 0
@@ -130,18 +143,19 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
                 result.append(
                     (
                         expert, chunk.map { $0 / k } + [Int](repeating: 0, count: padding),
-                        chunk.map { weights[$0 / k][$0 % k] } + [Float](repeating: 0, count: padding)
+                        chunk.map { weights.data[$0] } + [Float](repeating: 0, count: padding)
                     ))
                 start += size
             }
         }
-        return result
+        let empty = (expert: 0, tokens: [Int](repeating: 0, count: size), weights: [Float](repeating: 0, count: size))
+        return result + Array(repeating: empty, count: max(0, blockBound(shape, size: size) - result.count))
     }
 
     /// Random logical inputs, the operands as the reference takes them.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let (tokens, _, _, _, k) = ExpertShape(problem).dimensions
-        let (experts, weights, _) = Self.routing(problem)
+        let (experts, weights) = Self.routing(problem)
         var inputs = Array(decode.inputs(for: problem, seed: seed).prefix(3))
         inputs.append(HostTensor(shape: [tokens, k], data: experts.flatMap { $0.map(Float.init) }))
         inputs.append(HostTensor(shape: [tokens, k], data: weights.flatMap { $0 }))
@@ -151,7 +165,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         let size = configuration[Self.block]
-        let blocks = Self.blocks(problem, size: size)
+        let blocks = Self.blocks(indices: inputs[3], weights: inputs[4], shape: ExpertShape(problem), size: size)
         return Array(inputs.prefix(3)) + [
             HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
             HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),

@@ -40,7 +40,7 @@ public struct Driver: Sendable {
             in: request.space, for: request.problem, budget: request.budget, seed: request.seed)
         var summary = TuneSummary()
         let start = ContinuousClock.now
-        var best = try cache.best(in: scope, limit: 1).first?.measurement.latency
+        var best = try resolver(for: request).fastest(limit: 1).first?.measurement.latency
         let batchSize = max(64, request.jobs * 128)
         let slots = SlotPool(slots: min(backend.measureSlots, request.jobs))
         let reference = request.space.exactReference ?? request.space.defaultConfiguration

@@ -62,11 +62,11 @@ public struct CalibrationCase: Sendable {
         let problem = try template.parseProblem(self.problem)
         let configuration = try SearchSpace(template).parse(configuration)
         if let reason = template.restriction(configuration, for: problem) {
-            throw ConfigurationError(message: "\(version): \(reason)")
+            throw KernelSpaceError(.configuration, "\(version): \(reason)")
         }
         let program = template.program(for: problem, configuration: configuration)
         if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
-            throw ConfigurationError(message: "\(version) on \(target.name): \(reason)")
+            throw KernelSpaceError(.configuration, "\(version) on \(target.name): \(reason)")
         }
         return Timeline.simulate(program, on: target)
     }

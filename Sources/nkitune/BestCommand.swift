@@ -23,12 +23,7 @@ struct BestCommand: ParsableCommand {
         let cache = try cacheOptions.openCacheForReading()
         let scope = CacheScope(
             template: template, problem: problem, target: target, backend: cacheOptions.makeBackend(jobs: 1))
-        let counts: [VariantStatus: Int]
-        do {
-            counts = try cache?.counts(in: scope) ?? [:]
-        } catch {
-            throw CLIError(error.message)
-        }
+        let counts = try cache?.counts(in: scope) ?? [:]
         Output.line(
             "\(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache): \(counts[.ok, default: 0]) ok, "
                 + "\(counts[.invalid, default: 0]) invalid, \(counts[.failed, default: 0]) failed")

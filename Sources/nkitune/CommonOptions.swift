@@ -46,11 +46,7 @@ struct SpaceOptions: ParsableArguments {
     }
 
     func space(for template: any KernelTemplate) throws -> SearchSpace {
-        do {
-            return try SpaceFile.space(for: template, in: spaces ?? "spaces")
-        } catch {
-            throw CLIError(error.message)
-        }
+        try SpaceFile.space(for: template, in: spaces ?? "spaces")
     }
 }
 
@@ -82,11 +78,7 @@ struct CacheOptions: ParsableArguments {
     }
 
     private func open(_ mode: TimingCache.Mode) throws -> TimingCache {
-        do {
-            return try TimingCache(path: cache, mode: mode, lockTimeout: lockTimeout) { Output.error($0 + "\n") }
-        } catch {
-            throw CLIError(error.message)
-        }
+        try TimingCache(path: cache, mode: mode, lockTimeout: lockTimeout) { Output.error($0 + "\n") }
     }
 
     func makeBackend(jobs: Int) -> any Backend {

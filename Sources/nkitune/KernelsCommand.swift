@@ -71,12 +71,7 @@ struct KernelsCommand: ParsableCommand {
         }
         guard let problemText = problem, let space = spaces.first else { return }
         let template = space.template
-        let problem: Problem
-        do {
-            problem = try template.parseProblem(problemText)
-        } catch {
-            throw CLIError(error.message)
-        }
+        let problem = try template.parseProblem(problemText)
         guard space.size <= Self.maximumCensus else {
             throw CLIError(
                 "the space of \(template.id) has \(space.size == Int.max ? "over 2^63" : String(space.size)) "

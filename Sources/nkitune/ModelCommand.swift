@@ -72,11 +72,7 @@ struct ModelCommand: ParsableCommand {
             throw CLIError("unknown model '\(model)' (expected a config.json path or one of: \(known))")
         }
         guard let data = FileManager.default.contents(atPath: model) else { throw CLIError("cannot read \(model)") }
-        do {
-            return try ModelConfig(json: data, name: model)
-        } catch {
-            throw CLIError(error.message)
-        }
+        return try ModelConfig(json: data, name: model)
     }
 
     private func printPhase(_ estimates: [CallEstimate]) {

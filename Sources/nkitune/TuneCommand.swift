@@ -91,6 +91,11 @@ struct TuneCommand: ParsableCommand {
         let driver = Driver(backend: backend, cache: cache)
         let summary: TuneSummary
         do {
+            // A redrawn progress line is ended whether the run finishes or fails.
+            defer {
+                search.finish()
+                checks.finish()
+            }
             summary = try driver.tune(request, shouldStop: { Interruption.requested }) { progress in
                 let detail = "best \(formatLatency(progress.bestLatency))"
                 switch progress.phase {
@@ -103,11 +108,7 @@ struct TuneCommand: ParsableCommand {
                     checks.update(done: progress.done, total: progress.total, detail: "on the interpreter, \(detail)")
                 }
             }
-        } catch {
-            throw CLIError(error.message)
         }
-        search.finish()
-        checks.finish()
         report(summary)
         if let reference = space.exactReference { Output.line("bit-exact to \(reference.key)") }
         let shown = try BestTable.print(

@@ -16,19 +16,8 @@ extension CacheOptions {
     func chooseVariant(config: String?, space: SearchSpace, problem: Problem, target: Target, orDefault: Bool)
         throws -> ResolvedVariant
     {
-        let given: Configuration?
-        do {
-            given = try config.map { key throws(ConfigurationError) in try space.parse(key) }
-        } catch {
-            throw CLIError(error.message)
-        }
-        do {
-            return try resolver(space: space, problem: problem, target: target).resolve(
-                given, fallBackToDefault: orDefault)
-        } catch let error as VariantError {
-            throw CLIError(error.message)
-        } catch let error as CacheError {
-            throw CLIError(error.message)
-        }
+        let given = try config.map { key throws(KernelSpaceError) in try space.parse(key) }
+        return try resolver(space: space, problem: problem, target: target).resolve(
+            given, fallBackToDefault: orDefault)
     }
 }

@@ -30,7 +30,7 @@ import Testing
             #expect {
                 try TimingCache(path: path, mode: mode)
             } throws: { error in
-                (error as? CacheError)?.message
+                (error as? AutotuneError)?.message
                     == "cache \(path) is an SQLite database that is not an nkitune cache (tables measurement, other); "
                     + "it was left untouched"
             }
@@ -49,7 +49,7 @@ import Testing
         #expect {
             try TimingCache(path: path)
         } throws: { error in
-            (error as? CacheError)?.message
+            (error as? AutotuneError)?.message
                 == "cache \(path) has schema version 99, newer than this nkitune's 5; use a newer nkitune "
                 + "(the file was left untouched)"
         }
@@ -92,11 +92,11 @@ import Testing
         let reader = try TimingCache(path: path, mode: .readOnly)
         #expect(try reader.best(in: scope, limit: 1).first?.measurement.latency == 5)
         #expect(try reader.counts(in: scope) == [.ok: 1])
-        #expect(throws: CacheError(message: "cache \(path) was opened read-only; nothing was written")) {
+        #expect(throws: AutotuneError(.cache, "cache \(path) was opened read-only; nothing was written")) {
             try reader.insert([("a=2", Measurement(status: .ok, latency: 1, samples: 1))], in: scope)
         }
         #expect(try bytes(path) == before)
-        #expect(throws: CacheError(message: "no cache at \(path)-missing")) {
+        #expect(throws: AutotuneError(.cache, "no cache at \(path)-missing")) {
             try TimingCache(path: path + "-missing", mode: .readOnly)
         }
         #expect(!FileManager.default.fileExists(atPath: path + "-missing"))
@@ -117,7 +117,7 @@ import Testing
             }
             try cache.insert([("a=1", Measurement(status: .ok, latency: 5, samples: 1))], in: scope)
         } throws: { error in
-            (error as? CacheError)?.message.hasSuffix(
+            (error as? AutotuneError)?.message.hasSuffix(
                 "cache \(path): locked by another process; gave up after 0.3 s (see --lock-timeout)") == true
         }
         #expect(told.withLock { $0 } == ["cache \(path) is locked by another process; waiting up to 0.3 s for it"])

@@ -109,14 +109,14 @@ func temporaryPath(_ name: String) -> String {
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let content = Data("these are not the timings you are looking for\n".utf8)
         try content.write(to: URL(fileURLWithPath: path))
-        #expect(throws: CacheError(message: "cache \(path) is not an SQLite database; it was left untouched")) {
+        #expect(throws: AutotuneError(.cache, "cache \(path) is not an SQLite database; it was left untouched")) {
             try TimingCache(path: path)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == content)
     }
 
     @Test func unwritableLocationIsReported() {
-        #expect(throws: CacheError.self) { try TimingCache(path: "/proc/nkitune-nowhere/cache.sqlite") }
+        #expect(throws: AutotuneError.self) { try TimingCache(path: "/proc/nkitune-nowhere/cache.sqlite") }
     }
 
     @Test func rowsRoundTrip() throws {

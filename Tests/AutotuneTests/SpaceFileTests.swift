@@ -94,8 +94,8 @@ import Testing
             ("kernel: linear\n", "linear.yaml:1:1: missing key 'version'"),
         ]
         for (text, message) in cases {
-            #expect(throws: SpaceFileError(message: message)) { try parse(text) }
+            #expect(throws: AutotuneError(.spaceFile, message)) { try parse(text) }
         }
-        #expect(throws: SpaceFileError.self) { try parse("version: 1\nparameters: [\n") }
+        #expect(throws: AutotuneError.self) { try parse("version: 1\nparameters: [\n") }
     }
 }

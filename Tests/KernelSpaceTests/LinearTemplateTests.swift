@@ -23,29 +23,29 @@ import Testing
     }
 
     @Test func badKeysNameTheBadPart() {
-        #expect(throws: ConfigurationError(message: "unknown parameter 'tile_q' for kernel linear")) {
+        #expect(throws: KernelSpaceError(.configuration, "unknown parameter 'tile_q' for kernel linear")) {
             try space.parse("tile_q=4")
         }
         #expect(
-            throws: ConfigurationError(
-                message: "value tile_m=100 is not in the space of linear (allowed: 32, 64, 128)")
+            throws: KernelSpaceError(
+                .configuration, "value tile_m=100 is not in the space of linear (allowed: 32, 64, 128)")
         ) { try space.parse("tile_m=100") }
     }
 
     @Test func badProblemsNameTheBadValue() {
-        #expect(throws: ProblemError(message: "problem dimension M=abc is not an integer")) {
+        #expect(throws: KernelSpaceError(.problem, "problem dimension M=abc is not an integer")) {
             try template.parseProblem("M=abc,K=1,N=1")
         }
-        #expect(throws: ProblemError(message: "problem is missing dimension 'N'")) {
+        #expect(throws: KernelSpaceError(.problem, "problem is missing dimension 'N'")) {
             try template.parseProblem("M=1,K=1")
         }
-        #expect(throws: ProblemError(message: "unknown problem dimension 'Q' (expected M, K, N, act, dtype)")) {
+        #expect(throws: KernelSpaceError(.problem, "unknown problem dimension 'Q' (expected M, K, N, act, dtype)")) {
             try template.parseProblem("M=1,K=1,N=1,Q=2")
         }
-        #expect(throws: ProblemError(message: "problem dimension K=0 must be positive")) {
+        #expect(throws: KernelSpaceError(.problem, "problem dimension K=0 must be positive")) {
             try template.parseProblem("M=1,K=0,N=1")
         }
-        #expect(throws: ProblemError(message: "problem dimension K=-3 must be positive")) {
+        #expect(throws: KernelSpaceError(.problem, "problem dimension K=-3 must be positive")) {
             try template.parseProblem("M=1,K=-3,N=1")
         }
     }

@@ -19,22 +19,24 @@ import Testing
     }
 
     @Test func errorsPointAtTheColumn() {
-        #expect(throws: ExpressionError(message: "unexpected character '$'", column: 8)) {
+        #expect(throws: KernelSpaceError(.expression(column: 8), "unexpected character '$'")) {
             try Restriction("tile_n $ 2")
         }
-        #expect(throws: ExpressionError(message: "expression ends early", column: 9)) { try Restriction("tile_n +") }
-        #expect(throws: ExpressionError(message: "missing ')'", column: 9)) { try Restriction("(tile_n 3") }
-        #expect(throws: ExpressionError(message: "unexpected ')'", column: 8)) { try Restriction("tile_n ) ") }
-        #expect(throws: ExpressionError(message: "unknown name 'tile_q'", column: 1)) {
+        #expect(throws: KernelSpaceError(.expression(column: 9), "expression ends early")) {
+            try Restriction("tile_n +")
+        }
+        #expect(throws: KernelSpaceError(.expression(column: 9), "missing ')'")) { try Restriction("(tile_n 3") }
+        #expect(throws: KernelSpaceError(.expression(column: 8), "unexpected ')'")) { try Restriction("tile_n ) ") }
+        #expect(throws: KernelSpaceError(.expression(column: 1), "unknown name 'tile_q'")) {
             try Restriction("tile_q > 1").holds { values[$0] }
         }
-        #expect(throws: ExpressionError(message: "division by zero", column: 8)) {
+        #expect(throws: KernelSpaceError(.expression(column: 8), "division by zero")) {
             try Restriction("tile_n / 0").holds { values[$0] }
         }
-        #expect(throws: ExpressionError(message: "empty expression", column: 1)) { try Restriction("  ") }
+        #expect(throws: KernelSpaceError(.expression(column: 1), "empty expression")) { try Restriction("  ") }
         // No calls, attributes or strings: a space file cannot run code.
-        #expect(throws: ExpressionError.self) { try Restriction("__import__('os')") }
-        #expect(throws: ExpressionError.self) { try Restriction("tile_n.bit_length()") }
+        #expect(throws: KernelSpaceError.self) { try Restriction("__import__('os')") }
+        #expect(throws: KernelSpaceError.self) { try Restriction("tile_n.bit_length()") }
     }
 }
 
@@ -56,27 +58,29 @@ import Testing
             #expect {
                 try evaluate(text)
             } throws: { error in
-                (error as? ExpressionError)?.message == message + " (values must stay within ±9223372036854775807)"
+                (error as? KernelSpaceError)?.message == message + " (values must stay within ±9223372036854775807)"
             }
         }
-        #expect(throws: ExpressionError(message: "number too large", column: 1)) {
+        #expect(throws: KernelSpaceError(.expression(column: 1), "number too large")) {
             try Restriction("9223372036854775808 > 0")
         }
     }
 
     @Test func depthAndLengthAreBounded() {
         let nested = String(repeating: "(", count: 100_000) + "1" + String(repeating: ")", count: 100_000)
-        #expect(throws: ExpressionError.self) { try Restriction(nested) }
+        #expect(throws: KernelSpaceError.self) { try Restriction(nested) }
         let deep = String(repeating: "(", count: 65) + "1" + String(repeating: ")", count: 65)
-        #expect(throws: ExpressionError(message: "expression nests deeper than the limit of 64 levels", column: 65)) {
+        #expect(
+            throws: KernelSpaceError(.expression(column: 65), "expression nests deeper than the limit of 64 levels")
+        ) {
             try Restriction(deep)
         }
         let negations = String(repeating: "- ", count: 300) + "1 > 0"
-        #expect(throws: ExpressionError.self) { try Restriction(negations) }
+        #expect(throws: KernelSpaceError.self) { try Restriction(negations) }
         let terms = Array(repeating: "x", count: 50_000).joined(separator: " + ")
         #expect(
-            throws: ExpressionError(
-                message: "expression is \(terms.count) characters long, over the limit of 1024", column: 1025)
+            throws: KernelSpaceError(
+                .expression(column: 1025), "expression is \(terms.count) characters long, over the limit of 1024")
         ) { try Restriction(terms) }
     }
 
@@ -98,16 +102,18 @@ import Testing
 @Suite struct ProblemLimitTests {
     @Test func sizesAndTheirProductAreBounded() {
         let fields = LinearTemplate().problemFields
-        #expect(throws: ProblemError(message: "problem dimension M=9223372036854775807 is over the limit of 16777216"))
-        {
+        #expect(
+            throws: KernelSpaceError(.problem, "problem dimension M=9223372036854775807 is over the limit of 16777216")
+        ) {
             try fields.parse("M=9223372036854775807,K=1,N=1")
         }
-        #expect(throws: ProblemError(message: "problem dimension M=99999999999999999999 is not an integer")) {
+        #expect(throws: KernelSpaceError(.problem, "problem dimension M=99999999999999999999 is not an integer")) {
             try fields.parse("M=99999999999999999999,K=1,N=1")
         }
         #expect(
-            throws: ProblemError(
-                message: "problem M=1000000,K=1000000,N=1000000,act=none,dtype=bf16 is too large: the product of its "
+            throws: KernelSpaceError(
+                .problem,
+                "problem M=1000000,K=1000000,N=1000000,act=none,dtype=bf16 is too large: the product of its "
                     + "sizes is over the limit of 281474976710656 (2^48)")
         ) { try fields.parse("M=1000000,K=1000000,N=1000000") }
     }

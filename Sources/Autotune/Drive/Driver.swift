@@ -34,7 +34,7 @@ public struct Driver: Sendable {
     public func tune(
         _ request: TuneRequest, shouldStop: @escaping @Sendable () -> Bool = { false },
         progress: (TuneProgress) -> Void = { _ in }
-    ) throws(CacheError) -> TuneSummary {
+    ) throws(AutotuneError) -> TuneSummary {
         let scope = scope(for: request)
         var search = request.strategy.makeSearch(
             in: request.space, for: request.problem, budget: request.budget, seed: request.seed)

@@ -1,17 +1,6 @@
 import CostModel
 import KernelSpace
 
-/// Why no variant could be chosen; the message names the kernel, problem and reason.
-public struct VariantError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// An error with its message.
-    public init(message: String) { self.message = message }
-}
-
 /// Where a chosen variant came from.
 public enum VariantSource: Sendable, Equatable {
     /// The caller named it.
@@ -89,7 +78,7 @@ public struct VariantResolver: Sendable {
     }
 
     /// The fastest current cached variants.
-    public func fastest(limit: Int, exactTo reference: String? = nil) throws(CacheError) -> [CachedMeasurement] {
+    public func fastest(limit: Int, exactTo reference: String? = nil) throws(AutotuneError) -> [CachedMeasurement] {
         guard let cache else { return [] }
         return try cache.best(in: scope, limit: limit, exactTo: reference, where: isCurrent)
     }
@@ -104,8 +93,9 @@ public struct VariantResolver: Sendable {
         }
         guard fallBackToDefault else {
             let path = cache?.path ?? "the cache"
-            throw VariantError(
-                message: "no tuned variant of \(template.id) \(problem.key) on \(target.name) in \(path); "
+            throw AutotuneError(
+                .variant,
+                "no tuned variant of \(template.id) \(problem.key) on \(target.name) in \(path); "
                     + "run `nkitune tune` first or pass --config")
         }
         let fallback = space.defaultConfiguration
@@ -122,19 +112,21 @@ public struct VariantResolver: Sendable {
             space.exclusion(fallback, for: problem)
             ?? ResourceCheck.violation(
                 of: template.program(for: problem, configuration: fallback), limits: target.limits) ?? ""
-        throw VariantError(
-            message: "no configuration of \(template.id) is valid for \(problem.key) on \(target.name) in this space "
+        throw AutotuneError(
+            .variant,
+            "no configuration of \(template.id) is valid for \(problem.key) on \(target.name) in this space "
                 + "(the default: \(reason))")
     }
 
     /// The variant of a configuration, or why it is not valid or does not fit.
     private func checked(_ configuration: Configuration, source: VariantSource) throws -> ResolvedVariant {
         if let reason = space.exclusion(configuration, for: problem) {
-            throw VariantError(message: "configuration \(configuration.key) is not valid for \(problem.key): \(reason)")
+            throw AutotuneError(
+                .variant, "configuration \(configuration.key) is not valid for \(problem.key): \(reason)")
         }
         let program = space.template.program(for: problem, configuration: configuration)
         if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
-            throw VariantError(message: "configuration \(configuration.key) does not fit \(target.name): \(reason)")
+            throw AutotuneError(.variant, "configuration \(configuration.key) does not fit \(target.name): \(reason)")
         }
         return ResolvedVariant(configuration: configuration, program: program, source: source)
     }

@@ -37,7 +37,7 @@ struct Verifier {
     static let checksPerPass = 10
     static let scanLimit = 5000
 
-    func run(progress: (_ done: Int, _ total: Int) -> Void) throws(CacheError) -> VerificationSummary {
+    func run(progress: (_ done: Int, _ total: Int) -> Void) throws(AutotuneError) -> VerificationSummary {
         var summary = VerificationSummary()
         guard request.verify > 0 else { return summary }
         let reference = request.space.exactReference

@@ -2,17 +2,6 @@ import Foundation
 import KernelSpace
 import Yams
 
-/// Why a space file was refused: `file:line:column: message`, naming the offending key or token.
-public struct SpaceFileError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// Creates a value with every field given.
-    public init(message: String) { self.message = message }
-}
-
 /// Search spaces a user edits: `spaces/<kernel>.yaml` narrows or replaces parameter domains and
 /// adds restrictions.
 ///
@@ -33,19 +22,19 @@ public enum SpaceFile {
 
     /// The space of `template` from `directory/<kernel>.yaml`, or the built-in space when the file
     /// does not exist.
-    public static func space(for template: any KernelTemplate, in directory: String) throws(SpaceFileError)
+    public static func space(for template: any KernelTemplate, in directory: String) throws(AutotuneError)
         -> SearchSpace
     {
         let path = (directory as NSString).appendingPathComponent("\(template.id).yaml")
         guard FileManager.default.fileExists(atPath: path) else { return SearchSpace(template) }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw SpaceFileError(message: "\(path): cannot read the file as UTF-8 text")
+            throw AutotuneError(.spaceFile, "\(path): cannot read the file as UTF-8 text")
         }
         return try parse(text, file: path, template: template)
     }
 
     /// Parses a space file's text.
-    public static func parse(_ text: String, file: String, template: any KernelTemplate) throws(SpaceFileError)
+    public static func parse(_ text: String, file: String, template: any KernelTemplate) throws(AutotuneError)
         -> SearchSpace
     {
         var reader = SpaceFileReader(file: file, template: template)
@@ -58,19 +47,19 @@ struct SpaceFileReader {
     let file: String
     let template: any KernelTemplate
 
-    private func fail(_ node: Node?, _ message: String) -> SpaceFileError {
+    private func fail(_ node: Node?, _ message: String) -> AutotuneError {
         let place = node?.mark.map { "\($0.line):\($0.column)" } ?? "1:1"
-        return SpaceFileError(message: "\(file):\(place): \(message)")
+        return AutotuneError(.spaceFile, "\(file):\(place): \(message)")
     }
 
-    mutating func read(_ text: String) throws(SpaceFileError) -> SearchSpace {
+    mutating func read(_ text: String) throws(AutotuneError) -> SearchSpace {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw SpaceFileError(message: "\(file): \(Self.describe(error))")
+            throw AutotuneError(.spaceFile, "\(file): \(Self.describe(error))")
         } catch {
-            throw SpaceFileError(message: "\(file): \(error)")
+            throw AutotuneError(.spaceFile, "\(file): \(error)")
         }
         guard let root, let mapping = root.mapping else {
             throw fail(root, "expected a mapping with version, kernel, parameters, restrictions")
@@ -115,7 +104,7 @@ struct SpaceFileReader {
         return SearchSpace(template, parameters: parameters, restrictions: restrictions)
     }
 
-    private func domain(_ node: Node, replacing parameter: Parameter) throws(SpaceFileError) -> Domain {
+    private func domain(_ node: Node, replacing parameter: Parameter) throws(AutotuneError) -> Domain {
         if let range = node.mapping {
             guard case .ints = parameter.domain else {
                 throw fail(node, "\(parameter.name) is not an integer parameter; list its values instead")
@@ -166,7 +155,7 @@ struct SpaceFileReader {
         }
     }
 
-    private func intRange(_ mapping: Node.Mapping, node: Node, name: String) throws(SpaceFileError) -> Domain {
+    private func intRange(_ mapping: Node.Mapping, node: Node, name: String) throws(AutotuneError) -> Domain {
         var low: Int?
         var high: Int?
         var powersOfTwo = false
@@ -219,7 +208,7 @@ struct SpaceFileReader {
         return .ints(values)
     }
 
-    private func restriction(_ node: Node, parameters: [Parameter]) throws(SpaceFileError) -> Restriction {
+    private func restriction(_ node: Node, parameters: [Parameter]) throws(AutotuneError) -> Restriction {
         guard let text = node.string, node.scalar != nil else {
             throw fail(node, "a restriction must be an expression")
         }
@@ -227,7 +216,8 @@ struct SpaceFileReader {
         do {
             rule = try Restriction(text)
         } catch {
-            throw SpaceFileError(message: "\(file):\(position(node, error.column)): \(error.message) in '\(text)'")
+            throw AutotuneError(
+                .spaceFile, "\(file):\(position(node, error.column ?? 1)): \(error.message) in '\(text)'")
         }
         for name in rule.names.sorted() {
             if let parameter = parameters.first(where: { $0.name == name }) {

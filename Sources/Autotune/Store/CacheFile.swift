@@ -22,27 +22,28 @@ enum CacheFile {
     /// Inspects `path`, reading its header and (for caches made before the header was stamped) its
     /// table list through a read-only connection; throws when the file is not an nkitune cache or is
     /// from a newer one. Nothing is written.
-    static func inspect(_ path: String, lockTimeout: Double) throws(CacheError) -> Kind {
+    static func inspect(_ path: String, lockTimeout: Double) throws(AutotuneError) -> Kind {
         var status = stat()
         guard stat(path, &status) == 0 else { return .absent }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw CacheError(message: "cache \(path) is not a regular file; it was left untouched")
+            throw AutotuneError(.cache, "cache \(path) is not a regular file; it was left untouched")
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CacheError(message: "cannot read cache \(path)")
+            throw AutotuneError(.cache, "cannot read cache \(path)")
         }
         defer { try? handle.close() }
         let header = [UInt8]((try? handle.read(upToCount: 100)) ?? Data())
         if header.isEmpty { return .absent }
         guard header.count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
-            throw CacheError(message: "cache \(path) is not an SQLite database; it was left untouched")
+            throw AutotuneError(.cache, "cache \(path) is not an SQLite database; it was left untouched")
         }
         let userVersion = Int(bigEndian(header, at: 60))
         let application = Int32(bitPattern: bigEndian(header, at: 68))
         if application == applicationID { return try known(path, schemaVersion: userVersion) }
         if application != 0 {
-            throw CacheError(
-                message: "cache \(path) is an SQLite database of another application (id "
+            throw AutotuneError(
+                .cache,
+                "cache \(path) is an SQLite database of another application (id "
                     + "\(String(format: "0x%08X", application))); it was left untouched")
         }
         // The header on disk can lag behind a WAL another process has not checkpointed yet: ask SQLite.
@@ -59,8 +60,9 @@ enum CacheFile {
             && (!tables.contains("measurement") || migrations.contains("v1"))
         guard ours else {
             let listed = tables.isEmpty ? "no tables" : "tables " + tables.sorted().joined(separator: ", ")
-            throw CacheError(
-                message: "cache \(path) is an SQLite database that is not an nkitune cache (\(listed)); "
+            throw AutotuneError(
+                .cache,
+                "cache \(path) is an SQLite database that is not an nkitune cache (\(listed)); "
                     + "it was left untouched")
         }
         return .cache(schemaVersion: 2)
@@ -83,7 +85,7 @@ enum CacheFile {
         var migrations: Set<String>
     }
 
-    private static func contents(_ path: String, lockTimeout: Double) throws(CacheError) -> Contents {
+    private static func contents(_ path: String, lockTimeout: Double) throws(AutotuneError) -> Contents {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(lockTimeout)
@@ -103,15 +105,17 @@ enum CacheFile {
                     migrations: migrations)
             }
         } catch {
-            throw CacheError(message: "cannot read cache \(path): \(TimingCache.reason(error)); it was left untouched")
+            throw AutotuneError(
+                .cache, "cannot read cache \(path): \(TimingCache.reason(error)); it was left untouched")
         }
     }
 
     /// An nkitune cache of `schemaVersion`, refused when a newer nkitune wrote it.
-    private static func known(_ path: String, schemaVersion version: Int) throws(CacheError) -> Kind {
+    private static func known(_ path: String, schemaVersion version: Int) throws(AutotuneError) -> Kind {
         guard version <= schemaVersion else {
-            throw CacheError(
-                message: "cache \(path) has schema version \(version), newer than this nkitune's "
+            throw AutotuneError(
+                .cache,
+                "cache \(path) has schema version \(version), newer than this nkitune's "
                     + "\(schemaVersion); use a newer nkitune (the file was left untouched)")
         }
         return .cache(schemaVersion: version)

@@ -3,17 +3,6 @@ import Foundation
 import GRDB
 import KernelSpace
 
-/// Why the cache could not be used; the message names the path and what went wrong.
-public struct CacheError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// Creates a value with every field given.
-    public init(message: String) { self.message = message }
-}
-
 /// What identifies one timing: the variant and what timed it.
 public struct CacheScope: Hashable, Sendable {
     /// The template id.
@@ -91,12 +80,12 @@ public final class TimingCache: Sendable {
     public init(
         path: String, mode: Mode = .readWrite, lockTimeout: Double = 30,
         onWait: (@Sendable (String) -> Void)? = nil
-    ) throws(CacheError) {
+    ) throws(AutotuneError) {
         self.path = path
         self.mode = mode
         let kind = try CacheFile.inspect(path, lockTimeout: lockTimeout)
         if mode == .readOnly && kind == .absent {
-            throw CacheError(message: "no cache at \(path)")
+            throw AutotuneError(.cache, "no cache at \(path)")
         }
         if mode == .readWrite && kind == .absent { try Self.prepareDirectory(of: path) }
         var configuration = Configuration()
@@ -111,25 +100,25 @@ public final class TimingCache: Sendable {
                 database = pool
             }
         } catch {
-            throw CacheError(message: "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+            throw AutotuneError(.cache, "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
         }
         self.lockTimeout = lockTimeout
     }
 
     private let lockTimeout: Double
 
-    private static func prepareDirectory(of path: String) throws(CacheError) {
+    private static func prepareDirectory(of path: String) throws(AutotuneError) {
         let manager = FileManager.default
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !manager.fileExists(atPath: directory) {
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw CacheError(message: "cannot create cache directory \(directory): \(reason(error))")
+                throw AutotuneError(.cache, "cannot create cache directory \(directory): \(reason(error))")
             }
         }
         if !manager.isWritableFile(atPath: directory.isEmpty ? "." : directory) {
-            throw CacheError(message: "cannot create cache \(path): directory is not writable")
+            throw AutotuneError(.cache, "cannot create cache \(path): directory is not writable")
         }
     }
 
@@ -234,7 +223,7 @@ public final class TimingCache: Sendable {
     }
 
     /// Configurations already evaluated in a scope, whatever their status.
-    public func configurations(in scope: CacheScope) throws(CacheError) -> Set<String> {
+    public func configurations(in scope: CacheScope) throws(AutotuneError) -> Set<String> {
         try read { db in
             try Set(
                 String.fetchAll(
@@ -244,7 +233,7 @@ public final class TimingCache: Sendable {
     }
 
     /// The stored evaluations among `configurations` in a scope, by configuration key.
-    public func measurements(of configurations: [String], in scope: CacheScope) throws(CacheError)
+    public func measurements(of configurations: [String], in scope: CacheScope) throws(AutotuneError)
         -> [String: CachedMeasurement]
     {
         var found: [String: CachedMeasurement] = [:]
@@ -271,7 +260,7 @@ public final class TimingCache: Sendable {
     public func insert(
         _ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope, reference: String? = nil,
         bitExact: (String) -> Bool? = { _ in nil }, digest: (String) -> String? = { _ in nil }
-    ) throws(CacheError) {
+    ) throws(AutotuneError) {
         let stamp = ISO8601DateFormatter().string(from: Date())
         try write { db in
             let statement = try db.cachedStatement(
@@ -312,7 +301,7 @@ public final class TimingCache: Sendable {
     /// Records the numeric check of one variant; a failed check marks the variant failed with `reason`.
     public func recordCheck(
         configuration: String, in scope: CacheScope, status: CheckStatus, error: Double?, reason: String?
-    ) throws(CacheError) {
+    ) throws(AutotuneError) {
         try recordVerdict(
             configuration: configuration, in: scope,
             setting: [("check_status", status.rawValue), ("check_error", error)], passed: status == .passed,
@@ -323,7 +312,7 @@ public final class TimingCache: Sendable {
     /// ``ExactVerdict/different`` is marked failed with `reason` (the first differing element).
     public func recordExactVerdict(
         configuration: String, in scope: CacheScope, reference: String, verdict: ExactVerdict, reason: String?
-    ) throws(CacheError) {
+    ) throws(AutotuneError) {
         try recordVerdict(
             configuration: configuration, in: scope,
             setting: [("exact_verdict", verdict.rawValue), ("reference_config", reference)],
@@ -335,7 +324,7 @@ public final class TimingCache: Sendable {
     private func recordVerdict(
         configuration: String, in scope: CacheScope, setting columns: [(String, (any DatabaseValueConvertible)?)],
         passed: Bool, reason: String?
-    ) throws(CacheError) {
+    ) throws(AutotuneError) {
         let assignments = columns.map { "\($0.0) = ?" }.joined(separator: ", ")
         var arguments = StatementArguments(columns.map(\.1))
         arguments += [passed, passed, reason]
@@ -356,7 +345,7 @@ public final class TimingCache: Sendable {
     /// The fastest `ok` variants of a scope, fastest first (ties broken by configuration key), from
     /// the `offset`-th on; with `exactTo`, only those declared bit-exact to that reference.
     public func best(in scope: CacheScope, limit: Int, offset: Int = 0, exactTo reference: String? = nil)
-        throws(CacheError) -> [CachedMeasurement]
+        throws(AutotuneError) -> [CachedMeasurement]
     {
         try read { db in
             try Row.fetchAll(
@@ -377,7 +366,7 @@ public final class TimingCache: Sendable {
     public func best(
         in scope: CacheScope, limit: Int, exactTo reference: String? = nil, scanLimit: Int = 5000,
         where isCurrent: (CachedMeasurement) -> Bool
-    ) throws(CacheError) -> [CachedMeasurement] {
+    ) throws(AutotuneError) -> [CachedMeasurement] {
         var found: [CachedMeasurement] = []
         var offset = 0
         while found.count < limit && offset < scanLimit {
@@ -390,12 +379,12 @@ public final class TimingCache: Sendable {
     }
 
     /// One stored evaluation.
-    public func measurement(configuration: String, in scope: CacheScope) throws(CacheError) -> CachedMeasurement? {
+    public func measurement(configuration: String, in scope: CacheScope) throws(AutotuneError) -> CachedMeasurement? {
         try measurements(of: [configuration], in: scope)[configuration]
     }
 
     /// Counts of rows per status in a scope.
-    public func counts(in scope: CacheScope) throws(CacheError) -> [VariantStatus: Int] {
+    public func counts(in scope: CacheScope) throws(AutotuneError) -> [VariantStatus: Int] {
         try read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT status, COUNT(*) AS n FROM measurement WHERE \(Self.scopeClause) GROUP BY status",
@@ -451,22 +440,22 @@ public final class TimingCache: Sendable {
         return (try? encoder.encode(metrics)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
+    private func read<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
         do {
             return try database.read(body)
         } catch {
-            throw CacheError(message: "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+            throw AutotuneError(.cache, "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
         }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(CacheError) -> T {
+    private func write<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
         guard mode == .readWrite else {
-            throw CacheError(message: "cache \(path) was opened read-only; nothing was written")
+            throw AutotuneError(.cache, "cache \(path) was opened read-only; nothing was written")
         }
         do {
             return try database.write(body)
         } catch {
-            throw CacheError(message: "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+            throw AutotuneError(.cache, "cache \(path): \(Self.reason(error, timeout: lockTimeout))")
         }
     }
 }

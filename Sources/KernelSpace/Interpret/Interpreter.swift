@@ -1,14 +1,3 @@
-/// Why the interpreter stopped; the message names the buffer or instruction.
-public struct InterpreterError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// Creates a value with every field given.
-    public init(message: String) { self.message = message }
-}
-
 /// Runs a ``KernelProgram`` on the CPU: fp32 arithmetic, values rounded to bf16 when written to a
 /// bf16 buffer, PSUM accumulation in fp32 in contraction order. Each ``Stmt/allocate(_:)`` fills
 /// the buffer with NaN, so a kernel that reads data it never wrote produces NaN and fails its check.
@@ -18,15 +7,16 @@ public struct InterpreterError: Error, Equatable, CustomStringConvertible {
 /// ```
 public enum Interpreter {
     /// Executes the program on the given inputs (argument order) and returns its outputs.
-    public static func run(_ program: KernelProgram, inputs: [HostTensor]) throws(InterpreterError) -> [HostTensor] {
+    public static func run(_ program: KernelProgram, inputs: [HostTensor]) throws(KernelSpaceError) -> [HostTensor] {
         var machine = Machine(program: program)
         let declared = program.inputs
         guard declared.count == inputs.count else {
-            throw InterpreterError(message: "\(program.name) takes \(declared.count) inputs, got \(inputs.count)")
+            throw KernelSpaceError(.interpreter, "\(program.name) takes \(declared.count) inputs, got \(inputs.count)")
         }
         for (decl, tensor) in zip(declared, inputs) {
             guard decl.shape == tensor.shape else {
-                throw InterpreterError(message: "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
+                throw KernelSpaceError(
+                    .interpreter, "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
             }
             machine.storage[decl.id] = tensor.data.map(decl.dtype.round)
         }
@@ -68,7 +58,7 @@ struct Machine {
         }
     }
 
-    mutating func execute(_ statements: [Stmt], _ environment: inout [Int]) throws(InterpreterError) {
+    mutating func execute(_ statements: [Stmt], _ environment: inout [Int]) throws(KernelSpaceError) {
         for statement in statements {
             switch statement {
             case .loop(let loop):
@@ -85,7 +75,7 @@ struct Machine {
         }
     }
 
-    func view(_ access: Access, _ environment: [Int]) throws(InterpreterError) -> View {
+    func view(_ access: Access, _ environment: [Int]) throws(KernelSpaceError) -> View {
         let buffer = program.buffers[access.buffer]
         let stride = strides[access.buffer]
         var base = 0
@@ -95,8 +85,9 @@ struct Machine {
             let extent = range.extent(environment)
             let last = start + (extent - 1) * range.stride
             if extent > 0 && (start < 0 || last >= buffer.shape[dimension]) {
-                throw InterpreterError(
-                    message: "access [\(start), \(last + 1)) outside dimension \(dimension) "
+                throw KernelSpaceError(
+                    .interpreter,
+                    "access [\(start), \(last + 1)) outside dimension \(dimension) "
                         + "(size \(buffer.shape[dimension])) of \(buffer.name)")
             }
             base += start * stride[dimension]
@@ -115,14 +106,15 @@ struct Machine {
         if let dynamic = access.dynamic {
             let index = try view(dynamic.index, environment)
             guard index.partitions == 1, index.free == 1 else {
-                throw InterpreterError(message: "a run-time offset of \(buffer.name) must come from one element")
+                throw KernelSpaceError(.interpreter, "a run-time offset of \(buffer.name) must come from one element")
             }
             let value = Int(storage[dynamic.buffer][index.offset(0, 0)])
             let dimension = dynamic.dimension
             let start = access.ranges[dimension].start.evaluate(environment) + value
             if value < 0 || start + extents[dimension] > buffer.shape[dimension] {
-                throw InterpreterError(
-                    message: "run-time offset \(value) puts dimension \(dimension) of \(buffer.name) out of bounds")
+                throw KernelSpaceError(
+                    .interpreter, "run-time offset \(value) puts dimension \(dimension) of \(buffer.name) out of bounds"
+                )
             }
             base += value * stride[dimension]
         }
@@ -156,14 +148,14 @@ struct Machine {
 
     private func name(_ access: Access) -> String { program.buffers[access.buffer].name }
 
-    private func requireSameShape(_ a: View, _ b: View, _ what: String) throws(InterpreterError) {
+    private func requireSameShape(_ a: View, _ b: View, _ what: String) throws(KernelSpaceError) {
         guard a.partitions == b.partitions && a.free == b.free else {
-            throw InterpreterError(
-                message: "\(what): shapes [\(a.partitions), \(a.free)] and [\(b.partitions), \(b.free)] differ")
+            throw KernelSpaceError(
+                .interpreter, "\(what): shapes [\(a.partitions), \(a.free)] and [\(b.partitions), \(b.free)] differ")
         }
     }
 
-    mutating func perform(_ instruction: Instruction, _ environment: [Int]) throws(InterpreterError) {
+    mutating func perform(_ instruction: Instruction, _ environment: [Int]) throws(KernelSpaceError) {
         let dst = try view(instruction.destination, environment)
         if dst.isEmpty { return }
         let target = instruction.destination.buffer
@@ -174,9 +166,9 @@ struct Machine {
             if case .dma = instruction, touchesHBM {
                 // A DMA streams elements: HBM regions need only the same number of elements.
                 guard source.partitions * source.free == dst.partitions * dst.free else {
-                    throw InterpreterError(
-                        message:
-                            "DMA into \(name(instruction.destination)): \(source.partitions * source.free) elements "
+                    throw KernelSpaceError(
+                        .interpreter,
+                        "DMA into \(name(instruction.destination)): \(source.partitions * source.free) elements "
                             + "for \(dst.partitions * dst.free)")
                 }
             } else {
@@ -186,13 +178,15 @@ struct Machine {
         case .dmaAdd(_, let src, _):
             let source = try view(src, environment)
             guard source.partitions * source.free == dst.partitions * dst.free else {
-                throw InterpreterError(message: "DMA add into \(name(instruction.destination)): element counts differ")
+                throw KernelSpaceError(
+                    .interpreter, "DMA add into \(name(instruction.destination)): element counts differ")
             }
             write(zip(read(dst, target), read(source, src.buffer)).map { $0 + $1 }, dst, target)
         case .dmaTranspose(_, let src, _), .transpose(_, let src):
             let source = try view(src, environment)
             guard source.partitions == dst.free && source.free == dst.partitions else {
-                throw InterpreterError(message: "transpose into \(name(instruction.destination)): shapes do not match")
+                throw KernelSpaceError(
+                    .interpreter, "transpose into \(name(instruction.destination)): shapes do not match")
             }
             let values = read(source, src.buffer)
             var flipped = [Float](repeating: 0, count: values.count)
@@ -207,7 +201,7 @@ struct Machine {
         case .activation(_, let src, let function, let scale, let bias, let reduce):
             let source = try view(src, environment)
             try requireSameShape(dst, source, "activation into \(name(instruction.destination))")
-            let offsets = try bias.map { bias throws(InterpreterError) in
+            let offsets = try bias.map { bias throws(KernelSpaceError) in
                 try column(bias, rows: dst.partitions, environment)
             }
             var values = read(source, src.buffer)
@@ -257,8 +251,8 @@ struct Machine {
         case .tensorReduce(_, let src, let op):
             let source = try view(src, environment)
             guard dst.partitions == source.partitions, dst.free == 1, source.free > 0 else {
-                throw InterpreterError(
-                    message: "tensor_reduce into \(name(instruction.destination)) must be [P, 1] of [P, F > 0]")
+                throw KernelSpaceError(
+                    .interpreter, "tensor_reduce into \(name(instruction.destination)) must be [P, 1] of [P, F > 0]")
             }
             let values = read(source, src.buffer)
             var results = [Float](repeating: 0, count: source.partitions)
@@ -282,8 +276,8 @@ struct Machine {
         case .max8(_, let src):
             let source = try view(src, environment)
             guard dst.partitions == source.partitions, dst.free == 8, source.free >= 8 else {
-                throw InterpreterError(
-                    message: "max8 into \(name(instruction.destination)) must be [P, 8] from [P, >=8]")
+                throw KernelSpaceError(
+                    .interpreter, "max8 into \(name(instruction.destination)) must be [P, 8] from [P, >=8]")
             }
             let values = read(source, src.buffer)
             var results: [Float] = []
@@ -296,7 +290,8 @@ struct Machine {
             let source = try view(data, environment)
             let targets = try view(wanted, environment)
             guard dst.partitions == source.partitions, dst.free == 8, targets.free == 8 else {
-                throw InterpreterError(message: "nc_find_index8 into \(name(instruction.destination)) must be [P, 8]")
+                throw KernelSpaceError(
+                    .interpreter, "nc_find_index8 into \(name(instruction.destination)) must be [P, 8]")
             }
             let values = read(source, data.buffer)
             let keys = read(targets, wanted.buffer)
@@ -315,11 +310,12 @@ struct Machine {
     }
 
     /// The values of a `[P, 1]` region, one per partition.
-    private func column(_ access: Access, rows: Int, _ environment: [Int]) throws(InterpreterError) -> [Float] {
+    private func column(_ access: Access, rows: Int, _ environment: [Int]) throws(KernelSpaceError) -> [Float] {
         let region = try view(access, environment)
         guard region.partitions == rows, region.free == 1 else {
-            throw InterpreterError(
-                message: "per-partition operand \(program.buffers[access.buffer].name) must be [\(rows), 1], "
+            throw KernelSpaceError(
+                .interpreter,
+                "per-partition operand \(program.buffers[access.buffer].name) must be [\(rows), 1], "
                     + "got [\(region.partitions), \(region.free)]")
         }
         return read(region, access.buffer)
@@ -328,13 +324,14 @@ struct Machine {
     private mutating func multiply(
         dst: View, target: Int, stationary: Access, moving: Access, _ accumulation: Accumulation,
         _ environment: [Int]
-    ) throws(InterpreterError) {
+    ) throws(KernelSpaceError) {
         let left = try view(stationary, environment)
         let right = try view(moving, environment)
         let (k, m, n) = (left.partitions, left.free, right.free)
         guard right.partitions == k, dst.partitions == m, dst.free == n else {
-            throw InterpreterError(
-                message: "matmul into \(program.buffers[target].name): [\(k), \(m)]^T x [\(right.partitions), \(n)] "
+            throw KernelSpaceError(
+                .interpreter,
+                "matmul into \(program.buffers[target].name): [\(k), \(m)]^T x [\(right.partitions), \(n)] "
                     + "does not fit [\(dst.partitions), \(dst.free)]")
         }
         let a = read(left, stationary.buffer)

@@ -51,7 +51,7 @@ extension KernelTemplate {
     }
 
     /// Parses a problem text against ``problemFields``.
-    public func parseProblem(_ text: String) throws(ProblemError) -> Problem {
+    public func parseProblem(_ text: String) throws(KernelSpaceError) -> Problem {
         try problemFields.parse(text)
     }
 }

@@ -57,43 +57,34 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Why a problem text was refused; the message names the bad value.
-public struct ProblemError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// Creates a value with every field given.
-    public init(message: String) { self.message = message }
-}
-
 extension Array where Element == ProblemField {
     /// Parses `NAME=VALUE,...` against these fields; every size must be a positive integer.
     ///
     /// ```swift
     /// let problem = try LinearTemplate().problemFields.parse("M=640,K=2048,N=768")
     /// ```
-    public func parse(_ text: String) throws(ProblemError) -> Problem {
+    public func parse(_ text: String) throws(KernelSpaceError) -> Problem {
         var given: [String: Substring] = [:]
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard pieces.count == 2, !pieces[0].isEmpty else {
-                throw ProblemError(message: "malformed problem entry '\(part)': expected NAME=VALUE")
+                throw KernelSpaceError(.problem, "malformed problem entry '\(part)': expected NAME=VALUE")
             }
             let name = String(pieces[0].trimmingSpaces)
             guard contains(where: { $0.name == name }) else {
                 let known = map(\.name).joined(separator: ", ")
-                throw ProblemError(message: "unknown problem dimension '\(name)' (expected \(known))")
+                throw KernelSpaceError(.problem, "unknown problem dimension '\(name)' (expected \(known))")
             }
-            guard given[name] == nil else { throw ProblemError(message: "problem dimension '\(name)' given twice") }
+            guard given[name] == nil else {
+                throw KernelSpaceError(.problem, "problem dimension '\(name)' given twice")
+            }
             given[name] = pieces[1].trimmingSpaces
         }
         var values: [ParameterValue] = []
         for field in self {
             guard let raw = given[field.name] else {
                 guard let fallback = field.defaultValue else {
-                    throw ProblemError(message: "problem is missing dimension '\(field.name)'")
+                    throw KernelSpaceError(.problem, "problem is missing dimension '\(field.name)'")
                 }
                 values.append(fallback)
                 continue
@@ -101,23 +92,23 @@ extension Array where Element == ProblemField {
             switch field.kind {
             case .size, .offset:
                 guard let value = Int(raw) else {
-                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) is not an integer")
+                    throw KernelSpaceError(.problem, "problem dimension \(field.name)=\(raw) is not an integer")
                 }
                 if field.kind == .size && value <= 0 {
-                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) must be positive")
+                    throw KernelSpaceError(.problem, "problem dimension \(field.name)=\(raw) must be positive")
                 }
                 if value < 0 {
-                    throw ProblemError(message: "problem dimension \(field.name)=\(raw) must not be negative")
+                    throw KernelSpaceError(.problem, "problem dimension \(field.name)=\(raw) must not be negative")
                 }
                 if value > Problem.maximumSize {
-                    throw ProblemError(
-                        message: "problem dimension \(field.name)=\(raw) is over the limit of \(Problem.maximumSize)")
+                    throw KernelSpaceError(
+                        .problem, "problem dimension \(field.name)=\(raw) is over the limit of \(Problem.maximumSize)")
                 }
                 values.append(.int(value))
             case .choice(let names):
                 guard names.contains(String(raw)) else {
-                    throw ProblemError(
-                        message: "problem option \(field.name)=\(raw) is not one of \(names.joined(separator: ", "))")
+                    throw KernelSpaceError(
+                        .problem, "problem option \(field.name)=\(raw) is not one of \(names.joined(separator: ", "))")
                 }
                 values.append(.choice(String(raw)))
             }
@@ -129,8 +120,9 @@ extension Array where Element == ProblemField {
             return (next, total.1 || overflow)
         }
         if overflow || product > Problem.maximumElements {
-            throw ProblemError(
-                message: "problem \(problem.key) is too large: the product of its sizes is over the limit of "
+            throw KernelSpaceError(
+                .problem,
+                "problem \(problem.key) is too large: the product of its sizes is over the limit of "
                     + "\(Problem.maximumElements) (2^48)")
         }
         return problem

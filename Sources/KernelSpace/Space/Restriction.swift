@@ -1,20 +1,3 @@
-/// Why an expression could not be parsed or evaluated; `column` is 1-based within the expression.
-public struct ExpressionError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The 1-based column within the expression.
-    public var column: Int
-
-    /// Creates a value with every field given.
-    public init(message: String, column: Int) {
-        self.message = message
-        self.column = column
-    }
-
-    /// The text shown to a person.
-    public var description: String { "column \(column): \(message)" }
-}
-
 /// A restriction over parameter and problem names, in a small safe language: integer literals,
 /// names, `+ - * / %` (integer division), parentheses, comparisons `== != < <= > >=`, and `and`,
 /// `or`, `not`. Nothing else can be written, so a space file cannot run code.
@@ -48,11 +31,11 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
     public static let maximumDepth = 64
 
     /// Parses an expression.
-    public init(_ text: String) throws(ExpressionError) {
+    public init(_ text: String) throws(KernelSpaceError) {
         guard text.count <= Self.maximumLength else {
-            throw ExpressionError(
-                message: "expression is \(text.count) characters long, over the limit of \(Self.maximumLength)",
-                column: Self.maximumLength + 1)
+            throw KernelSpaceError(
+                .expression(column: Self.maximumLength + 1),
+                "expression is \(text.count) characters long, over the limit of \(Self.maximumLength)")
         }
         self.text = text
         var parser = ExpressionParser(text)
@@ -78,16 +61,16 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
 
     /// Evaluates the expression; a nonzero result holds. `lookup` gives each name's value, or nil
     /// for an unknown name (an error naming it).
-    public func holds(_ lookup: (String) -> Int?) throws(ExpressionError) -> Bool {
+    public func holds(_ lookup: (String) -> Int?) throws(KernelSpaceError) -> Bool {
         try evaluate(root, lookup) != 0
     }
 
-    private func evaluate(_ node: Node, _ lookup: (String) -> Int?) throws(ExpressionError) -> Int {
+    private func evaluate(_ node: Node, _ lookup: (String) -> Int?) throws(KernelSpaceError) -> Int {
         switch node {
         case .number(let value): return value
         case .name(let name, let column):
             guard let value = lookup(name) else {
-                throw ExpressionError(message: "unknown name '\(name)'", column: column)
+                throw KernelSpaceError(.expression(column: column), "unknown name '\(name)'")
             }
             return value
         case .unary(let op, let operand, let column):
@@ -107,7 +90,7 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
             case "-": result = a.subtractingReportingOverflow(b)
             case "*": result = a.multipliedReportingOverflow(by: b)
             case "/", "%":
-                guard b != 0 else { throw ExpressionError(message: "division by zero", column: column) }
+                guard b != 0 else { throw KernelSpaceError(.expression(column: column), "division by zero") }
                 result = op == "/" ? a.dividedReportingOverflow(by: b) : a.remainderReportingOverflow(dividingBy: b)
             case "==": return a == b ? 1 : 0
             case "!=": return a != b ? 1 : 0
@@ -121,9 +104,9 @@ public struct Restriction: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func overflow(_ operation: String, column: Int) -> ExpressionError {
-        ExpressionError(
-            message: "integer overflow in \(operation) (values must stay within ±\(Int.max))", column: column)
+    private static func overflow(_ operation: String, column: Int) -> KernelSpaceError {
+        KernelSpaceError(
+            .expression(column: column), "integer overflow in \(operation) (values must stay within ±\(Int.max))")
     }
 }
 
@@ -139,7 +122,7 @@ struct ExpressionParser {
     private var tokens: [Token] = []
     private var position = 0
     private var depth = 0
-    private var lexError: ExpressionError?
+    private var lexError: KernelSpaceError?
 
     init(_ text: String) {
         let characters = Array(text)
@@ -174,7 +157,7 @@ struct ExpressionParser {
                     tokens.append(Token(text: String(character), column: column, isNumber: false, isName: false))
                     index += 1
                 } else {
-                    lexError = ExpressionError(message: "unexpected character '\(character)'", column: column)
+                    lexError = KernelSpaceError(.expression(column: column), "unexpected character '\(character)'")
                     break
                 }
             }
@@ -189,36 +172,39 @@ struct ExpressionParser {
         return token
     }
 
-    mutating func parseWhole() throws(ExpressionError) -> Restriction.Node {
+    mutating func parseWhole() throws(KernelSpaceError) -> Restriction.Node {
         if let lexError { throw lexError }
-        guard !tokens.isEmpty else { throw ExpressionError(message: "empty expression", column: 1) }
+        guard !tokens.isEmpty else { throw KernelSpaceError(.expression(column: 1), "empty expression") }
         let node = try parseOr()
-        if let token = current { throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column) }
+        if let token = current {
+            throw KernelSpaceError(.expression(column: token.column), "unexpected '\(token.text)'")
+        }
         return node
     }
 
-    private mutating func parseOr() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseOr() throws(KernelSpaceError) -> Restriction.Node {
         var node = try parseAnd()
         while let token = accept("or") { node = .binary("or", node, try parseAnd(), column: token.column) }
         return node
     }
 
-    private mutating func parseAnd() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseAnd() throws(KernelSpaceError) -> Restriction.Node {
         var node = try parseNot()
         while let token = accept("and") { node = .binary("and", node, try parseNot(), column: token.column) }
         return node
     }
 
     /// Counts one more level of nesting at `column`, refusing past ``Restriction/maximumDepth``.
-    private mutating func descend(_ column: Int) throws(ExpressionError) {
+    private mutating func descend(_ column: Int) throws(KernelSpaceError) {
         depth += 1
         guard depth <= Restriction.maximumDepth else {
-            throw ExpressionError(
-                message: "expression nests deeper than the limit of \(Restriction.maximumDepth) levels", column: column)
+            throw KernelSpaceError(
+                .expression(column: column),
+                "expression nests deeper than the limit of \(Restriction.maximumDepth) levels")
         }
     }
 
-    private mutating func parseNot() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseNot() throws(KernelSpaceError) -> Restriction.Node {
         if let token = accept("not") {
             try descend(token.column)
             defer { depth -= 1 }
@@ -227,7 +213,7 @@ struct ExpressionParser {
         return try parseComparison()
     }
 
-    private mutating func parseComparison() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseComparison() throws(KernelSpaceError) -> Restriction.Node {
         let node = try parseSum()
         for op in ["==", "!=", "<=", ">=", "<", ">"] {
             if let token = accept(op) { return .binary(op, node, try parseSum(), column: token.column) }
@@ -235,7 +221,7 @@ struct ExpressionParser {
         return node
     }
 
-    private mutating func parseSum() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseSum() throws(KernelSpaceError) -> Restriction.Node {
         var node = try parseProduct()
         while true {
             if let token = accept("+") {
@@ -248,7 +234,7 @@ struct ExpressionParser {
         }
     }
 
-    private mutating func parseProduct() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseProduct() throws(KernelSpaceError) -> Restriction.Node {
         var node = try parseUnary()
         while true {
             if let token = accept("*") ?? accept("/") ?? accept("%") {
@@ -259,7 +245,7 @@ struct ExpressionParser {
         }
     }
 
-    private mutating func parseUnary() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseUnary() throws(KernelSpaceError) -> Restriction.Node {
         if let token = accept("-") {
             try descend(token.column)
             defer { depth -= 1 }
@@ -268,21 +254,21 @@ struct ExpressionParser {
         return try parseAtom()
     }
 
-    private mutating func parseAtom() throws(ExpressionError) -> Restriction.Node {
+    private mutating func parseAtom() throws(KernelSpaceError) -> Restriction.Node {
         guard let token = current else {
             let column = tokens.last.map { $0.column + $0.text.count } ?? 1
-            throw ExpressionError(message: "expression ends early", column: column)
+            throw KernelSpaceError(.expression(column: column), "expression ends early")
         }
         position += 1
         if token.isNumber {
             guard let value = Int(token.text) else {
-                throw ExpressionError(message: "number too large", column: token.column)
+                throw KernelSpaceError(.expression(column: token.column), "number too large")
             }
             return .number(value)
         }
         if token.isName {
             if ["and", "or", "not"].contains(token.text) {
-                throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column)
+                throw KernelSpaceError(.expression(column: token.column), "unexpected '\(token.text)'")
             }
             return .name(token.text, column: token.column)
         }
@@ -291,10 +277,10 @@ struct ExpressionParser {
             defer { depth -= 1 }
             let inner = try parseOr()
             guard accept(")") != nil else {
-                throw ExpressionError(message: "missing ')'", column: current?.column ?? token.column)
+                throw KernelSpaceError(.expression(column: current?.column ?? token.column), "missing ')'")
             }
             return inner
         }
-        throw ExpressionError(message: "unexpected '\(token.text)'", column: token.column)
+        throw KernelSpaceError(.expression(column: token.column), "unexpected '\(token.text)'")
     }
 }

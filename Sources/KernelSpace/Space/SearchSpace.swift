@@ -1,14 +1,3 @@
-/// Why a configuration key was refused; the message names the bad part.
-public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
-    /// The one-line message, naming what was wrong.
-    public var message: String
-    /// The text shown to a person.
-    public var description: String { message }
-
-    /// Creates a value with every field given.
-    public init(message: String) { self.message = message }
-}
-
 /// The configurations of a template: the cross product of its parameter domains.
 ///
 /// ```swift
@@ -63,7 +52,7 @@ public struct SearchSpace: Sendable {
                 }
             } catch {
                 return
-                    "restriction '\(restriction.text)' cannot be evaluated: \(error.message) at column \(error.column)"
+                    "restriction '\(restriction.text)' cannot be evaluated: \(error.message) at column \(error.column ?? 1)"
             }
             if !holds { return "restriction '\(restriction.text)' does not hold" }
         }
@@ -101,21 +90,22 @@ public struct SearchSpace: Sendable {
 
     /// Parses a canonical key. Parameters left out take their defaults; unknown names and values
     /// outside the domain are errors naming them.
-    public func parse(_ key: String) throws(ConfigurationError) -> Configuration {
+    public func parse(_ key: String) throws(KernelSpaceError) -> Configuration {
         var configuration = defaultConfiguration
         for part in key.split(separator: ",") {
             let pieces = part.split(separator: "=", maxSplits: 1)
             guard pieces.count == 2 else {
-                throw ConfigurationError(message: "malformed configuration entry '\(part)': expected NAME=VALUE")
+                throw KernelSpaceError(.configuration, "malformed configuration entry '\(part)': expected NAME=VALUE")
             }
             let name = String(pieces[0])
             guard let position = parameters.firstIndex(where: { $0.name == name }) else {
-                throw ConfigurationError(message: "unknown parameter '\(name)' for kernel \(template.id)")
+                throw KernelSpaceError(.configuration, "unknown parameter '\(name)' for kernel \(template.id)")
             }
             guard let value = parameters[position].domain.parse(pieces[1]) else {
                 let allowed = parameters[position].domain.values.map(\.description).joined(separator: ", ")
-                throw ConfigurationError(
-                    message: "value \(name)=\(pieces[1]) is not in the space of \(template.id) (allowed: \(allowed))")
+                throw KernelSpaceError(
+                    .configuration,
+                    "value \(name)=\(pieces[1]) is not in the space of \(template.id) (allowed: \(allowed))")
             }
             configuration.values[position] = value
         }

@@ -9,7 +9,8 @@ public enum VariantSource: Sendable, Equatable {
     case tuned(latency: Double)
     /// The template's (or space's) default configuration.
     case defaultConfiguration
-    /// The first valid configuration found, the default being excluded or over a limit.
+    /// The first valid configuration of a seeded sample (or, failing that, of the space in
+    /// order), the default being excluded or over a limit.
     case firstValid
 
     /// `tuned`, `default`, `first valid` or `given`, for tables.
@@ -100,13 +101,15 @@ public struct VariantResolver: Sendable {
         }
         let fallback = space.defaultConfiguration
         if let variant = try? checked(fallback, source: .defaultConfiguration) { return variant }
-        var search = Strategy.exhaustive.makeSearch(in: space, for: problem, budget: nil, seed: 0)
-        var looked = 0
-        while !search.isExhausted && looked < 100_000 {
-            for configuration in search.propose(64) {
-                if let variant = try? checked(configuration, source: .firstValid) { return variant }
+        // A seeded sample first (it reaches all of the space, where space order starts at its
+        // smallest tiles), then space order.
+        for strategy in [Strategy.random, .exhaustive] {
+            var search = strategy.makeSearch(in: space, for: problem, budget: 64, seed: 1)
+            while !search.isExhausted {
+                for configuration in search.propose(64) {
+                    if let variant = try? checked(configuration, source: .firstValid) { return variant }
+                }
             }
-            looked = search.census.considered
         }
         let reason =
             space.exclusion(fallback, for: problem)

@@ -23,7 +23,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
 
     static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
 
-    static let block = IntKey("block", [32, 64, 128], default: 128, "token rows per expert block")
+    static let block = IntKey("block", [32, 64, 128], default: 64, "token rows per expert block")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "blocks' rows and weights in flight (rotating copies)")
     static let gateUp = ExpertShape.gateUp
     static let downTile = ExpertShape.downTile

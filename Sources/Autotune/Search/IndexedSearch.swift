@@ -19,8 +19,7 @@ struct IndexedSearch: SearchStrategy {
     private let limit: Int
     private let defaultConfiguration: Configuration
     private var proposedDefault = false
-    private var generator: SplitMix64?
-    private var drawn = Set<Int>()
+    private var sample: IndexDraws?
     private let draws: Int
     private var position = 0
     private(set) var census = ExclusionCensus()
@@ -37,7 +36,7 @@ struct IndexedSearch: SearchStrategy {
         case .sample(let seed):
             let wanted = limit.multipliedReportingOverflow(by: 64)
             draws = wanted.overflow ? size : min(size, wanted.partialValue)
-            if draws < size { generator = SplitMix64(seed: seed) }
+            if draws < size { sample = IndexDraws(total: size, seed: seed) }
         }
     }
 
@@ -78,12 +77,6 @@ struct IndexedSearch: SearchStrategy {
 
     /// The next index: in order, or the next distinct seeded draw.
     private mutating func nextIndex() -> Int {
-        guard var generator else { return position }
-        defer { self.generator = generator }
-        let size = UInt64(space.size)
-        while true {
-            let index = Int(generator.next() % size)
-            if drawn.insert(index).inserted { return index }
-        }
+        sample?.next() ?? position
     }
 }

@@ -144,13 +144,7 @@ public struct SearchSpace: Sendable {
     public func sampleIndices(count: Int, seed: UInt64) -> [Int] {
         let total = size
         if count >= total { return Array(0..<total) }
-        var generator = SplitMix64(seed: seed)
-        var chosen = Set<Int>()
-        var order: [Int] = []
-        while order.count < count {
-            let index = Int(generator.next() % UInt64(total))
-            if chosen.insert(index).inserted { order.append(index) }
-        }
-        return order
+        var draws = IndexDraws(total: total, seed: seed)
+        return (0..<count).compactMap { _ in draws.next() }
     }
 }

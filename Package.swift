@@ -45,7 +45,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "nkitune-bench",
-            dependencies: ["Autotune", "KernelSpace", "CostModel"]
+            dependencies: ["Autotune", "KernelSpace", "CostModel", "MoEModel"]
         ),
         .testTarget(name: "KernelSpaceTests", dependencies: ["KernelSpace", "MoEModel"], exclude: ["Fixtures"]),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "KernelSpace"]),

@@ -12,15 +12,19 @@ public struct Deployment: Hashable, Sendable {
     public var batch: Int
     /// Prompt plus generated tokens.
     public var sequenceLength: Int
-    /// Tokens of the prompt (the prefill phase).
+    /// Positions the prefill graph runs on: the prompt padded to the bucket (the sequence length)
+    /// by default, or an exact prompt length.
     public var promptLength: Int
-    /// Cached positions the decoded token attends to.
+    /// Cached positions a decoded token attends to: the whole bucket (masked past the position)
+    /// by default, or an exact position.
     public var decodePosition: Int
 
-    /// The contest's deployment: batch 1, sequence 640, tensor parallel 4 on trn2.
+    /// The contest harness's deployment by default: tensor parallel 4 at LNC 2, batch 1, one bucket
+    /// of 640 positions (prefill on the prompt padded to 640, every decode step over a 640-position
+    /// cache). `promptLength` and `decodePosition` model other deployments exactly.
     public init(
         model: ModelConfig, target: String, tensorParallel: Int = 4, logicalCoreSize: Int = 2, batch: Int = 1,
-        sequenceLength: Int = 640, promptLength: Int = 128, decodePosition: Int? = nil
+        sequenceLength: Int = 640, promptLength: Int? = nil, decodePosition: Int? = nil
     ) {
         self.model = model
         self.target = target
@@ -28,9 +32,12 @@ public struct Deployment: Hashable, Sendable {
         self.logicalCoreSize = logicalCoreSize
         self.batch = batch
         self.sequenceLength = sequenceLength
-        self.promptLength = promptLength
-        self.decodePosition = decodePosition ?? promptLength
+        self.promptLength = promptLength ?? sequenceLength
+        self.decodePosition = decodePosition ?? promptLength ?? sequenceLength
     }
+
+    /// Whether prefill and decode run on the whole bucket, as the contest harness does.
+    public var isBucketed: Bool { promptLength == sequenceLength && decodePosition == sequenceLength }
 
     /// Why the deployment cannot split the model, or nil.
     public var problem: String? {
@@ -45,8 +52,8 @@ public struct Deployment: Hashable, Sendable {
         if promptLength <= 0 || promptLength > sequenceLength {
             return "prompt length \(promptLength) must be between 1 and the sequence length \(sequenceLength)"
         }
-        if decodePosition <= 0 || decodePosition >= sequenceLength {
-            return "decode position \(decodePosition) must be between 1 and \(sequenceLength - 1)"
+        if decodePosition <= 0 || decodePosition > sequenceLength {
+            return "decode position \(decodePosition) must be between 1 and the sequence length \(sequenceLength)"
         }
         return nil
     }

@@ -1,5 +1,6 @@
 // Benchmarks that print figures: the performance model against published Trainium measurements,
-// and evaluation throughput. Run with `swift run -c release nkitune-bench`.
+// evaluation throughput, and the model task scheduler against round-robin. Run with
+// `swift run -c release nkitune-bench [calibration|throughput|scheduler]` (default: all).
 import Autotune
 import CostModel
 import Foundation
@@ -10,23 +11,28 @@ func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     return right ? padding + text : text + padding
 }
 
-print("Calibration: performance model against published hardware measurements")
-print(
-    [
-        pad("table", 32), pad("version", 24), pad("target", 6), pad("published", 11, right: true),
-        pad("model", 11, right: true), pad("ratio", 7, right: true), "  bound",
-    ].joined(separator: " "))
-for row in CalibrationCase.all {
-    let report = try row.predict()
-    let predicted = report.latency / 1e6
+let sections = Set(CommandLine.arguments.dropFirst())
+func wanted(_ section: String) -> Bool { sections.isEmpty || sections.contains(section) }
+
+if wanted("calibration") {
+    print("Calibration: performance model against published hardware measurements")
     print(
         [
-            pad(row.table, 32), pad(row.version, 24), pad(row.target.name, 6),
-            pad(String(format: "%.2f ms", row.publishedMilliseconds), 11, right: true),
-            pad(String(format: "%.2f ms", predicted), 11, right: true),
-            pad(String(format: "%.3f", predicted / row.publishedMilliseconds), 7, right: true),
-            "  " + report.boundingEngine.rawValue,
+            pad("table", 32), pad("version", 24), pad("target", 6), pad("published", 11, right: true),
+            pad("model", 11, right: true), pad("ratio", 7, right: true), "  bound",
         ].joined(separator: " "))
+    for row in CalibrationCase.all {
+        let report = try row.predict()
+        let predicted = report.latency / 1e6
+        print(
+            [
+                pad(row.table, 32), pad(row.version, 24), pad(row.target.name, 6),
+                pad(String(format: "%.2f ms", row.publishedMilliseconds), 11, right: true),
+                pad(String(format: "%.2f ms", predicted), 11, right: true),
+                pad(String(format: "%.3f", predicted / row.publishedMilliseconds), 7, right: true),
+                "  " + report.boundingEngine.rawValue,
+            ].joined(separator: " "))
+    }
 }
 
 let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -85,22 +91,29 @@ func simulationRate(problem text: String, configuration key: String, seconds: Do
     return (Double(counts.reduce(0, +)) / elapsed, latency)
 }
 
-print("\nThroughput on \(cores) cores")
-let (rate, evaluated) = try driverThroughput(problem: "M=640,K=2048,N=768", budget: 6000)
-print(String(format: "  tune linear M=640,K=2048,N=768, model backend: %.0f variants/s (%d variants)", rate, evaluated))
-let linearKey = "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=4,block_n=1,loop_order=mkn,x_bufs=2,w_bufs=2"
-let (linearRate, linearLatency) = try simulationRate(
-    problem: "M=640,K=2048,N=768", configuration: linearKey, seconds: 2)
-print(
-    String(
-        format: "  model evaluations, linear M=640,K=2048,N=768 (%@): %.0f /s, predicted %.1f us", linearKey,
-        linearRate,
-        linearLatency / 1e3))
-let digests = try digestRate(problem: "M=640,K=2048,N=768", configuration: linearKey, count: 2000)
-print(String(format: "  program digests, linear M=640,K=2048,N=768: %.0f /s on one core", digests))
-let (headRate, headLatency) = try simulationRate(problem: "M=640,K=2048,N=37984", configuration: linearKey, seconds: 3)
-print(
-    String(
-        format:
-            "  model evaluations, lm_head slice M=640,K=2048,N=37984 (same configuration): %.0f /s, predicted %.1f us",
-        headRate, headLatency / 1e3))
+if wanted("throughput") {
+    print("\nThroughput on \(cores) cores")
+    let (rate, evaluated) = try driverThroughput(problem: "M=640,K=2048,N=768", budget: 6000)
+    print(
+        String(
+            format: "  tune linear M=640,K=2048,N=768, model backend: %.0f variants/s (%d variants)", rate, evaluated))
+    let linearKey = "tile_m=128,tile_k=128,tile_n=512,block_m=1,block_k=4,block_n=1,loop_order=mkn,x_bufs=2,w_bufs=2"
+    let (linearRate, linearLatency) = try simulationRate(
+        problem: "M=640,K=2048,N=768", configuration: linearKey, seconds: 2)
+    print(
+        String(
+            format: "  model evaluations, linear M=640,K=2048,N=768 (%@): %.0f /s, predicted %.1f us", linearKey,
+            linearRate,
+            linearLatency / 1e3))
+    let digests = try digestRate(problem: "M=640,K=2048,N=768", configuration: linearKey, count: 2000)
+    print(String(format: "  program digests, linear M=640,K=2048,N=768: %.0f /s on one core", digests))
+    let (headRate, headLatency) = try simulationRate(
+        problem: "M=640,K=2048,N=37984", configuration: linearKey, seconds: 3)
+    print(
+        String(
+            format:
+                "  model evaluations, lm_head slice M=640,K=2048,N=37984 (same configuration): %.0f /s, predicted %.1f us",
+            headRate, headLatency / 1e3))
+}
+
+if wanted("scheduler") { try schedulerBenchmark(budgets: [300, 600, 1200, 2400], seeds: [1, 2, 3]) }

@@ -44,3 +44,54 @@ enum BackendName: String, CaseIterable, ExpressibleByArgument, Sendable {
     /// The NeuronCore performance model.
     case model
 }
+
+extension SchedulePolicy: ExpressibleByArgument {}
+
+/// A length of time such as `8h`, `30m`, `90s` or `1h30m`.
+struct TimeBudget: ExpressibleByArgument, Sendable {
+    /// Seconds.
+    let seconds: Double
+
+    init?(argument: String) {
+        var total = 0.0
+        var number = ""
+        var sawUnit = false
+        for character in argument.lowercased() {
+            if character.isNumber || character == "." {
+                number.append(character)
+                continue
+            }
+            let unit: Double
+            switch character {
+            case "h": unit = 3600
+            case "m": unit = 60
+            case "s": unit = 1
+            default: return nil
+            }
+            guard let value = Double(number), value >= 0 else { return nil }
+            total += value * unit
+            number = ""
+            sawUnit = true
+        }
+        if !number.isEmpty {
+            guard !sawUnit, let value = Double(number) else { return nil }
+            total += value  // bare seconds
+        }
+        guard sawUnit || !argument.isEmpty, total > 0, total <= 30 * 86_400 else { return nil }
+        seconds = total
+    }
+
+    var defaultValueDescription: String { Self.describe(seconds) }
+
+    /// `2h 5m`, `30m`, `45 s`.
+    static func describe(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded())
+        if whole < 60 { return "\(whole) s" }
+        let (hours, minutes, rest) = (whole / 3600, (whole % 3600) / 60, whole % 60)
+        var parts: [String] = []
+        if hours > 0 { parts.append("\(hours)h") }
+        if minutes > 0 { parts.append("\(minutes)m") }
+        if rest > 0 && hours == 0 { parts.append("\(rest)s") }
+        return parts.joined(separator: " ")
+    }
+}

@@ -12,40 +12,29 @@ struct ModelCommand: ParsableCommand {
         discussion: """
             MODEL is a built-in name (qwen3-30b-a3b) or the path of a Hugging Face config.json of the \
             Qwen3-MoE family. Latency comes from the default backend: the best cached variant where the \
-            kernel was tuned, else the template's default configuration. Kernels without a template yet \
-            are listed with their MACs and no latency.
+            kernel was tuned, else the template's default configuration. The deployment defaults to the \
+            contest harness's: tensor parallel 4, one bucket of --sequence positions (prefill on the \
+            prompt padded to the bucket, decode over the whole cache); --prompt and --position model \
+            other deployments exactly.
 
-            Example: nkitune model qwen3-30b-a3b --target trn2 --tp 4 --prompt 128
+            After the tables comes the estimate of one generation as the harness runs it: kernels back \
+            to back inside the compiled graphs (no launch overhead per kernel, unlike the tables' \
+            standalone latencies), the collectives, embedding, sampling and framework time with their \
+            sources, and per public prompt the time to first token, decode time per token, end-to-end \
+            latency, throughput and contest score against the published baseline.
+
+            Example: nkitune model qwen3-30b-a3b --target trn2
             """)
 
-    @Argument(help: "Built-in model name or path to a config.json.")
-    var model: String
-
-    @Option(help: "Target chip.")
-    var target: TargetName = .trn2
-
-    @Option(help: "Tensor-parallel degree.")
-    var tp: Int = 4
-
-    @Option(help: "Prompt tokens (prefill).")
-    var prompt: Int = 128
-
-    @Option(help: "Cached positions of the decoded token (default: the prompt length).")
-    var position: Int?
-
-    @Option(help: "Sequence length (prompt plus generated tokens).")
-    var sequence: Int = 640
-
+    @OptionGroup var deploymentOptions: DeploymentOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
 
     func run() throws {
-        let config = try loadModel()
-        let target = self.target.target
-        let deployment = Deployment(
-            model: config, target: target.name, tensorParallel: tp, sequenceLength: sequence, promptLength: prompt,
-            decodePosition: position)
-        if let problem = deployment.problem { throw CLIError(problem) }
+        let deployment = try deploymentOptions.deployment()
+        let config = deployment.model
+        let target = deploymentOptions.target.target
+        let tp = deployment.tensorParallel
         var spaces: [String: SearchSpace] = [:]
         for template in config.kernels { spaces[template.id] = try spaceOptions.space(for: template) }
         let cache = try cacheOptions.openCacheForReading()
@@ -55,24 +44,17 @@ struct ModelCommand: ParsableCommand {
             "\(config.name) on \(target.name), tensor parallel \(tp): per rank \(deployment.queryHeads) query heads, "
                 + "\(deployment.keyValueHeads) KV head(s), \(deployment.expertColumns) expert columns, "
                 + "vocabulary slice \(deployment.vocabularySlice)")
+        let estimate = estimator.model(deployment)
         for phase in Phase.allCases {
-            let estimates = estimator.estimate(deployment.inventory(phase))
             let title =
                 phase == .prefill
-                ? "prefill of \(prompt) prompt tokens" : "decode of one token at position \(deployment.decodePosition)"
-            Output.line("\n\(phase.rawValue): \(title)")
-            printPhase(estimates)
+                ? "prefill of \(deployment.promptLength) positions"
+                : "decode of one token over \(deployment.decodePosition) cached positions"
+            Output.line("\n\(phase.rawValue): \(title) (standalone kernel latencies)")
+            printPhase(estimate.calls[phase] ?? [])
         }
-    }
-
-    private func loadModel() throws -> ModelConfig {
-        if let builtIn = ModelConfig.builtIn[model] { return builtIn }
-        guard FileManager.default.fileExists(atPath: model) else {
-            let known = ModelConfig.builtIn.keys.sorted().joined(separator: ", ")
-            throw CLIError("unknown model '\(model)' (expected a config.json path or one of: \(known))")
-        }
-        guard let data = FileManager.default.contents(atPath: model) else { throw CLIError("cannot read \(model)") }
-        return try ModelConfig(json: data, name: model)
+        Output.line("")
+        Output.line(EstimateReport.render(estimate.run, launchOverhead: target.launchOverhead))
     }
 
     private func printPhase(_ estimates: [CallEstimate]) {

@@ -103,7 +103,7 @@ import Testing
         let cases: [(String, String)] = [
             ("foreign.sqlite", "is an SQLite database that is not an nkitune cache (tables measurement)"),
             ("empty-app.sqlite", "is an SQLite database of another application (id 0x00000007)"),
-            ("newer.sqlite", "has schema version 99, newer than this nkitune's 5"),
+            ("newer.sqlite", "has schema version 99, newer than this nkitune's 6"),
             ("corrupt.sqlite", "corrupt.sqlite"),
             ("text.sqlite", "is not an SQLite database; it was left untouched"),
         ]
@@ -234,16 +234,7 @@ import Testing
         let expected = try best("whole.sqlite")
         for (index, delay) in [0.05, 0.4, 0.9, 1.5].enumerated() {
             let cache = "cut\(index).sqlite"
-            let running = try RunningProcess(executable, tune(cache), in: directory)
-            // Moments count from the run's first line, printed once Ctrl-C is handled (a loaded
-            // machine may take a while to start the process).
-            let started = Date()
-            while !running.errorSoFar.contains("tuning ") && Date().timeIntervalSince(started) < 60 {
-                Thread.sleep(forTimeInterval: 0.01)
-            }
-            Thread.sleep(forTimeInterval: delay)
-            running.signal(signal)
-            let cut = running.wait()
+            let cut = try RunningProcess(executable, tune(cache), in: directory).signal(signal, afterStartBy: delay)
             if signal == SIGINT {
                 #expect(!cut.signalled && [0, 130].contains(cut.status), "after \(delay) s: \(cut.status)")
                 if cut.status == 130 { #expect(cut.output.contains("interrupted: every finished variant is saved")) }

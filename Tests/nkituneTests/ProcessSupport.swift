@@ -49,6 +49,18 @@ final class RunningProcess {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
+    /// Sends `number` `delay` seconds after the run's first line ("tuning ..."), printed once
+    /// Ctrl-C is handled (a loaded machine may take a while to start the process), and waits.
+    func signal(_ number: Int32, afterStartBy delay: Double) -> ProcessResult {
+        let started = Date()
+        while !errorSoFar.contains("tuning ") && Date().timeIntervalSince(started) < 60 {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        Thread.sleep(forTimeInterval: delay)
+        signal(number)
+        return wait()
+    }
+
     /// Waits up to `seconds` (then kills it) and returns what it did.
     func wait(seconds: Double = 300) -> ProcessResult {
         let deadline = Date().addingTimeInterval(seconds)

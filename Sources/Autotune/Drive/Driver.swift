@@ -35,29 +35,42 @@ public struct Driver: Sendable {
         _ request: TuneRequest, shouldStop: @escaping @Sendable () -> Bool = { false },
         progress: (TuneProgress) -> Void = { _ in }
     ) throws(AutotuneError) -> TuneSummary {
-        let scope = scope(for: request)
         var search = request.strategy.makeSearch(
             in: request.space, for: request.problem, budget: request.budget, seed: request.seed)
+        var summary = try advance(&search, request, shouldStop: shouldStop, progress: progress)
+        try check(request, into: &summary, shouldStop: shouldStop, progress: progress)
+        summary.best = try resolver(for: request).fastest(limit: 10, exactTo: request.space.exactReference?.key)
+        return summary
+    }
+
+    /// Advances a search until it has evaluated `evaluations` new variants (cached ones do not
+    /// count), is exhausted, or is stopped; every result is stored as it comes. The search keeps
+    /// its state, so a caller such as the model's task scheduler can resume it for another slice.
+    public func advance(
+        _ search: inout any SearchStrategy, _ request: TuneRequest, evaluations: Int = .max,
+        shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (TuneProgress) -> Void = { _ in }
+    ) throws(AutotuneError) -> TuneSummary {
+        let scope = scope(for: request)
         var summary = TuneSummary()
         let start = ContinuousClock.now
         var best = try resolver(for: request).fastest(limit: 1).first?.measurement.latency
         let batchSize = max(64, request.jobs * 128)
         let slots = SlotPool(slots: min(backend.measureSlots, request.jobs))
         let reference = request.space.exactReference ?? request.space.defaultConfiguration
+        var evaluated: Int { summary.evaluated.values.reduce(0, +) }
         func report() {
             progress(
                 TuneProgress(
                     phase: .searching, done: search.progress.done, total: search.progress.total,
-                    evaluated: summary.evaluated.values.reduce(0, +), bestLatency: best,
-                    elapsed: (ContinuousClock.now - start).seconds))
+                    evaluated: evaluated, bestLatency: best, elapsed: (ContinuousClock.now - start).seconds))
         }
         report()
-        while !search.isExhausted {
+        while !search.isExhausted && evaluated < evaluations {
             if shouldStop() {
                 summary.interrupted = true
                 break
             }
-            let proposals = search.propose(batchSize)
+            let proposals = search.propose(min(batchSize, evaluations - evaluated))
             summary.candidates += proposals.count
             guard !proposals.isEmpty else {
                 report()
@@ -76,7 +89,7 @@ public struct Driver: Sendable {
                 uniquingKeysWith: { first, _ in first })
             try cache.insert(
                 finished.map { ($0.configuration.key, $0.measurement) }, in: scope, reference: reference.key,
-                bitExact: { declared[$0] }, digest: { digests[$0] })
+                bitExact: { declared[$0] }, digest: { digests[$0] }, countingToward: request.run)
             for (_, measurement) in finished {
                 summary.evaluated[measurement.status, default: 0] += 1
                 if measurement.status == .invalid, let reason = measurement.reason { summary.invalid.exclude(reason) }
@@ -96,19 +109,29 @@ public struct Driver: Sendable {
         }
         summary.census = search.census
         summary.evaluationSeconds = (ContinuousClock.now - start).seconds
-        if !summary.interrupted {
-            let verifier = Verifier(
-                request: request, scope: scope, cache: cache, resolver: resolver(for: request), shouldStop: shouldStop)
-            summary.verification = try verifier.run { done, total in
-                progress(
-                    TuneProgress(
-                        phase: .checking, done: done, total: total, evaluated: summary.evaluated.values.reduce(0, +),
-                        bestLatency: best, elapsed: (ContinuousClock.now - start).seconds))
-            }
-            summary.interrupted = summary.verification.interrupted
-        }
-        summary.best = try resolver(for: request).fastest(limit: 10, exactTo: request.space.exactReference?.key)
         return summary
+    }
+
+    /// Checks the fastest variants of the request's scope on the interpreter (unless the summary
+    /// says the run was interrupted), recording what the checks did in `summary`.
+    public func check(
+        _ request: TuneRequest, into summary: inout TuneSummary,
+        shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (TuneProgress) -> Void = { _ in }
+    ) throws(AutotuneError) {
+        guard !summary.interrupted else { return }
+        let start = ContinuousClock.now
+        let evaluated = summary.evaluated.values.reduce(0, +)
+        let best = try resolver(for: request).fastest(limit: 1).first?.measurement.latency
+        let verifier = Verifier(
+            request: request, scope: scope(for: request), cache: cache, resolver: resolver(for: request),
+            shouldStop: shouldStop)
+        summary.verification = try verifier.run { done, total in
+            progress(
+                TuneProgress(
+                    phase: .checking, done: done, total: total, evaluated: evaluated, bestLatency: best,
+                    elapsed: (ContinuousClock.now - start).seconds))
+        }
+        summary.interrupted = summary.verification.interrupted
     }
 
     /// The resolver of a request's kernel on this driver's cache and backend.

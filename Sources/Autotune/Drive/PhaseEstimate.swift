@@ -13,6 +13,18 @@ public struct CallEstimate: Sendable {
 
     /// Latency of every invocation (ns).
     public var total: Double? { latency.map { $0 * Double(call.count) } }
+
+    /// One invocation inside a compiled graph, where kernels run back to back: the standalone
+    /// latency without the target's launch overhead (ns).
+    public func inGraph(_ target: Target) -> Double? { latency.map { max(0, $0 - target.launchOverhead) } }
+}
+
+/// A whole-model estimate with the per-call estimates behind it.
+public struct ModelEstimate: Sendable {
+    /// The run: steps, costs that are not ours, and the contest's figures per prompt.
+    public var run: RunEstimate
+    /// The standalone estimates of each phase's calls, with the variant each came from.
+    public var calls: [Phase: [CallEstimate]]
 }
 
 /// Estimates a phase of the model from the kernels' best known configurations.
@@ -37,6 +49,26 @@ public struct PhaseEstimator: Sendable {
     /// One estimate per call of the inventory.
     public func estimate(_ calls: [KernelCall]) -> [CallEstimate] {
         calls.map(estimate)
+    }
+
+    /// The whole model on a deployment: both phases' kernels back to back (no launch overhead
+    /// per kernel) plus the costs that are not ours, and the contest's figures per prompt.
+    ///
+    /// The rank's HBM bandwidth for collectives is the target's peak DMA rate times the
+    /// physical cores of a rank.
+    public func model(_ deployment: Deployment) -> ModelEstimate {
+        let bandwidth = target.peakDMABytesPerNs * Double(max(1, deployment.logicalCoreSize))
+        var calls: [Phase: [CallEstimate]] = [:]
+        var steps: [Phase: StepEstimate] = [:]
+        for phase in Phase.allCases {
+            let estimates = estimate(deployment.inventory(phase))
+            calls[phase] = estimates
+            steps[phase] = StepEstimate(
+                kernels: estimates.map { KernelTime(call: $0.call, latency: $0.inGraph(target)) },
+                costs: deployment.stepCosts(phase, rankBandwidth: bandwidth))
+        }
+        return ModelEstimate(
+            run: RunEstimate(deployment: deployment, prefill: steps[.prefill]!, decode: steps[.decode]!), calls: calls)
     }
 
     private func estimate(_ call: KernelCall) -> CallEstimate {

@@ -20,12 +20,16 @@ public struct TuneRequest: Sendable {
     public var jobs: Int
     /// How many of the fastest variants must pass the numeric check before the run ends.
     public var verify: Int
+    /// The whole-model run whose budget the measurements count toward, if any.
+    public var run: String?
 
     /// A request; `jobs` is at least 1.
     public init(
         space: SearchSpace, problem: Problem, target: Target, strategy: Strategy = .random, budget: Int? = nil,
-        seed: UInt64 = 1, jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Int = 3
+        seed: UInt64 = 1, jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Int = 3,
+        run: String? = nil
     ) {
+        self.run = run
         self.space = space
         self.problem = problem
         self.target = target

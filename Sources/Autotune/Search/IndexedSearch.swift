@@ -7,7 +7,7 @@ struct IndexedSearch: SearchStrategy {
     enum Order {
         case spaceOrder
         /// Draws from a seeded SplitMix64, up to 64 draws per budgeted configuration; a space no
-        /// larger than that is walked in order.
+        /// larger than the budget is walked in order.
         case sample(seed: UInt64)
     }
 
@@ -36,7 +36,9 @@ struct IndexedSearch: SearchStrategy {
         case .sample(let seed):
             let wanted = limit.multipliedReportingOverflow(by: 64)
             draws = wanted.overflow ? size : min(size, wanted.partialValue)
-            if draws < size { sample = IndexDraws(total: size, seed: seed) }
+            // Sampled unless the budget covers the whole space (then order cannot matter); with no
+            // budget, the whole space in a seeded random order.
+            if budget == nil || limit < size { sample = IndexDraws(total: size, seed: seed) }
         }
     }
 

@@ -212,6 +212,7 @@ public final class TimingCache: Sendable {
                                 CHECK (exact_verdict IN ('identical', 'different'))
                             """)
                 }
+                try createModelRunTables(db)
                 try db.execute(
                     sql: """
                         PRAGMA application_id = \(CacheFile.applicationID);
@@ -257,9 +258,12 @@ public final class TimingCache: Sendable {
     /// program digest (another process measured it first) is kept, with its checks; a row whose
     /// program changed is replaced and its checks cleared. `bitExact` says, per configuration,
     /// whether it is declared bit-identical to `reference`; `digest` gives its program's digest.
+    /// With `run`, the rows are counted toward that whole-model run's spent measurements in the
+    /// same transaction, so a run killed at any moment has counted exactly what it stored.
     public func insert(
         _ rows: [(configuration: String, measurement: Measurement)], in scope: CacheScope, reference: String? = nil,
-        bitExact: (String) -> Bool? = { _ in nil }, digest: (String) -> String? = { _ in nil }
+        bitExact: (String) -> Bool? = { _ in nil }, digest: (String) -> String? = { _ in nil },
+        countingToward run: String? = nil
     ) throws(AutotuneError) {
         let stamp = ISO8601DateFormatter().string(from: Date())
         try write { db in
@@ -295,6 +299,7 @@ public final class TimingCache: Sendable {
                 arguments += [measurement.boundEngine?.rawValue]
                 try statement.execute(arguments: arguments)
             }
+            if let run, !rows.isEmpty { try Self.addSpending(db, run: run, measurements: rows.count, seconds: 0) }
         }
     }
 
@@ -440,7 +445,7 @@ public final class TimingCache: Sendable {
         return (try? encoder.encode(metrics)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
         do {
             return try database.read(body)
         } catch {
@@ -448,7 +453,7 @@ public final class TimingCache: Sendable {
         }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(AutotuneError) -> T {
         guard mode == .readWrite else {
             throw AutotuneError(.cache, "cache \(path) was opened read-only; nothing was written")
         }

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import MoEModel
+
+/// Options that name a model and how it is deployed; the defaults are the contest harness's.
+struct DeploymentOptions: ParsableArguments {
+    @Argument(help: "Built-in model name (qwen3-30b-a3b) or path to a Qwen3-MoE config.json.")
+    var model: String
+
+    @Option(help: "Target chip.")
+    var target: TargetName = .trn2
+
+    @Option(help: "Tensor-parallel degree.")
+    var tp: Int = 4
+
+    @Option(help: "Sequence length: the bucket of prompt plus generated tokens.")
+    var sequence: Int = 640
+
+    @Option(help: "Prefill on exactly this many prompt tokens (default: the whole bucket, as the contest pads).")
+    var prompt: Int?
+
+    @Option(help: "Decode over exactly this many cached positions (default: the prompt, else the whole bucket).")
+    var position: Int?
+
+    /// The model's configuration, or a one-line error naming the bad name or file.
+    func loadModel() throws -> ModelConfig {
+        if let builtIn = ModelConfig.builtIn[model] { return builtIn }
+        guard FileManager.default.fileExists(atPath: model) else {
+            let known = ModelConfig.builtIn.keys.sorted().joined(separator: ", ")
+            throw CLIError("unknown model '\(model)' (expected a config.json path or one of: \(known))")
+        }
+        guard let data = FileManager.default.contents(atPath: model) else { throw CLIError("cannot read \(model)") }
+        return try ModelConfig(json: data, name: model)
+    }
+
+    /// The deployment, or a one-line error saying why the model cannot be split this way.
+    func deployment() throws -> Deployment {
+        let deployment = Deployment(
+            model: try loadModel(), target: target.target.name, tensorParallel: tp, sequenceLength: sequence,
+            promptLength: prompt, decodePosition: position)
+        if let problem = deployment.problem { throw CLIError(problem) }
+        return deployment
+    }
+}

@@ -3,6 +3,7 @@ import Autotune
 import CostModel
 import Foundation
 import KernelSpace
+import MoEModel
 
 /// Options that name a kernel problem on a target.
 struct ProblemOptions: ParsableArguments {
@@ -47,6 +48,13 @@ struct SpaceOptions: ParsableArguments {
 
     func space(for template: any KernelTemplate) throws -> SearchSpace {
         try SpaceFile.space(for: template, in: spaces ?? "spaces")
+    }
+
+    /// The spaces of a model's templates, by template id.
+    func spaces(for model: ModelConfig) throws -> [String: SearchSpace] {
+        var spaces: [String: SearchSpace] = [:]
+        for template in model.kernels { spaces[template.id] = try space(for: template) }
+        return spaces
     }
 }
 

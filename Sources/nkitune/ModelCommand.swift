@@ -35,8 +35,7 @@ struct ModelCommand: ParsableCommand {
         let config = deployment.model
         let target = deploymentOptions.target.target
         let tp = deployment.tensorParallel
-        var spaces: [String: SearchSpace] = [:]
-        for template in config.kernels { spaces[template.id] = try spaceOptions.space(for: template) }
+        let spaces = try spaceOptions.spaces(for: config)
         let cache = try cacheOptions.openCacheForReading()
         let estimator = PhaseEstimator(
             target: target, spaces: spaces, cache: cache, backend: cacheOptions.makeBackend(jobs: 1))

@@ -65,8 +65,7 @@ struct TuneModelCommand: ParsableCommand {
     func run() throws {
         let deployment = try deploymentOptions.deployment()
         let target = deploymentOptions.target.target
-        var spaces: [String: SearchSpace] = [:]
-        for template in deployment.model.kernels { spaces[template.id] = try spaceOptions.space(for: template) }
+        let spaces = try spaceOptions.spaces(for: deployment.model)
         let cache = try cacheOptions.openCache()
         let backend = cacheOptions.makeBackend(jobs: jobs)
         let timeLimit = time?.seconds ?? (budget == nil ? 8 * 3600 : nil)

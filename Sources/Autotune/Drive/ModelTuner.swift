@@ -126,8 +126,11 @@ public struct ModelTuner: Sendable {
     }
 
     /// The run's key in the cache: the deployment, backend and toolchain.
-    public func runKey(_ request: ModelTuneRequest) -> String {
-        "\(request.deployment.key) backend=\(backend.name) toolchain=\(backend.toolchain)"
+    public func runKey(_ request: ModelTuneRequest) -> String { Self.runKey(request.deployment, backend: backend) }
+
+    /// The key of a deployment's run on a backend.
+    public static func runKey(_ deployment: Deployment, backend: any Backend) -> String {
+        "\(deployment.key) backend=\(backend.name) toolchain=\(backend.toolchain)"
     }
 
     /// The estimate of the model from the cache as it is now.

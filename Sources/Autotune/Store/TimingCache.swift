@@ -46,6 +46,8 @@ public struct CachedMeasurement: Sendable, Equatable {
     /// The ``KernelSpace/KernelProgram/digest`` of the program that was measured; nil for rows
     /// stored before digests were kept (they are measured again when proposed).
     public var programDigest: String?
+    /// When it was measured (ISO 8601, UTC).
+    public var measuredAt: String?
 }
 
 /// Every evaluation ever made, in SQLite (GRDB, WAL mode). A row per variant, keyed by kernel,
@@ -436,7 +438,8 @@ public final class TimingCache: Sendable {
             configuration: row["config"], measurement: measurement, check: check.flatMap(CheckStatus.init(rawValue:)),
             checkError: row["check_error"], reference: row["reference_config"], bitExact: row["bit_exact"],
             exactVerdict: verdict.flatMap(ExactVerdict.init(rawValue:)),
-            programDigest: row.hasColumn("program_digest") ? row["program_digest"] : nil)
+            programDigest: row.hasColumn("program_digest") ? row["program_digest"] : nil,
+            measuredAt: row.hasColumn("measured_at") ? row["measured_at"] : nil)
     }
 
     private static func encode(_ metrics: [String: Double]) -> String {

@@ -16,6 +16,16 @@ public enum NKIEmitter {
         for line in NKISpelling.imports { writer.line(line) }
         writer.line()
         writer.line()
+        return writer.text + function(program)
+    }
+
+    /// The imports every emitted kernel needs, one a line.
+    public static var imports: [String] { NKISpelling.imports }
+
+    /// The kernel's `@nki.jit` function alone, for a file that holds several kernels under one set
+    /// of imports.
+    public static func function(_ program: KernelProgram) -> String {
+        var writer = CodeWriter()
         let arguments = program.inputs.map(\.name).joined(separator: ", ")
         writer.line(NKISpelling.jit)
         let context = Context(program: program, staticVariables: limitVariables(program.body))

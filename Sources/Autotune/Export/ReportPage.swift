@@ -22,7 +22,7 @@ public enum ReportPage {
             .card b{display:block;font-size:20px}.card span{color:#5a6275;font-size:12px}
             table{border-collapse:collapse;width:100%}td,th{padding:3px 8px;border-bottom:1px solid #eef;text-align:right}
             td:first-child,th:first-child{text-align:left}svg text{font:11px system-ui,sans-serif;fill:#1d2433}
-            .grid{display:grid;grid-template-columns:repeat(3,1fr);gap:10px}
+            .grid{display:grid;grid-template-columns:repeat(3,1fr);gap:10px;font-size:12px}.grid b{overflow-wrap:anywhere}
             </style></head><body>
             <h1>\(escape(export.deployment.model.name)) on \(escape(export.target.name)): tuned kernels</h1>
             <div class="sub">\(escape(export.deployment.key)); timed on the \(escape(export.backend)) backend \
@@ -70,7 +70,7 @@ public enum ReportPage {
             )
         }.sorted { $0.before > $1.before }
         let largest = max(1, rows.map { max($0.before, $0.after) }.max() ?? 1)
-        let (labelWidth, barWidth, rowHeight) = (330.0, 560.0, 26.0)
+        let (labelWidth, barWidth, rowHeight) = (440.0, 450.0, 26.0)
         var svg =
             "<svg width=\"\(Int(labelWidth + barWidth + 120))\" height=\(quote(Int(Double(rows.count) * rowHeight + 24))) "
             + "role=\"img\" aria-label=\"scored time by kernel\">"
@@ -138,7 +138,7 @@ public enum ReportPage {
             guard let slices = byTask[task] else { continue }
             let points = slices.compactMap { slice in slice.best.map { (x: Double(slice.measurements), y: $0 / 1e3) } }
             guard !points.isEmpty else { continue }
-            html += "<div><b>\(escape(task))</b><br>" + line(points, unit: "us", width: 320, height: 90) + "</div>"
+            html += "<div><b>\(escape(task))</b><br>" + line(points, unit: "us", width: 300, height: 90) + "</div>"
         }
         return html + "</div>"
     }

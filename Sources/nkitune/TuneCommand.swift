@@ -23,10 +23,10 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Search strategy.")
     var strategy: Strategy = .random
 
-    @Option(help: "Most configurations to consider (default: 2000 for random, all for exhaustive).")
+    @Option(help: "Most configurations to consider (default: all for exhaustive, else 2000).")
     var budget: Int?
 
-    @Option(help: "Seed of the random strategy.")
+    @Option(help: "Seed of the randomised strategies.")
     var seed: UInt64 = 1
 
     @Option(help: "Threads that compile and time variants (1 to \(Self.maximumJobs)).")
@@ -80,7 +80,7 @@ struct TuneCommand: ParsableCommand {
         let backend = cacheOptions.makeBackend(jobs: jobs)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
-            budget: budget ?? (strategy == .random ? 2000 : nil), seed: seed, jobs: jobs, verify: verify)
+            budget: budget ?? (strategy == .exhaustive ? nil : 2000), seed: seed, jobs: jobs, verify: verify)
         let limit = request.budget.map { "budget \($0)" } ?? "whole space"
         Interruption.install()
         Output.error(

@@ -42,7 +42,7 @@ struct TuneModelCommand: ParsableCommand {
     @Option(help: "New measurements per slice of one task (1 to 100000).")
     var slice: Int = 32
 
-    @Option(help: "Seed of the random strategy.")
+    @Option(help: "Seed of the randomised strategies.")
     var seed: UInt64 = 1
 
     @Option(help: "Threads that compile and time variants (1 to \(TuneCommand.maximumJobs)).")

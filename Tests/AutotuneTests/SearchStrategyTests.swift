@@ -20,7 +20,7 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
     switch strategy {
     case .exhaustive:
         for index in 0..<space.size where chosen.count < limit { consider(space.configuration(at: index)) }
-    case .random:
+    default:
         let draws = min(space.size, limit == Int.max ? space.size : limit * 64)
         for index in space.sampleIndices(count: draws, seed: seed) where chosen.count < limit {
             consider(space.configuration(at: index))

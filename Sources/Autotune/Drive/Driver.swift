@@ -36,7 +36,7 @@ public struct Driver: Sendable {
         progress: (TuneProgress) -> Void = { _ in }
     ) throws(AutotuneError) -> TuneSummary {
         var search = request.strategy.makeSearch(
-            in: request.space, for: request.problem, budget: request.budget, seed: request.seed)
+            in: request.space, for: request.problem, budget: request.budget, seed: request.seed, target: request.target)
         var summary = try advance(&search, request, shouldStop: shouldStop, progress: progress)
         try check(request, into: &summary, shouldStop: shouldStop, progress: progress)
         summary.best = try resolver(for: request).fastest(limit: 10, exactTo: request.space.exactReference?.key)
@@ -70,7 +70,8 @@ public struct Driver: Sendable {
                 summary.interrupted = true
                 break
             }
-            let proposals = search.propose(min(batchSize, evaluations - evaluated))
+            let size = search.preferredBatchSize.map { max($0, request.jobs) } ?? batchSize
+            let proposals = search.propose(min(size, evaluations - evaluated))
             summary.candidates += proposals.count
             guard !proposals.isEmpty else {
                 report()

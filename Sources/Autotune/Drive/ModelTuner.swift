@@ -161,7 +161,8 @@ public struct ModelTuner: Sendable {
         var scheduler = TaskScheduler(weights: tasks.map(\.weight), slice: request.slice, policy: request.policy)
         var searches = tasks.map { task -> any SearchStrategy in
             request.strategy.makeSearch(
-                in: request.spaces[task.template.id]!, for: task.problem, budget: nil, seed: request.seed)
+                in: request.spaces[task.template.id]!, for: task.problem, budget: nil, seed: request.seed,
+                target: request.target)
         }
         let driver = Driver(backend: backend, cache: cache)
         var lastSpend = ContinuousClock.now

@@ -28,6 +28,14 @@ public protocol SearchStrategy {
     /// How far the search is, for progress displays: proposals against the budget when there is
     /// one, else configurations considered against the space.
     var progress: (done: Int, total: Int) { get }
+    /// How many proposals the search wants between observations (a learning search learns more
+    /// from small batches); nil leaves the batch size to the driver.
+    var preferredBatchSize: Int? { get }
+}
+
+extension SearchStrategy {
+    /// No preference: the driver's batch size.
+    public var preferredBatchSize: Int? { nil }
 }
 
 /// How many configurations a search has considered and why it left some out.

@@ -1,20 +1,45 @@
+import CostModel
 import KernelSpace
 
 /// The search strategies the command line offers, by name.
 public enum Strategy: String, Sendable, CaseIterable {
+    /// Exhaustive when the space fits the budget, else guided.
+    case auto
     /// Every configuration that passes the restrictions, in space order.
     case exhaustive
     /// A seeded uniform sample of the space.
     case random
+    /// Simulated annealing on log latency.
+    case anneal
+    /// A genetic search.
+    case genetic
+    /// Bayesian optimisation with a tree-structured Parzen estimator.
+    case bayes
+    /// The performance model ranks the space; measurements correct it as they come.
+    case guided
 
     /// A fresh search of `space` for `problem`: the default configuration first, then the
     /// strategy's order; at most `budget` proposals. The same arguments give the same proposals.
-    public func makeSearch(in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64)
-        -> any SearchStrategy
-    {
+    /// `guide` predicts latency for `guided` (default: the performance model of `target`).
+    public func makeSearch(
+        in space: SearchSpace, for problem: Problem, budget: Int?, seed: UInt64, target: Target = .trn2,
+        guide: LatencyGuide? = nil
+    ) -> any SearchStrategy {
         switch self {
-        case .exhaustive: IndexedSearch(space: space, problem: problem, budget: budget, order: .spaceOrder)
-        case .random: IndexedSearch(space: space, problem: problem, budget: budget, order: .sample(seed: seed))
+        case .auto:
+            let fits = space.size <= (budget ?? 4096)
+            return (fits ? Strategy.exhaustive : .guided).makeSearch(
+                in: space, for: problem, budget: budget, seed: seed, target: target, guide: guide)
+        case .exhaustive: return IndexedSearch(space: space, problem: problem, budget: budget, order: .spaceOrder)
+        case .random:
+            return IndexedSearch(space: space, problem: problem, budget: budget, order: .sample(seed: seed))
+        case .anneal: return AnnealingSearch(space: space, problem: problem, budget: budget, seed: seed)
+        case .genetic: return GeneticSearch(space: space, problem: problem, budget: budget, seed: seed)
+        case .bayes: return ParzenSearch(space: space, problem: problem, budget: budget, seed: seed)
+        case .guided:
+            return GuidedSearch(
+                space: space, problem: problem, budget: budget, seed: seed,
+                guide: guide ?? .performanceModel(space.template, problem, target))
         }
     }
 
@@ -24,5 +49,18 @@ public enum Strategy: String, Sendable, CaseIterable {
         var chosen: [Configuration] = []
         while !search.isExhausted { chosen += search.propose(1024) }
         return chosen
+    }
+}
+
+extension LatencyGuide {
+    /// The performance model's latency of a configuration on `target`; nil over a hardware limit.
+    public static func performanceModel(_ template: any KernelTemplate, _ problem: Problem, _ target: Target)
+        -> LatencyGuide
+    {
+        LatencyGuide { configuration in
+            let program = template.program(for: problem, configuration: configuration)
+            guard ResourceCheck.violation(of: program, limits: target.limits) == nil else { return nil }
+            return Timeline.simulate(program, on: target).latency
+        }
     }
 }

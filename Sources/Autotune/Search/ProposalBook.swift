@@ -1,0 +1,149 @@
+import KernelSpace
+
+/// The bookkeeping every learning search shares: configurations as per-parameter domain indices,
+/// what has been proposed (never twice), what was measured, the budget and the census, and a
+/// seeded random fill so no valid configuration is out of reach when a strategy's own moves run dry.
+struct ProposalBook {
+    let space: SearchSpace
+    let problem: Problem
+    let limit: Int
+    private(set) var census = ExclusionCensus()
+    private var seen = Set<[Int]>()
+    /// Measured latency of each proposed point (infinity for failures and invalid variants).
+    private(set) var results: [[Int]: Double] = [:]
+    /// Points in the order their results came.
+    private(set) var observed: [[Int]] = []
+    private var draws: IndexDraws
+    private var drawnOut = false
+    private let radices: [Int]
+
+    init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64) {
+        self.space = space
+        self.problem = problem
+        limit = budget ?? Int.max
+        radices = space.parameters.map { $0.domain.values.count }
+        draws = IndexDraws(total: max(1, space.size), seed: seed ^ 0xB00C)
+    }
+
+    /// Domain sizes per parameter.
+    var domainSizes: [Int] { radices }
+
+    /// Whether the budget is spent or every configuration has been looked at.
+    var isFull: Bool { census.proposed >= limit || drawnOut }
+
+    /// Whether `point` was proposed before.
+    func wasProposed(_ point: [Int]) -> Bool { seen.contains(point) }
+
+    /// The configuration at `point`.
+    func configuration(_ point: [Int]) -> Configuration {
+        Configuration(
+            names: space.parameters.map(\.name),
+            values: zip(space.parameters, point).map { $0.domain.values[$1] })
+    }
+
+    /// The point of a configuration (its values' positions in their domains).
+    func point(_ configuration: Configuration) -> [Int] {
+        zip(space.parameters, configuration.values).map { parameter, value in
+            parameter.domain.values.firstIndex(of: value) ?? 0
+        }
+    }
+
+    /// Proposes `point` if it is new, passes the restrictions and the budget allows; says whether it did.
+    @discardableResult
+    mutating func offer(_ point: [Int], into chosen: inout [Configuration]) -> Bool {
+        guard census.proposed < limit, seen.insert(point).inserted else { return false }
+        let configuration = configuration(point)
+        if let reason = space.exclusion(configuration, for: problem) {
+            census.exclude(reason)
+            return false
+        }
+        census.considered += 1
+        census.proposed += 1
+        chosen.append(configuration)
+        return true
+    }
+
+    /// Fills `chosen` up to `count` with seeded random points not proposed before, after at most
+    /// `work` draws. Once every index has been drawn, every configuration has been looked at.
+    mutating func fillRandomly(_ chosen: inout [Configuration], upTo count: Int, work: Int = 20_000) {
+        var tries = 0
+        while chosen.count < count && census.proposed < limit && tries < work {
+            guard let index = draws.next() else {
+                drawnOut = true
+                return
+            }
+            tries += 1
+            offer(point(space.configuration(at: index)), into: &chosen)
+        }
+    }
+
+    /// Up to `count` valid points not proposed before, drawn at random but not proposed (a
+    /// strategy ranks them first); excluded ones are counted in the census as they are met.
+    mutating func drawCandidates(upTo count: Int, work: Int) -> [[Int]] {
+        var found: [[Int]] = []
+        var tries = 0
+        while found.count < count && tries < work {
+            guard let index = draws.next() else {
+                drawnOut = true
+                break
+            }
+            tries += 1
+            let configuration = space.configuration(at: index)
+            let point = point(configuration)
+            guard !seen.contains(point) else { continue }
+            if let reason = space.exclusion(configuration, for: problem) {
+                seen.insert(point)
+                census.exclude(reason)
+                continue
+            }
+            found.append(point)
+        }
+        return found
+    }
+
+    /// Proposals made against the budget (or the space's size without one).
+    var progress: (done: Int, total: Int) {
+        (census.proposed, limit == .max ? max(1, space.size) : limit)
+    }
+
+    /// Up to `count` measured points with finite latency, fastest first.
+    func fastest(_ count: Int) -> [[Int]] {
+        Array(
+            observed.filter { results[$0, default: .infinity].isFinite }
+                .sorted { results[$0]! < results[$1]! }.prefix(count))
+    }
+
+    /// A neighbour of `point`: one parameter (sometimes two) moved to an adjacent value of its
+    /// domain, or now and then to any value.
+    func neighbour(of point: [Int], _ generator: inout SplitMix64) -> [Int] {
+        var moved = point
+        let changes = generator.next() % 4 == 0 ? 2 : 1
+        for _ in 0..<changes {
+            let index = Int(generator.next() % UInt64(point.count))
+            let size = radices[index]
+            guard size > 1 else { continue }
+            if generator.next() % 4 == 0 {
+                moved[index] = Int(generator.next() % UInt64(size))
+            } else {
+                let step = generator.next() % 2 == 0 ? -1 : 1
+                moved[index] = min(size - 1, max(0, moved[index] + step))
+            }
+        }
+        return moved
+    }
+
+    /// A random point (uniform per parameter).
+    func randomPoint(_ generator: inout SplitMix64) -> [Int] {
+        radices.map { Int(generator.next() % UInt64($0)) }
+    }
+
+    /// Records results of proposed configurations.
+    mutating func record(_ results: [(configuration: Configuration, measurement: Measurement)]) {
+        for (configuration, measurement) in results {
+            let point = point(configuration)
+            let latency = measurement.status == .ok ? measurement.latency ?? .infinity : .infinity
+            if self.results[point] == nil { observed.append(point) }
+            self.results[point] = latency
+        }
+    }
+}

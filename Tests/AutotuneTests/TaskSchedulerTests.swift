@@ -19,6 +19,9 @@ import Testing
         scheduler.record(1, fastest: [100, 110, 120], tried: 800, floor: 0, exhausted: false)
         #expect(scheduler.priority(1) == 10 * (8.0 / 808) * 10)
         #expect(scheduler.order() == [0, 1])
+        // Ties (variants that differ only in what does not change the time) do not hide the gap.
+        scheduler.record(1, fastest: [100, 100, 100, 110, 120], tried: 800, floor: 0, exhausted: false)
+        #expect(scheduler.priority(1) == 10 * (8.0 / 808) * 10)
         // At its floor a task has nothing to gain.
         scheduler.record(0, fastest: [100, 110, 120], tried: 8, floor: 100, exhausted: false)
         #expect(scheduler.priority(0) == 0)

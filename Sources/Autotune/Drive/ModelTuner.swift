@@ -217,7 +217,7 @@ public struct ModelTuner: Sendable {
             lastSpend = now
             summary.slices += 1
             summary.measurements += measured
-            let fastest = try driver.resolver(for: tuneRequest).fastest(limit: TaskScheduler.spacingSample)
+            let fastest = try driver.resolver(for: tuneRequest).fastest(limit: 8 * TaskScheduler.spacingSample)
             let best = fastest.first
             let floor = Self.floor(of: task, best: best?.measurement, target: request.target)
             let tried = try cache.configurations(in: driver.scope(for: tuneRequest)).count

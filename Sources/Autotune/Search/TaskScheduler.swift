@@ -16,7 +16,8 @@ public enum SchedulePolicy: String, Sendable, CaseIterable {
 /// by the task's headroom above its floor. `n` variants have been tried, so each of the slice's `s`
 /// new ones beats the best with probability about `1 / (n + 1)` (any draw is equally likely to be
 /// the smallest so far), and when one does it gains about the spacing of the lowest latencies
-/// found (the mean gap among the five fastest). Counting `n` from the cache makes a resumed run
+/// found (the mean gap among the five fastest distinct latencies: variants that differ only in
+/// what does not change the time would make it zero). Counting `n` from the cache makes a resumed run
 /// pick up where it was.
 ///
 /// ```swift
@@ -24,7 +25,7 @@ public enum SchedulePolicy: String, Sendable, CaseIterable {
 /// let first = scheduler.order().first
 /// ```
 public struct TaskScheduler: Sendable {
-    /// How many of a task's fastest latencies give its spacing.
+    /// How many of a task's fastest distinct latencies give its spacing.
     public static let spacingSample = 5
 
     private struct State: Sendable {
@@ -53,7 +54,7 @@ public struct TaskScheduler: Sendable {
     /// whether its search has nothing left to propose.
     public mutating func record(_ index: Int, fastest: [Double], tried: Int, floor: Double, exhausted: Bool) {
         tasks[index].slices += 1
-        tasks[index].fastest = Array(fastest.sorted().prefix(Self.spacingSample))
+        tasks[index].fastest = Array(Array(Set(fastest)).sorted().prefix(Self.spacingSample))
         tasks[index].tried = tried
         tasks[index].floor = floor
         tasks[index].exhausted = exhausted

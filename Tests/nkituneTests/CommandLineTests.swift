@@ -49,8 +49,8 @@ func failure(_ arguments: [String]) -> String? {
             ),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768", "--strategy", "greedy"],
-                "The value 'greedy' is invalid for '--strategy <strategy>'. Please provide one of 'exhaustive' and "
-                    + "'random'."
+                "The value 'greedy' is invalid for '--strategy <strategy>'. Please provide one of the following: "
+                    + "auto, exhaustive, random, anneal, genetic, bayes, guided"
             ),
             (
                 ["emit", "linear", "--problem", "M=640,K=2048,N=768", "--config", "tile_m=7"],

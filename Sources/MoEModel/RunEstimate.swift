@@ -81,20 +81,26 @@ public struct RunEstimate: Sendable {
     public var prefill: StepEstimate
     /// One decode step.
     public var decode: StepEstimate
+    /// Roles whose kernels the deployed model actually calls as NKI (the exported module's
+    /// wiring); nil when every covered call counts.
+    public var nkiRoles: Set<String>?
 
     /// Creates a value with every field given.
-    public init(deployment: Deployment, prefill: StepEstimate, decode: StepEstimate) {
+    public init(deployment: Deployment, prefill: StepEstimate, decode: StepEstimate, nkiRoles: Set<String>? = nil) {
         self.deployment = deployment
         self.prefill = prefill
         self.decode = decode
+        self.nkiRoles = nkiRoles
     }
 
     /// Multiply-accumulates in NKI kernels over all of both graphs' products, each graph counted
-    /// once (rank 0, the one bucket), as the harness counts them.
+    /// once (rank 0, the one bucket), as the harness counts them: a call counts as NKI when a
+    /// kernel of ours covers it and (given ``nkiRoles``) the model calls it as one.
     public var nkiRatio: Double {
         let calls = prefill.kernels + decode.kernels
         let all = calls.reduce(0) { $0 + $1.call.macs }
-        let nki = calls.filter { $0.latency != nil }.reduce(0) { $0 + $1.call.macs }
+        let nki = calls.filter { time in time.latency != nil && (nkiRoles?.contains(time.call.role) ?? true) }
+            .reduce(0) { $0 + $1.call.macs }
         return all > 0 ? Double(nki) / Double(all) : 0
     }
 

@@ -64,6 +64,12 @@ import Testing
         #expect(head > 0)
         #expect(abs(withoutHead.nkiRatio - Double(all - head) / Double(all)) < 1e-12)
         #expect(withoutHead.decode.uncovered.map(\.role) == ["lm_head (last token)"])
+        // Only the roles the deployed model calls as NKI count.
+        var wired = estimate(latency: 1)
+        wired.nkiRoles = Set(calls.map(\.role)).subtracting(["causal attention", "decode attention"])
+        let attention = calls.filter { $0.role.hasSuffix("attention") }.reduce(0) { $0 + $1.macs }
+        #expect(attention > 0)
+        #expect(abs(wired.nkiRatio - Double(all - attention) / Double(all)) < 1e-12)
     }
 
     @Test func stepCostsNameTheirSourcesAndScaleWithTensorParallelism() {

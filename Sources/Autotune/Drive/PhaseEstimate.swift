@@ -55,7 +55,8 @@ public struct PhaseEstimator: Sendable {
     /// per kernel) plus the costs that are not ours, and the contest's figures per prompt.
     ///
     /// The rank's HBM bandwidth for collectives is the target's peak DMA rate times the
-    /// physical cores of a rank.
+    /// physical cores of a rank. The NKI ratio counts the roles the exported contest module calls
+    /// as NKI (``ContestModule/wiredRoles``): attention and q/k norm + RoPE stay outside it.
     public func model(_ deployment: Deployment) -> ModelEstimate {
         let bandwidth = target.peakDMABytesPerNs * Double(max(1, deployment.logicalCoreSize))
         var calls: [Phase: [CallEstimate]] = [:]
@@ -68,7 +69,10 @@ public struct PhaseEstimator: Sendable {
                 costs: deployment.stepCosts(phase, rankBandwidth: bandwidth))
         }
         return ModelEstimate(
-            run: RunEstimate(deployment: deployment, prefill: steps[.prefill]!, decode: steps[.decode]!), calls: calls)
+            run: RunEstimate(
+                deployment: deployment, prefill: steps[.prefill]!, decode: steps[.decode]!,
+                nkiRoles: ContestModule.wiredRoles),
+            calls: calls)
     }
 
     private func estimate(_ call: KernelCall) -> CallEstimate {

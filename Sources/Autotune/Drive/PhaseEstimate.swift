@@ -58,11 +58,17 @@ public struct PhaseEstimator: Sendable {
     /// physical cores of a rank. The NKI ratio counts the roles the exported contest module calls
     /// as NKI (``ContestModule/wiredRoles``): attention and q/k norm + RoPE stay outside it.
     public func model(_ deployment: Deployment) -> ModelEstimate {
+        model(deployment) { estimate([$0])[0] }
+    }
+
+    /// The whole model with each call's estimate given by `estimateCall` (an export reuses the
+    /// latencies it has measured instead of measuring them again).
+    public func model(_ deployment: Deployment, estimateCall: (KernelCall) -> CallEstimate) -> ModelEstimate {
         let bandwidth = target.peakDMABytesPerNs * Double(max(1, deployment.logicalCoreSize))
         var calls: [Phase: [CallEstimate]] = [:]
         var steps: [Phase: StepEstimate] = [:]
         for phase in Phase.allCases {
-            let estimates = estimate(deployment.inventory(phase))
+            let estimates = deployment.inventory(phase).map(estimateCall)
             calls[phase] = estimates
             steps[phase] = StepEstimate(
                 kernels: estimates.map { KernelTime(call: $0.call, latency: $0.inGraph(target)) },

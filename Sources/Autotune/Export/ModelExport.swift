@@ -81,11 +81,22 @@ public struct ModelExporter: Sendable {
                     untunedLatency: measure(task, untuned.configuration, target: target)?.latency,
                     busy: measurement?.busy ?? [:], check: entry?.check, measuredAt: entry?.measuredAt))
         }
+        // The estimates reuse the latencies measured above, tuned and untuned.
+        let byTask = Dictionary(kernels.map { ($0.task.name, $0) }, uniquingKeysWith: { first, _ in first })
         let estimator = PhaseEstimator(target: target, spaces: spaces, cache: cache, backend: backend)
-        let untuned = PhaseEstimator(target: target, spaces: spaces, cache: nil, backend: backend)
+        func estimate(_ untuned: Bool) -> ModelEstimate {
+            estimator.model(deployment) { call in
+                guard let kernel = byTask["\(call.kernel) \(call.problem.key)"] else {
+                    return CallEstimate(call: call, latency: nil, source: "no template yet")
+                }
+                return untuned
+                    ? CallEstimate(call: call, latency: kernel.untunedLatency, source: "untuned")
+                    : CallEstimate(call: call, latency: kernel.latency, source: kernel.source)
+            }
+        }
         return ModelExport(
             deployment: deployment, target: target, backend: backend.name, toolchain: backend.toolchain,
-            kernels: kernels, estimate: estimator.model(deployment), untunedEstimate: untuned.model(deployment),
+            kernels: kernels, estimate: estimate(false), untunedEstimate: estimate(true),
             history: try run.map { try cache?.estimates(of: $0) ?? [] } ?? [],
             slices: try run.map { try cache?.slices(of: $0) ?? [] } ?? [],
             date: ISO8601DateFormatter().string(from: Date()))

@@ -5,30 +5,22 @@ import KernelSpace
 /// configuration (one or two parameters moved to an adjacent value, or to any value), accepts a
 /// worse one with probability `exp(-Δ / T)` on log latency, the temperature cooling with every
 /// result; random configurations while nothing valid is known, or when the neighbourhood is spent.
-struct AnnealingSearch: SearchStrategy {
-    private var book: ProposalBook
+struct AnnealingSearch: BookkeepingSearch {
+    private(set) var book: ProposalBook
     private var generator: SplitMix64
     private var current: [Int]?
     private var currentCost = Double.infinity
     private var temperature = 0.1
-    private var proposedDefault = false
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
         generator = SplitMix64(seed: seed ^ 0xA11E)
     }
 
-    var isExhausted: Bool { book.isFull }
-    var census: ExclusionCensus { book.census }
-    var progress: (done: Int, total: Int) { book.progress }
     var preferredBatchSize: Int? { 8 }
 
     mutating func propose(_ count: Int) -> [Configuration] {
-        var chosen: [Configuration] = []
-        if !proposedDefault {
-            proposedDefault = true
-            book.offer(book.point(book.space.defaultConfiguration), into: &chosen)
-        }
+        var chosen = book.startBatch()
         if let current {
             var tries = 0
             while chosen.count < count && tries < 64 * count && !book.isFull {

@@ -3,30 +3,22 @@ import KernelSpace
 /// A genetic search: a random first generation, then children of tournament-selected parents from
 /// the fastest configurations measured so far (uniform crossover, each parameter mutated with
 /// probability 1 / parameters), never a configuration proposed before.
-struct GeneticSearch: SearchStrategy {
+struct GeneticSearch: BookkeepingSearch {
     /// Configurations per generation.
     static let population = 24
 
-    private var book: ProposalBook
+    private(set) var book: ProposalBook
     private var generator: SplitMix64
-    private var proposedDefault = false
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
         generator = SplitMix64(seed: seed ^ 0x6E7E)
     }
 
-    var isExhausted: Bool { book.isFull }
-    var census: ExclusionCensus { book.census }
-    var progress: (done: Int, total: Int) { book.progress }
     var preferredBatchSize: Int? { Self.population }
 
     mutating func propose(_ count: Int) -> [Configuration] {
-        var chosen: [Configuration] = []
-        if !proposedDefault {
-            proposedDefault = true
-            book.offer(book.point(book.space.defaultConfiguration), into: &chosen)
-        }
+        var chosen = book.startBatch()
         let parents = book.fastest(Self.population)
         if parents.count >= 4 {
             var tries = 0

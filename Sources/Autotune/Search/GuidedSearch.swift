@@ -16,17 +16,16 @@ public struct LatencyGuide: Sendable {
 /// to them: log(measured / predicted) as a shrunk mean per parameter value. Against the
 /// performance model itself the residual is zero and the ranking exact; against hardware the
 /// correction learns where the model is wrong.
-struct GuidedSearch: SearchStrategy {
+struct GuidedSearch: BookkeepingSearch {
     /// Configurations ranked at a time.
     static let poolSize = 2048
 
-    private var book: ProposalBook
+    private(set) var book: ProposalBook
     private let guide: LatencyGuide
     private var pool: [(point: [Int], predicted: Double)] = []
     private var residuals: [[(sum: Double, count: Double)]]
     private var globalResidual = (sum: 0.0, count: 0.0)
     private var predictions: [[Int]: Double] = [:]
-    private var proposedDefault = false
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64, guide: LatencyGuide) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
@@ -37,16 +36,10 @@ struct GuidedSearch: SearchStrategy {
     }
 
     var isExhausted: Bool { book.isFull && pool.isEmpty || book.census.proposed >= book.limit }
-    var census: ExclusionCensus { book.census }
-    var progress: (done: Int, total: Int) { book.progress }
     var preferredBatchSize: Int? { 8 }
 
     mutating func propose(_ count: Int) -> [Configuration] {
-        var chosen: [Configuration] = []
-        if !proposedDefault {
-            proposedDefault = true
-            book.offer(book.point(book.space.defaultConfiguration), into: &chosen)
-        }
+        var chosen = book.startBatch()
         if pool.count < Self.poolSize / 2 && !book.isFull { refill() }
         let ranked = pool.map { (entry: $0, key: corrected($0)) }.sorted { $0.key < $1.key }
         pool = ranked.map(\.entry)

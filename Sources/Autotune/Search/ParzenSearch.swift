@@ -6,7 +6,7 @@ import KernelSpace
 /// the fastest quarter and the rest; per parameter, smoothed frequencies of each value in either
 /// group give densities `l` and `g`; of candidates drawn from `l`, the one with the largest
 /// `l / g` (the expected-improvement criterion of TPE) is proposed.
-struct ParzenSearch: SearchStrategy {
+struct ParzenSearch: BookkeepingSearch {
     /// Random configurations measured before the estimator is used.
     static let startup = 16
     /// Share of measured configurations counted as good.
@@ -14,26 +14,18 @@ struct ParzenSearch: SearchStrategy {
     /// Candidates drawn from `l` per proposal.
     static let candidates = 48
 
-    private var book: ProposalBook
+    private(set) var book: ProposalBook
     private var generator: SplitMix64
-    private var proposedDefault = false
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
         generator = SplitMix64(seed: seed ^ 0x7BE0)
     }
 
-    var isExhausted: Bool { book.isFull }
-    var census: ExclusionCensus { book.census }
-    var progress: (done: Int, total: Int) { book.progress }
     var preferredBatchSize: Int? { 4 }
 
     mutating func propose(_ count: Int) -> [Configuration] {
-        var chosen: [Configuration] = []
-        if !proposedDefault {
-            proposedDefault = true
-            book.offer(book.point(book.space.defaultConfiguration), into: &chosen)
-        }
+        var chosen = book.startBatch()
         let ranked = book.fastest(Int.max)
         if book.observed.count >= Self.startup && !ranked.isEmpty {
             let goodCount = max(1, Int(Double(book.observed.count) * Self.quantile))

@@ -13,6 +13,7 @@ struct ProposalBook {
     private(set) var results: [[Int]: Double] = [:]
     /// Points in the order their results came.
     private(set) var observed: [[Int]] = []
+    private var proposedDefault = false
     private var draws: IndexDraws
     private var drawnOut = false
     private let radices: [Int]
@@ -30,6 +31,16 @@ struct ProposalBook {
 
     /// Whether the budget is spent or every configuration has been looked at.
     var isFull: Bool { census.proposed >= limit || drawnOut }
+
+    /// A new batch: the space's default configuration first, in the first batch only.
+    mutating func startBatch() -> [Configuration] {
+        var chosen: [Configuration] = []
+        if !proposedDefault {
+            proposedDefault = true
+            offer(point(space.defaultConfiguration), into: &chosen)
+        }
+        return chosen
+    }
 
     /// Whether `point` was proposed before.
     func wasProposed(_ point: [Int]) -> Bool { seen.contains(point) }
@@ -132,11 +143,6 @@ struct ProposalBook {
         return moved
     }
 
-    /// A random point (uniform per parameter).
-    func randomPoint(_ generator: inout SplitMix64) -> [Int] {
-        radices.map { Int(generator.next() % UInt64($0)) }
-    }
-
     /// Records results of proposed configurations.
     mutating func record(_ results: [(configuration: Configuration, measurement: Measurement)]) {
         for (configuration, measurement) in results {
@@ -146,4 +152,15 @@ struct ProposalBook {
             self.results[point] = latency
         }
     }
+}
+
+/// A search that keeps its books in a ``ProposalBook``: the budget, census and progress are its.
+protocol BookkeepingSearch: SearchStrategy {
+    var book: ProposalBook { get }
+}
+
+extension BookkeepingSearch {
+    var isExhausted: Bool { book.isFull }
+    var census: ExclusionCensus { book.census }
+    var progress: (done: Int, total: Int) { book.progress }
 }

@@ -143,11 +143,7 @@ extension TimingCache {
 
     /// What a run has spent (zero for a run never started).
     public func spending(of run: String) throws(AutotuneError) -> ModelRunSpending {
-        try read { db in
-            let row = try Row.fetchOne(
-                db, sql: "SELECT measurements, seconds FROM model_run WHERE run_key = ?", arguments: [run])
-            return ModelRunSpending(measurements: row?["measurements"] ?? 0, seconds: row?["seconds"] ?? 0)
-        }
+        try read { db in try Self.spending(db, run: run) }
     }
 
     /// Adds seconds to what a run has spent and returns the new total (several processes may add
@@ -156,10 +152,14 @@ extension TimingCache {
     public func spend(seconds: Double, on run: String) throws(AutotuneError) -> ModelRunSpending {
         try write { db in
             try Self.addSpending(db, run: run, measurements: 0, seconds: seconds)
-            let row = try Row.fetchOne(
-                db, sql: "SELECT measurements, seconds FROM model_run WHERE run_key = ?", arguments: [run])
-            return ModelRunSpending(measurements: row?["measurements"] ?? 0, seconds: row?["seconds"] ?? 0)
+            return try Self.spending(db, run: run)
         }
+    }
+
+    private static func spending(_ db: Database, run: String) throws -> ModelRunSpending {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT measurements, seconds FROM model_run WHERE run_key = ?", arguments: [run])
+        return ModelRunSpending(measurements: row?["measurements"] ?? 0, seconds: row?["seconds"] ?? 0)
     }
 
     static func addSpending(_ db: Database, run: String, measurements: Int, seconds: Double) throws {

@@ -36,7 +36,8 @@ extension Target {
         dmaQueueOverlap: 2,  // [I] overlap of two queues' row latency; see calibration notes
         dmaTransposeEfficiency: nil,  // [D] DMA transpose is a trn2 feature
         dmaEfficiency: dmaEfficiencyTable,
-        launchOverhead: 10_000  // [D] tiny kernels never measure under ~10-15 us
+        launchOverhead: 10_000,  // [D] tiny kernels never measure under ~10-15 us
+        inferred: [.dmaDescriptorTime, .dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift]
     )
 
     /// Trainium2, NeuronCore-v3.
@@ -69,7 +70,8 @@ extension Target {
         dmaQueueOverlap: 2,  // [I] see trn1
         dmaTransposeEfficiency: 0.9,  // [D] up to 90% of DMA throughput HBM->SBUF
         dmaEfficiency: dmaEfficiencyTable,
-        launchOverhead: 10_000  // [D]
+        launchOverhead: 10_000,  // [D]
+        inferred: [.dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift]
     )
 
     /// Trainium3, NeuronCore-v4.
@@ -102,6 +104,7 @@ extension Target {
         dmaQueueOverlap: 2,  // [I]
         dmaTransposeEfficiency: 0.9,  // [I] taken as trn2's
         dmaEfficiency: dmaEfficiencyTable,
-        launchOverhead: 10_000  // [D]
+        launchOverhead: 10_000,  // [D]
+        inferred: [.dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift, .dmaTransposeEfficiency]
     )
 }

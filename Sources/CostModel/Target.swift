@@ -71,9 +71,17 @@ public struct Target: Hashable, Sendable {
     public var dmaTransposeEfficiency: Double?
     /// Relative throughput against bytes per partition row (table points, interpolated).
     public var dmaEfficiency: [(bytes: Double, efficiency: Double)]
+    /// Row bytes are multiplied by this before the efficiency table is read: 1 is the chart as read,
+    /// below 1 moves the whole curve toward larger rows (small rows less efficient). Calibration's knob
+    /// for the chart reading.
+    public var dmaEfficiencyShift: Double = 1
 
     /// Fixed cost of launching a kernel, added to every latency (ns).
     public var launchOverhead: Double
+
+    /// The constants of this target that are inferred [I] rather than documented [D]: what
+    /// calibration fits by default.
+    public var inferred: Set<TargetConstant>
 
     /// Targets are equal when their names are.
     public static func == (lhs: Target, rhs: Target) -> Bool { lhs.name == rhs.name }
@@ -95,8 +103,9 @@ public struct Target: Hashable, Sendable {
     public var peakDMABytesPerNs: Double { Double(dmaEngines) * dmaBytesPerNsPerEngine }
 
     /// Relative DMA throughput for rows of `bytes` bytes.
-    public func dmaEfficiency(rowBytes bytes: Double) -> Double {
+    public func dmaEfficiency(rowBytes: Double) -> Double {
         let table = dmaEfficiency
+        let bytes = rowBytes * dmaEfficiencyShift
         if bytes <= table[0].bytes { return table[0].efficiency * bytes / table[0].bytes }
         for index in 1..<table.count where bytes <= table[index].bytes {
             let (low, high) = (table[index - 1], table[index])

@@ -21,8 +21,8 @@ struct BestCommand: ParsableCommand {
     func run() throws {
         let (template, problem, target) = try problemOptions.resolve()
         let cache = try cacheOptions.openCacheForReading()
-        let scope = CacheScope(
-            template: template, problem: problem, target: target, backend: cacheOptions.makeBackend(jobs: 1))
+        let backend = try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target)
+        let scope = CacheScope(template: template, problem: problem, target: target, backend: backend)
         let counts = try cache?.counts(in: scope) ?? [:]
         Output.line(
             "\(template.id) \(problem.key) on \(target.name) in \(cacheOptions.cache): \(counts[.ok, default: 0]) ok, "
@@ -30,7 +30,7 @@ struct BestCommand: ParsableCommand {
         try BestTable.print(
             VariantResolver(
                 space: SearchSpace(template), problem: problem, target: target, cache: cache,
-                backend: cacheOptions.makeBackend(jobs: 1)),
+                backend: backend),
             limit: limit, cachePath: cacheOptions.cache)
     }
 }

@@ -35,8 +35,8 @@ struct ExportKernelTunerCommand: ParsableCommand {
         guard let cache = try cacheOptions.openCacheForReading() else {
             throw CLIError("no cache at \(cacheOptions.cache)")
         }
-        let scope = CacheScope(
-            template: template, problem: problem, target: target, backend: cacheOptions.makeBackend(jobs: 1))
+        let backend = try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target)
+        let scope = CacheScope(template: template, problem: problem, target: target, backend: backend)
         let keys = try cache.configurations(in: scope).sorted()
         let rows = try cache.measurements(of: keys, in: scope).values.sorted { $0.configuration < $1.configuration }
         guard !rows.isEmpty else {

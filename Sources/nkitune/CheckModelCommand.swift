@@ -27,8 +27,9 @@ struct CheckModelCommand: ParsableCommand {
         let deployment = try deploymentOptions.deployment()
         let target = deploymentOptions.target.target
         let spaces = try spaceOptions.spaces(for: deployment.model)
-        let backend = cacheOptions.makeBackend(jobs: 1)
-        let export = try ModelExporter(backend: backend, cache: try cacheOptions.openCacheForReading()).gather(
+        let cache = try cacheOptions.openCacheForReading()
+        let backend = try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target)
+        let export = try ModelExporter(backend: backend, cache: cache).gather(
             deployment, target: target, spaces: spaces, run: nil)
         let outcome = try export.checkAccuracy(layers: accuracyOptions.gateLayers, steps: accuracyOptions.gateSteps)
         Output.line("accuracy gate " + outcome.summary)

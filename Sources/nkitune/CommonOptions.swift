@@ -66,12 +66,23 @@ struct CacheOptions: ParsableArguments {
     @Option(help: "Backend that times variants (model: the NeuronCore performance model).")
     var backend: BackendName = .model
 
+    @Option(
+        help: """
+            Calibrated target (stored by `nkitune calibrate`) the model times with and `guided` ranks \
+            with; its timings are kept apart from the documented model's.
+            """)
+    var calibration: String?
+
     @Option(help: "Seconds to wait for another process's lock on the cache before giving up.")
     var lockTimeout: Double = 30
 
     func validate() throws {
         guard lockTimeout >= 0 && lockTimeout <= 86_400 else {
             throw ValidationError("--lock-timeout \(lockTimeout) must be between 0 and 86400 seconds")
+        }
+        if let calibration, !CalibrateCommand.isValidName(calibration) {
+            throw ValidationError(
+                "--calibration '\(calibration)' is not a calibration name (letters, digits, '.', '_', '-')")
         }
     }
 
@@ -89,9 +100,15 @@ struct CacheOptions: ParsableArguments {
         try TimingCache(path: cache, mode: mode, lockTimeout: lockTimeout) { Output.error($0 + "\n") }
     }
 
-    func makeBackend(jobs: Int) -> any Backend {
+    /// The backend, carrying the `--calibration` read from `cache` (which must hold it, for `target`).
+    func makeBackend(jobs: Int, cache: TimingCache?, target: Target) throws -> any Backend {
+        var stored: StoredCalibration?
+        if let calibration {
+            guard let cache else { throw CLIError("--calibration \(calibration): no cache at \(self.cache)") }
+            stored = try cache.calibration(named: calibration, for: target.name)
+        }
         switch backend {
-        case .model: ModelBackend(slots: jobs)
+        case .model: return ModelBackend(slots: jobs, calibration: stored)
         }
     }
 }

@@ -39,7 +39,7 @@ struct ExportCommand: ParsableCommand {
         let target = deploymentOptions.target.target
         let spaces = try spaceOptions.spaces(for: deployment.model)
         let cache = try cacheOptions.openCacheForReading()
-        let backend = cacheOptions.makeBackend(jobs: 1)
+        let backend = try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target)
         let run = ModelTuner.runKey(deployment, backend: backend)
         let export = try ModelExporter(backend: backend, cache: cache).gather(
             deployment, target: target, spaces: spaces, run: run)

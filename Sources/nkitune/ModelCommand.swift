@@ -38,7 +38,8 @@ struct ModelCommand: ParsableCommand {
         let spaces = try spaceOptions.spaces(for: config)
         let cache = try cacheOptions.openCacheForReading()
         let estimator = PhaseEstimator(
-            target: target, spaces: spaces, cache: cache, backend: cacheOptions.makeBackend(jobs: 1))
+            target: target, spaces: spaces, cache: cache,
+            backend: try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target))
         Output.line(
             "\(config.name) on \(target.name), tensor parallel \(tp): per rank \(deployment.queryHeads) query heads, "
                 + "\(deployment.keyValueHeads) KV head(s), \(deployment.expertColumns) expert columns, "

@@ -77,7 +77,7 @@ struct TuneCommand: ParsableCommand {
             space = space.exact(to: chosen)
         }
         let cache = try cacheOptions.openCache()
-        let backend = cacheOptions.makeBackend(jobs: jobs)
+        let backend = try cacheOptions.makeBackend(jobs: jobs, cache: cache, target: target)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .exhaustive ? nil : 2000), seed: seed, jobs: jobs, verify: verify)

@@ -67,7 +67,7 @@ struct TuneModelCommand: ParsableCommand {
         let target = deploymentOptions.target.target
         let spaces = try spaceOptions.spaces(for: deployment.model)
         let cache = try cacheOptions.openCache()
-        let backend = cacheOptions.makeBackend(jobs: jobs)
+        let backend = try cacheOptions.makeBackend(jobs: jobs, cache: cache, target: target)
         let timeLimit = time?.seconds ?? (budget == nil ? 8 * 3600 : nil)
         let request = ModelTuneRequest(
             deployment: deployment, target: target, spaces: spaces, strategy: strategy, policy: policy,

@@ -6,9 +6,10 @@ extension CacheOptions {
     /// The resolver of a kernel's variants over the cache, opened read-only (none when it does not
     /// exist).
     func resolver(space: SearchSpace, problem: Problem, target: Target) throws -> VariantResolver {
-        VariantResolver(
-            space: space, problem: problem, target: target, cache: try openCacheForReading(),
-            backend: makeBackend(jobs: 1))
+        let cache = try openCacheForReading()
+        return VariantResolver(
+            space: space, problem: problem, target: target, cache: cache,
+            backend: try makeBackend(jobs: 1, cache: cache, target: target))
     }
 
     /// The variant a command works on: `--config` when given, else the fastest current cached

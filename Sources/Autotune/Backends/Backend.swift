@@ -1,3 +1,4 @@
+import CostModel
 import KernelSpace
 
 /// A compiled variant, ready to measure: its program and whatever artifact the backend built.
@@ -32,6 +33,9 @@ public protocol Backend: Sendable {
     var toolchain: String { get }
     /// How many measurements may run at once.
     var measureSlots: Int { get }
+    /// The constants the performance model takes when it predicts for this backend (a stored
+    /// calibration); empty for the target as documented. `guided` ranks with them.
+    var calibration: [TargetConstant: Double] { get }
     /// Instantiates and compiles; a variant that breaks a limit or fails to compile comes back as
     /// a ``Measurement`` instead.
     func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult>
@@ -46,4 +50,9 @@ public struct MeasurementResult: Error, Sendable {
 
     /// Creates a value with every field given.
     public init(_ measurement: Measurement) { self.measurement = measurement }
+}
+
+extension Backend {
+    /// No calibration: the performance model as documented.
+    public var calibration: [TargetConstant: Double] { [:] }
 }

@@ -7,14 +7,23 @@ import KernelSpace
 public struct ModelBackend: Backend {
     /// `model`.
     public let name = "model"
-    /// What produced the timings (compiler and runtime, or the model version).
-    public let toolchain = "costmodel-\(CostModelVersion.current)"
+    /// What produced the timings: the model version, and the calibrated constants when there are
+    /// some (so calibrated timings never mix with documented ones). The calibration's name is left
+    /// out: it is the user's text, and the toolchain is written into exported code.
+    public let toolchain: String
     /// How many measurements may run at once.
     public let measureSlots: Int
+    /// The calibrated constants the model times with; empty for the documented target.
+    public let calibration: [TargetConstant: Double]
 
-    /// Creates a value with every field given.
-    public init(slots: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    /// A model backend with `slots` threads, timing on the documented target or, given a stored
+    /// calibration, on the calibrated one.
+    public init(slots: Int = ProcessInfo.processInfo.activeProcessorCount, calibration: StoredCalibration? = nil) {
         measureSlots = max(1, slots)
+        self.calibration = calibration?.values ?? [:]
+        toolchain =
+            "costmodel-\(CostModelVersion.current)"
+            + (calibration.map { " calibrated(\($0.valuesKey))" } ?? "")
     }
 
     /// Checks the restrictions and hardware limits and builds the program; the model needs no compiler.
@@ -34,7 +43,7 @@ public struct ModelBackend: Backend {
     /// Times the program on the performance model.
     public func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement {
         let start = ContinuousClock.now
-        let report = Timeline.simulate(compiled.program, on: compiled.variant.target)
+        let report = Timeline.simulate(compiled.program, on: compiled.variant.target.applying(calibration))
         let metrics: [String: Double] = [
             "dma_bytes": Double(report.dmaBytes), "instructions": Double(report.instructions),
         ]

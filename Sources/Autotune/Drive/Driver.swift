@@ -36,7 +36,8 @@ public struct Driver: Sendable {
         progress: (TuneProgress) -> Void = { _ in }
     ) throws(AutotuneError) -> TuneSummary {
         var search = request.strategy.makeSearch(
-            in: request.space, for: request.problem, budget: request.budget, seed: request.seed, target: request.target)
+            in: request.space, for: request.problem, budget: request.budget, seed: request.seed,
+            target: request.target.applying(backend.calibration))
         var summary = try advance(&search, request, shouldStop: shouldStop, progress: progress)
         try check(request, into: &summary, shouldStop: shouldStop, progress: progress)
         summary.best = try resolver(for: request).fastest(limit: 10, exactTo: request.space.exactReference?.key)

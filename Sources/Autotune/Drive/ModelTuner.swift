@@ -162,7 +162,7 @@ public struct ModelTuner: Sendable {
         var searches = tasks.map { task -> any SearchStrategy in
             request.strategy.makeSearch(
                 in: request.spaces[task.template.id]!, for: task.problem, budget: nil, seed: request.seed,
-                target: request.target)
+                target: request.target.applying(backend.calibration))
         }
         let driver = Driver(backend: backend, cache: cache)
         var lastSpend = ContinuousClock.now

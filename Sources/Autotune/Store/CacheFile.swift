@@ -7,7 +7,7 @@ enum CacheFile {
     static let applicationID: Int32 = 0x4E4B_5455
     /// The schema version this build writes (`PRAGMA user_version`); a cache with a larger one is
     /// from a newer nkitune and is refused.
-    static let schemaVersion = 6
+    static let schemaVersion = 7
     /// Tables of an nkitune cache made before the header was stamped (schema versions 1 and 2).
     private static let legacyTables: Set<String> = ["measurement", "grdb_migrations"]
 

@@ -215,6 +215,7 @@ public final class TimingCache: Sendable {
                             """)
                 }
                 try createModelRunTables(db)
+                try createCalibrationTable(db)
                 try db.execute(
                     sql: """
                         PRAGMA application_id = \(CacheFile.applicationID);

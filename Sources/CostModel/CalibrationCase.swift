@@ -58,6 +58,16 @@ public struct CalibrationCase: Sendable {
 
     /// The model's report for this row; throws if the configuration is not a valid variant.
     public func predict() throws -> CostReport {
+        Timeline.simulate(try program(), on: target)
+    }
+
+    /// The row as a calibration sample: its program and the published latency.
+    public func sample() throws -> CalibrationSample {
+        CalibrationSample(label: version, program: try program(), measured: publishedMilliseconds * 1e6)
+    }
+
+    /// The `linear` program with the published kernel's structure; throws if it is not a valid variant.
+    public func program() throws -> KernelProgram {
         let template = LinearTemplate()
         let problem = try template.parseProblem(self.problem)
         let configuration = try SearchSpace(template).parse(configuration)
@@ -68,6 +78,6 @@ public struct CalibrationCase: Sendable {
         if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
             throw KernelSpaceError(.configuration, "\(version) on \(target.name): \(reason)")
         }
-        return Timeline.simulate(program, on: target)
+        return program
     }
 }

@@ -1,6 +1,8 @@
 // Benchmarks that print figures: the performance model against published Trainium measurements,
-// evaluation throughput, and the model task scheduler against round-robin. Run with
-// `swift run -c release nkitune-bench [calibration|throughput|scheduler]` (default: all).
+// evaluation throughput, the model task scheduler against round-robin, and (only when named, it
+// takes a while) search strategies against Kernel Tuner's. Run from the package root with
+// `swift run -c release nkitune-bench [calibration|throughput|scheduler|strategies]` (default: the
+// first three); see bench/README.md.
 import Autotune
 import CostModel
 import Foundation
@@ -117,3 +119,15 @@ if wanted("throughput") {
 }
 
 if wanted("scheduler") { try schedulerBenchmark(budgets: [300, 600, 1200, 2400], seeds: [1, 2, 3]) }
+
+if sections.contains("strategies") {
+    let environment = ProcessInfo.processInfo.environment
+    let seeds = Int(environment["NKITUNE_BENCH_SEEDS"] ?? "") ?? 25
+    let python = [environment["NKITUNE_KT_PYTHON"], ".build/kt-venv/bin/python"].compactMap { $0 }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+    if python == nil {
+        print("\nno Python with kernel_tuner (set NKITUNE_KT_PYTHON or run .ci/run): nkitune rows only")
+    }
+    try StrategyBenchmark.run(seeds: seeds, output: "bench/out", python: python)
+}

@@ -20,11 +20,18 @@ struct TuneCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
 
-    @Option(help: "Search strategy.")
-    var strategy: Strategy = .random
+    @Option(
+        help: """
+            Search strategy. auto: guided (the performance model ranks the space and measurements \
+            correct it as they come), which measures every valid configuration when the budget allows.
+            """)
+    var strategy: Strategy = .auto
 
-    @Option(help: "Most configurations to consider (default: all for exhaustive, else 2000).")
+    @Option(help: "Most configurations to consider (default: all for exhaustive or with --time, else 2000).")
     var budget: Int?
+
+    @Option(help: "Longest the search may take, e.g. 90s, 20m, 1h30m; the checks come after.")
+    var time: TimeBudget?
 
     @Option(help: "Seed of the randomised strategies.")
     var seed: UInt64 = 1
@@ -80,8 +87,13 @@ struct TuneCommand: ParsableCommand {
         let backend = try cacheOptions.makeBackend(jobs: jobs, cache: cache, target: target)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
-            budget: budget ?? (strategy == .exhaustive ? nil : 2000), seed: seed, jobs: jobs, verify: verify)
-        let limit = request.budget.map { "budget \($0)" } ?? "whole space"
+            budget: budget ?? (strategy == .exhaustive || time != nil ? nil : 2000), seed: seed, jobs: jobs,
+            verify: verify, time: time?.seconds)
+        let limit =
+            [request.budget.map { "budget \($0)" }, time.map { "time \(TimeBudget.describe($0.seconds))" }].compactMap {
+                $0
+            }
+            .joined(separator: ", ")
         Interruption.install()
         Output.error(
             "tuning \(template.id) \(problem.key) on \(target.name), \(backend.name) backend: "
@@ -110,6 +122,9 @@ struct TuneCommand: ParsableCommand {
             }
         }
         report(summary)
+        if summary.timeUp, let time {
+            Output.line("time of \(TimeBudget.describe(time.seconds)) used up; rerun to search further")
+        }
         if let reference = space.exactReference { Output.line("bit-exact to \(reference.key)") }
         let shown = try BestTable.print(
             VariantResolver(space: space, problem: problem, target: target, cache: cache, backend: backend), limit: top,

@@ -34,7 +34,7 @@ struct TuneModelCommand: ParsableCommand {
     var budget: Int?
 
     @Option(help: "Search strategy within a task.")
-    var strategy: Strategy = .random
+    var strategy: Strategy = .auto
 
     @Option(help: "How slices are shared among tasks.")
     var policy: SchedulePolicy = .gradient

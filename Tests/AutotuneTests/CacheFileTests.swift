@@ -50,7 +50,7 @@ import Testing
             try TimingCache(path: path)
         } throws: { error in
             (error as? AutotuneError)?.message
-                == "cache \(path) has schema version 99, newer than this nkitune's 6; use a newer nkitune "
+                == "cache \(path) has schema version 99, newer than this nkitune's 7; use a newer nkitune "
                 + "(the file was left untouched)"
         }
         #expect(try bytes(path) == before)

@@ -54,6 +54,19 @@ func temporaryPath(_ name: String) -> String {
         #expect(try TimingCache(path: path).configurations(in: scope).count == 700)
     }
 
+    @Test func aRunWhoseTimeIsUpStopsSearchingKeepsWhatItMeasuredAndStillChecks() throws {
+        let path = temporaryPath("cache.sqlite")
+        let driver = Driver(backend: ModelBackend(slots: 2), cache: try TimingCache(path: path))
+        var timed = try request(budget: 5000, verify: 1)
+        timed.time = 0.3
+        let summary = try driver.tune(timed)
+        #expect(summary.timeUp && !summary.interrupted)
+        let measured = summary.evaluated.values.reduce(0, +)
+        #expect(measured > 0 && measured < 5000)
+        #expect(try TimingCache(path: path).configurations(in: driver.scope(for: timed)).count == measured)
+        #expect(summary.verification.checked == 1)
+    }
+
     @Test func strategiesAreReproducible() throws {
         let space = SearchSpace(template)
         let problem = try template.parseProblem("M=640,K=2048,N=768")

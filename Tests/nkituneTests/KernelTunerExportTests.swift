@@ -40,7 +40,8 @@ import Testing
         #expect(replay.output.hasPrefix("ok: 144 entries, errors none, replayed 10"), "\(replay.output)")
         // A sample with variants over hardware limits: read, their errors understood.
         let sample = ["--problem", "M=1,K=2048,N=37984", "--cache", "c.sqlite"]
-        let tuned = try runTool(["tune", "lm-head", "--budget", "40", "--verify", "0"] + sample, in: directory)
+        let tuned = try runTool(
+            ["tune", "lm-head", "--strategy", "random", "--budget", "40", "--verify", "0"] + sample, in: directory)
         #expect(tuned.status == 0)
         #expect(!tuned.output.contains(" 0 invalid"), "the sample should hold variants over hardware limits")
         #expect(

@@ -45,7 +45,7 @@ public struct Driver: Sendable {
     }
 
     /// Advances a search until it has evaluated `evaluations` new variants (cached ones do not
-    /// count), is exhausted, or is stopped; every result is stored as it comes. The search keeps
+    /// count), is exhausted, is stopped, or its time is up; every result is stored as it comes. The search keeps
     /// its state, so a caller such as the model's task scheduler can resume it for another slice.
     public func advance(
         _ search: inout any SearchStrategy, _ request: TuneRequest, evaluations: Int = .max,
@@ -59,6 +59,8 @@ public struct Driver: Sendable {
         let slots = SlotPool(slots: min(backend.measureSlots, request.jobs))
         let reference = request.space.exactReference ?? request.space.defaultConfiguration
         var evaluated: Int { summary.evaluated.values.reduce(0, +) }
+        let deadline = request.time.map { start + .milliseconds(Int64($0 * 1000)) }
+        let timeUp: @Sendable () -> Bool = { deadline.map { ContinuousClock.now >= $0 } ?? false }
         func report() {
             progress(
                 TuneProgress(
@@ -69,6 +71,10 @@ public struct Driver: Sendable {
         while !search.isExhausted && evaluated < evaluations {
             if shouldStop() {
                 summary.interrupted = true
+                break
+            }
+            if timeUp() {
+                summary.timeUp = true
                 break
             }
             let size = search.preferredBatchSize.map { max($0, request.jobs) } ?? batchSize
@@ -83,7 +89,7 @@ public struct Driver: Sendable {
             // Measured anew: variants never stored, and those whose program changed since.
             let pending = proposals.filter { stored[$0.key]?.programDigest != digests[$0.key] }
             summary.cached += proposals.count - pending.count
-            let finished = evaluate(pending, request: request, slots: slots, shouldStop: shouldStop)
+            let finished = evaluate(pending, request: request, slots: slots) { shouldStop() || timeUp() }
             let declared = Dictionary(
                 finished.map {
                     ($0.configuration.key, request.space.numericDifference($0.configuration, reference) == nil)
@@ -105,7 +111,7 @@ public struct Driver: Sendable {
                 } + finished)
             report()
             if finished.count < pending.count {
-                summary.interrupted = true
+                if shouldStop() { summary.interrupted = true } else { summary.timeUp = true }
                 break
             }
         }

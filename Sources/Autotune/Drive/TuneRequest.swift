@@ -22,14 +22,17 @@ public struct TuneRequest: Sendable {
     public var verify: Int
     /// The whole-model run whose budget the measurements count toward, if any.
     public var run: String?
+    /// Seconds the search may take (the checks of the fastest variants come after); nil for no limit.
+    public var time: Double?
 
     /// A request; `jobs` is at least 1.
     public init(
         space: SearchSpace, problem: Problem, target: Target, strategy: Strategy = .random, budget: Int? = nil,
         seed: UInt64 = 1, jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Int = 3,
-        run: String? = nil
+        run: String? = nil, time: Double? = nil
     ) {
         self.run = run
+        self.time = time
         self.space = space
         self.problem = problem
         self.target = target
@@ -83,6 +86,8 @@ public struct TuneSummary: Sendable {
     public var evaluationSeconds = 0.0
     /// Whether the run was stopped before it finished.
     public var interrupted = false
+    /// The search stopped because its time (``TuneRequest/time``) ran out.
+    public var timeUp = false
     /// The fastest variants of the scope after the run.
     public var best: [CachedMeasurement] = []
 

@@ -16,6 +16,10 @@ struct ProposalBook {
     private var proposedDefault = false
     private var draws: IndexDraws
     private var drawnOut = false
+    /// Random draws allowed in all: the whole space without a budget, else 64 per budgeted
+    /// configuration (at least 2^18), so a space where almost nothing is valid ends in seconds.
+    private let drawLimit: Int
+    private var drawsTaken = 0
     private let radices: [Int]
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64) {
@@ -24,6 +28,9 @@ struct ProposalBook {
         limit = budget ?? Int.max
         radices = space.parameters.map { $0.domain.values.count }
         draws = IndexDraws(total: max(1, space.size), seed: seed ^ 0xB00C)
+        let wanted = budget.map { $0.multipliedReportingOverflow(by: 64) }
+        drawLimit =
+            wanted.map { $0.overflow ? space.size : min(space.size, max($0.partialValue, 1 << 18)) } ?? space.size
     }
 
     /// Domain sizes per parameter.
@@ -75,14 +82,11 @@ struct ProposalBook {
     }
 
     /// Fills `chosen` up to `count` with seeded random points not proposed before, after at most
-    /// `work` draws. Once every index has been drawn, every configuration has been looked at.
+    /// `work` draws. Once the draws are spent (every index, or the limit), the book is drawn out.
     mutating func fillRandomly(_ chosen: inout [Configuration], upTo count: Int, work: Int = 20_000) {
         var tries = 0
         while chosen.count < count && census.proposed < limit && tries < work {
-            guard let index = draws.next() else {
-                drawnOut = true
-                return
-            }
+            guard let index = nextDraw() else { return }
             tries += 1
             offer(point(space.configuration(at: index)), into: &chosen)
         }
@@ -94,10 +98,7 @@ struct ProposalBook {
         var found: [[Int]] = []
         var tries = 0
         while found.count < count && tries < work {
-            guard let index = draws.next() else {
-                drawnOut = true
-                break
-            }
+            guard let index = nextDraw() else { break }
             tries += 1
             let configuration = space.configuration(at: index)
             let point = point(configuration)
@@ -110,6 +111,16 @@ struct ProposalBook {
             found.append(point)
         }
         return found
+    }
+
+    /// The next random index, or nil (and the book drawn out) once the draws are spent.
+    private mutating func nextDraw() -> Int? {
+        guard drawsTaken < drawLimit, let index = draws.next() else {
+            drawnOut = true
+            return nil
+        }
+        drawsTaken += 1
+        return index
     }
 
     /// Proposals made against the budget (or the space's size without one).

@@ -3,7 +3,8 @@ import KernelSpace
 
 /// The search strategies the command line offers, by name.
 public enum Strategy: String, Sendable, CaseIterable {
-    /// Exhaustive when the space fits the budget, else guided.
+    /// The default: `guided`, which covers the whole valid space when the budget allows (an
+    /// exhaustive sweep, best-predicted first) and measures the most promising part when not.
     case auto
     /// Every configuration that passes the restrictions, in space order.
     case exhaustive
@@ -27,8 +28,9 @@ public enum Strategy: String, Sendable, CaseIterable {
     ) -> any SearchStrategy {
         switch self {
         case .auto:
-            let fits = space.size <= (budget ?? 4096)
-            return (fits ? Strategy.exhaustive : .guided).makeSearch(
+            // Guided order: when the budget covers the valid space this measures all of it, as an
+            // exhaustive sweep would, but the most promising first, so a stopped run has the best.
+            return Strategy.guided.makeSearch(
                 in: space, for: problem, budget: budget, seed: seed, target: target, guide: guide)
         case .exhaustive: return IndexedSearch(space: space, problem: problem, budget: budget, order: .spaceOrder)
         case .random:

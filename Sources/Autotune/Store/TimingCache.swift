@@ -48,6 +48,16 @@ public struct CachedMeasurement: Sendable, Equatable {
     public var programDigest: String?
     /// When it was measured (ISO 8601, UTC).
     public var measuredAt: String?
+
+}
+
+extension CachedMeasurement {
+    /// A row that was never checked, as a tool that writes caches of its own makes it.
+    public init(configuration: String, measurement: Measurement) {
+        self.init(
+            configuration: configuration, measurement: measurement, check: nil, checkError: nil, reference: nil,
+            bitExact: nil, exactVerdict: nil, programDigest: nil, measuredAt: nil)
+    }
 }
 
 /// Every evaluation ever made, in SQLite (GRDB, WAL mode). A row per variant, keyed by kernel,

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Runs Kernel Tuner's strategies on an exhaustive cache that nkitune exported, in Kernel Tuner's
+simulation mode, and writes each run's trace: the latencies (ms) of the distinct valid
+configurations in the order the strategy first measured them.
+
+    kt_strategies.py CACHE.json --strategies random_sample,pso --seeds 25 --max-fevals 500 --out T.json
+
+Part of nkitune's strategy benchmark (bench/README.md); needs kernel_tuner 1.5.
+"""
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+
+import numpy as np
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cache")
+    parser.add_argument("--strategies", required=True)
+    parser.add_argument("--seeds", type=int, default=25)
+    parser.add_argument("--max-fevals", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    try:
+        import kernel_tuner
+    except ImportError as error:
+        sys.exit(f"kt_strategies.py: kernel_tuner is not importable ({error}); run .ci/run or pip install kernel_tuner==1.5")
+    logging.disable(logging.WARNING)
+    with open(args.cache) as handle:
+        cache = json.load(handle)
+    keys = cache["tune_params_keys"]
+    traces = {}
+    for strategy in args.strategies.split(","):
+        runs = []
+        started = time.time()
+        for seed in range(1, args.seeds + 1):
+            random.seed(seed)
+            np.random.seed(seed)
+            try:
+                results, _ = kernel_tuner.tune_cache(
+                    args.cache, strategy=strategy, strategy_options={"max_fevals": args.max_fevals},
+                    verbose=False, quiet=True)
+            except Exception as error:  # a strategy that fails is reported, not hidden
+                sys.exit(f"kt_strategies.py: {strategy} seed {seed} failed: {type(error).__name__}: {error}")
+            seen = set()
+            trace = []
+            for result in results:
+                key = tuple(result[name] for name in keys)
+                value = result.get("time")
+                if key in seen or not isinstance(value, (int, float)):
+                    continue
+                seen.add(key)
+                trace.append(float(value))
+            runs.append(trace)
+        traces[strategy] = runs
+        print(f"  kernel_tuner {strategy}: {args.seeds} runs in {time.time() - started:.1f} s", file=sys.stderr)
+    with open(args.out, "w") as handle:
+        json.dump(traces, handle)
+
+
+if __name__ == "__main__":
+    main()

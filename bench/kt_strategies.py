@@ -5,7 +5,7 @@ configurations in the order the strategy first measured them.
 
     kt_strategies.py CACHE.json --strategies random_sample,pso --seeds 25 --max-fevals 500 --out T.json
 
-Part of nkitune's strategy benchmark (bench/README.md); needs kernel_tuner 1.5.
+Part of nkitune's strategy benchmark (README.md, Benchmarks); needs kernel_tuner 1.5.
 """
 import argparse
 import json

@@ -118,6 +118,14 @@ public struct CalibrationFit: Sendable {
             evaluations: evaluations)
     }
 
+    /// `base` with `constants` fitted to `samples`, without the held-out error (a search that
+    /// calibrates as it goes refits often and needs only the target).
+    public static func calibrated(_ samples: [CalibrationSample], base: Target, constants: [TargetConstant])
+        -> Target
+    {
+        base.applying(search(samples, base: base, constants: constants.filter { $0.exists(on: base) }.sorted()).values)
+    }
+
     private static func predict(_ program: KernelProgram, _ target: Target) -> Double {
         Timeline.simulate(program, on: target).latency
     }

@@ -143,7 +143,7 @@ struct StrategyScore {
     }
 }
 
-/// The benchmark of search strategies (bench/README.md): exhaustive ground truth per space, Kernel
+/// The benchmark of search strategies (README.md, Benchmarks): exhaustive ground truth per space, Kernel
 /// Tuner's strategies replayed on it, nkitune's strategies on the same objective, scored by the
 /// methodology of Willemsen et al.
 enum StrategyBenchmark {
@@ -151,7 +151,8 @@ enum StrategyBenchmark {
         "random_sample", "genetic_algorithm", "simulated_annealing", "bayes_opt", "pso", "diff_evo", "greedy_ils",
         "dual_annealing",
     ]
-    static let nkituneStrategies: [Strategy] = [.random, .anneal, .genetic, .bayes, .guided, .auto]
+    /// `auto` is `guided` (the default), so it is run once under its own name.
+    static let nkituneStrategies: [Strategy] = [.random, .anneal, .genetic, .bayes, .auto]
 
     static func run(seeds: Int, output: String, python: String?) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -185,13 +186,26 @@ enum StrategyBenchmark {
                 + perturbed.keys.sorted().map {
                     String(format: "%.3g", $0.value(on: .trn2))
                 }.joined(separator: ", ") + "), 3% log-normal measurement noise")
+        // The unperturbed model's sweep: the exact scenario's truth, and what `guided` predicts
+        // with in both (looked up rather than simulated again; its refits simulate).
+        var models: [String: GroundTruth] = [:]
+        for (name, space, problem) in spaces {
+            models[name] = GroundTruth.sweep(name, space: space, problem: problem, hardware: .trn2, noise: 0, seed: 7)
+        }
         for scenario in scenarios {
             var table: [String: [String: (score: StrategyScore, budget: Int)]] = [:]
             var headers: [String] = []
             for (name, space, problem) in spaces {
                 let start = ContinuousClock.now
-                let truth = GroundTruth.sweep(
-                    name, space: space, problem: problem, hardware: scenario.hardware, noise: scenario.noise, seed: 7)
+                let model = models[name]!
+                let truth =
+                    scenario.name == "exact"
+                    ? model
+                    : GroundTruth.sweep(
+                        name, space: space, problem: problem, hardware: scenario.hardware, noise: scenario.noise,
+                        seed: 7)
+                let modelGuide = LatencyGuide.performanceModel(space.template, problem, .trn2)
+                let guide = LatencyGuide(refit: modelGuide.refit) { model.latency[$0.key] }
                 let random = truth.randomExpectation()
                 let values = truth.sorted
                 let median = values[values.count / 2]
@@ -210,10 +224,13 @@ enum StrategyBenchmark {
                                 + "swept in %.1f s", optimum / 1e3, median / 1e3, window.lowerBound,
                             window.upperBound, budget, (ContinuousClock.now - start).seconds))
                 for strategy in nkituneStrategies {
-                    let runs = (1...seeds).map { seed in
-                        trace(strategy, truth: truth, budget: budget, seed: UInt64(seed))
-                    }
-                    table["nkitune \(strategy.rawValue)", default: [:]][name] = (
+                    let started = ContinuousClock.now
+                    let runs = traces(strategy, truth: truth, budget: budget, seeds: seeds, guide: guide)
+                    print(
+                        "    nkitune \(strategy.rawValue): \(seeds) runs in "
+                            + String(format: "%.1f s", (ContinuousClock.now - started).seconds))
+                    let label = strategy == .auto ? "auto (guided)" : strategy.rawValue
+                    table["nkitune \(label)", default: [:]][name] = (
                         StrategyScore(runs: runs, truth: truth, random: random, window: window), budget
                     )
                 }
@@ -250,10 +267,27 @@ enum StrategyBenchmark {
         }
     }
 
+    /// Runs of `strategy` with seeds 1 through `seeds`, on all cores.
+    static func traces(_ strategy: Strategy, truth: GroundTruth, budget: Int, seeds: Int, guide: LatencyGuide)
+        -> [[Double]]
+    {
+        let runs = UnsafeMutableBufferPointer<[Double]>.allocate(capacity: seeds)
+        runs.initialize(repeating: [])
+        defer { runs.deallocate() }
+        nonisolated(unsafe) let shared = runs
+        DispatchQueue.concurrentPerform(iterations: seeds) { index in
+            shared[index] = trace(strategy, truth: truth, budget: budget, seed: UInt64(index + 1), guide: guide)
+        }
+        return Array(runs)
+    }
+
     /// One run of an nkitune strategy against the ground truth: the latencies of the valid
     /// configurations it measured, in order (over-limit ones cost nothing, as in `tune`).
-    static func trace(_ strategy: Strategy, truth: GroundTruth, budget: Int, seed: UInt64) -> [Double] {
-        var search = strategy.makeSearch(in: truth.space, for: truth.problem, budget: nil, seed: seed, target: .trn2)
+    static func trace(_ strategy: Strategy, truth: GroundTruth, budget: Int, seed: UInt64, guide: LatencyGuide)
+        -> [Double]
+    {
+        var search = strategy.makeSearch(
+            in: truth.space, for: truth.problem, budget: nil, seed: seed, target: .trn2, guide: guide)
         var measured: [Double] = []
         while !search.isExhausted && measured.count < budget {
             let proposals = search.propose(search.preferredBatchSize ?? 16)

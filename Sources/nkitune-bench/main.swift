@@ -2,7 +2,7 @@
 // evaluation throughput, the model task scheduler against round-robin, and (only when named, it
 // takes a while) search strategies against Kernel Tuner's. Run from the package root with
 // `swift run -c release nkitune-bench [calibration|throughput|scheduler|strategies]` (default: the
-// first three); see bench/README.md.
+// first three); see README.md, Benchmarks.
 import Autotune
 import CostModel
 import Foundation

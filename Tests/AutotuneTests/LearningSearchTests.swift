@@ -1,5 +1,6 @@
 import Autotune
 import CostModel
+import Foundation
 import KernelSpace
 import Testing
 
@@ -22,7 +23,8 @@ import Testing
             let batch = search.propose(batch)
             idle = batch.isEmpty ? idle + 1 : 0
             proposals += batch
-            let results = batch.map { configuration -> (configuration: Configuration, measurement: Measurement) in
+            let results = batch.map {
+                configuration -> (configuration: Configuration, measurement: Autotune.Measurement) in
                 let variant = Variant(
                     template: space.template, problem: problem, configuration: configuration, target: .trn2)
                 switch backend.compile(variant) {
@@ -98,5 +100,40 @@ import Testing
         let big = try linear.parseProblem("M=640,K=2048,N=768")
         let guided = Self.drive(.guided, SearchSpace(linear), big, budget: 20, seed: 1).proposals
         #expect(Self.drive(.auto, SearchSpace(linear), big, budget: 20, seed: 1).proposals == guided)
+    }
+
+    /// The performance model's guide refits by calibrating its inferred constants: fitted to 32
+    /// variants measured on "hardware" whose DMA constants differ from the model's, it predicts 32
+    /// other variants at least twice as well as before.
+    @Test func aRefittedGuidePredictsMismatchedHardwareBetter() throws {
+        let template = LinearTemplate()
+        let problem = try template.parseProblem("M=640,K=2048,N=768")
+        let hardware = Target.trn2.applying([.dmaQueuesPerStream: 3, .dmaQueueOverlap: 2.5, .dmaEfficiencyShift: 1.6])
+        let variants = Strategy.random.candidates(in: SearchSpace(template), for: problem, budget: 64, seed: 9).filter {
+            ResourceCheck.violation(of: template.program(for: problem, configuration: $0), limits: hardware.limits)
+                == nil
+        }
+        func measure(_ configuration: Configuration) -> Double {
+            Timeline.simulate(template.program(for: problem, configuration: configuration), on: hardware).latency
+        }
+        let guide = LatencyGuide.performanceModel(template, problem, .trn2)
+        let refit = try #require(guide.refit)
+        let refitted = refit(variants.prefix(32).map { ($0, measure($0)) })
+        func rms(_ guide: LatencyGuide) -> Double {
+            let errors = variants.dropFirst(32).map { log(guide.predict($0)! / measure($0)) }
+            return (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
+        }
+        #expect(variants.count > 40)
+        #expect(rms(refitted) < rms(guide) / 2, "RMS log error \(rms(refitted)) refitted, \(rms(guide)) before")
+    }
+
+    /// Guided grows its ranked pool in doubling chunks up to a limit; a run of many small batches
+    /// (each call a growth step) goes on to its budget.
+    @Test func guidedRunsManySmallBatchesToItsBudget() throws {
+        let template = LinearTemplate()
+        let problem = try template.parseProblem("M=640,K=2048,N=768")
+        let run = Self.drive(.guided, SearchSpace(template), problem, budget: 80, seed: 2, batch: 1)
+        #expect(run.proposals.count == 80)
+        #expect(Set(run.proposals.map(\.key)).count == 80)
     }
 }

@@ -224,7 +224,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let executable = try #require(nkituneExecutable)
         func tune(_ cache: String) -> [String] {
-            ["tune", "linear", "--problem", Self.problem, "--budget", "800", "--verify", "3", "--cache", cache]
+            [
+                "tune", "linear", "--problem", Self.problem, "--strategy", "random", "--budget", "800", "--verify", "3",
+                "--cache", cache,
+            ]
         }
         func best(_ cache: String) throws -> String {
             try runTool(["best", "linear", "--problem", Self.problem, "--cache", cache, "--limit", "5"], in: directory)

@@ -1,28 +1,35 @@
 import Foundation
 import KernelSpace
 
-/// Predicts a configuration's latency (ns), or nil when it cannot run (over a hardware limit).
-public struct LatencyGuide: Sendable {
-    /// The prediction.
-    public let predict: @Sendable (Configuration) -> Double?
-
-    /// A guide from any predictor.
-    public init(_ predict: @escaping @Sendable (Configuration) -> Double?) { self.predict = predict }
-}
-
-/// Model-guided search: ranks a pool of valid configurations (the whole space when small, else a
-/// seeded sample that grows as it is used) by predicted latency, proposes the most promising, and
-/// re-ranks the rest as measurements arrive, the prediction corrected by a residual model fitted
-/// to them: log(measured / predicted) as a shrunk mean per parameter value. Against the
-/// performance model itself the residual is zero and the ranking exact; against hardware the
-/// correction learns where the model is wrong.
+/// Model-guided search: ranks the valid space by predicted latency (the whole space up to
+/// ``poolLimit`` candidates, drawn in growing chunks so the first proposals come at once),
+/// proposes the most promising, and re-ranks the rest as measurements arrive.
+///
+/// Two corrections learn from the measurements. When the measured latencies stray from the
+/// predictions by more than measurement noise, the guide refits itself (the performance model
+/// calibrates its inferred constants) at 8, 16, 32, ... measurements and the best part of the pool
+/// is predicted again. What a refit cannot explain, a residual model takes: log(measured /
+/// predicted) as a shrunk mean per parameter value. Against the performance model itself the
+/// residual is zero and the ranking exact.
 struct GuidedSearch: BookkeepingSearch {
-    /// Configurations ranked at a time.
-    static let poolSize = 2048
+    /// Candidates ranked at most at a time.
+    static let poolLimit = 1 << 16
+    /// Candidates predicted by the first call; each later call doubles it until the pool is full.
+    static let firstChunk = 2048
+    /// Candidates at the top of the ranking predicted again after a refit; the rest are scaled by
+    /// the median change of those.
+    static let refocus = 2048
+    /// Measured variants a refit uses at most: the fastest, where the ranking matters.
+    static let refitSamples = 32
+    /// Below this RMS log error the model is as good as the measurements' noise: no refit.
+    static let refitThreshold = 0.02
 
     private(set) var book: ProposalBook
-    private let guide: LatencyGuide
+    private var guide: LatencyGuide
     private var pool: [(point: [Int], predicted: Double)] = []
+    private var chunk = GuidedSearch.firstChunk
+    private var measured: [(point: [Int], latency: Double, predicted: Double)] = []
+    private var nextRefit = 8
     private var residuals: [[(sum: Double, count: Double)]]
     private var globalResidual = (sum: 0.0, count: 0.0)
     private var predictions: [[Int]: Double] = [:]
@@ -40,7 +47,7 @@ struct GuidedSearch: BookkeepingSearch {
 
     mutating func propose(_ count: Int) -> [Configuration] {
         var chosen = book.startBatch()
-        if pool.count < Self.poolSize / 2 && !book.isFull { refill() }
+        if pool.count < Self.poolLimit && !book.isFull { grow() }
         let ranked = pool.map { (entry: $0, key: corrected($0)) }.sorted { $0.key < $1.key }
         pool = ranked.map(\.entry)
         while chosen.count < count && !pool.isEmpty && book.census.proposed < book.limit {
@@ -56,22 +63,66 @@ struct GuidedSearch: BookkeepingSearch {
             guard measurement.status == .ok, let latency = measurement.latency, latency > 0,
                 let predicted = predictions[point] ?? guide.predict(configuration), predicted > 0
             else { continue }
-            let residual = Foundation.log(latency / predicted)
-            globalResidual.sum += residual
-            globalResidual.count += 1
-            for (index, value) in point.enumerated() {
-                residuals[index][value].sum += residual
-                residuals[index][value].count += 1
-            }
+            measured.append((point, latency, predicted))
+            addResidual(point, Foundation.log(latency / predicted))
+        }
+        if measured.count >= nextRefit {
+            nextRefit = 2 * measured.count
+            refit()
         }
     }
 
-    /// Draws new candidates into the pool, predicting each now.
-    private mutating func refill() {
-        for point in book.drawCandidates(upTo: Self.poolSize, work: 40 * Self.poolSize) {
+    /// Draws the next chunk of valid candidates into the pool, predicting each now.
+    private mutating func grow() {
+        let wanted = min(chunk, Self.poolLimit - pool.count)
+        chunk = min(2 * chunk, Self.poolLimit)
+        for point in book.drawCandidates(upTo: wanted, work: 40 * wanted) {
             guard let predicted = guide.predict(book.configuration(point)) else { continue }
             predictions[point] = predicted
             pool.append((point, predicted))
+        }
+    }
+
+    /// Refits the guide to the fastest measurements when they stray from its predictions, then
+    /// predicts the top of the pool again and rebuilds the residual model on the new predictions.
+    private mutating func refit() {
+        guard let refit = guide.refit else { return }
+        let errors = measured.map { Foundation.log($0.latency / $0.predicted) }
+        let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(max(1, errors.count))).squareRoot()
+        guard rms > Self.refitThreshold else { return }
+        let fastest = measured.sorted { $0.latency < $1.latency }.prefix(Self.refitSamples)
+        guide = refit(fastest.map { (book.configuration($0.point), $0.latency) })
+
+        let top = pool.indices.sorted { corrected(pool[$0]) < corrected(pool[$1]) }.prefix(Self.refocus)
+        var changes: [Double] = []
+        for index in top {
+            guard let predicted = guide.predict(book.configuration(pool[index].point)), predicted > 0 else { continue }
+            changes.append(Foundation.log(predicted / pool[index].predicted))
+            pool[index].predicted = predicted
+            predictions[pool[index].point] = predicted
+        }
+        let refocused = Set(top)
+        let median = changes.isEmpty ? 0 : changes.sorted()[changes.count / 2]
+        for index in pool.indices where !refocused.contains(index) {
+            pool[index].predicted *= Foundation.exp(median)
+            predictions[pool[index].point] = pool[index].predicted
+        }
+        residuals = residuals.map { $0.map { _ in (0, 0) } }
+        globalResidual = (0, 0)
+        for index in measured.indices {
+            let entry = measured[index]
+            let predicted = guide.predict(book.configuration(entry.point)) ?? entry.predicted
+            measured[index].predicted = predicted
+            addResidual(entry.point, Foundation.log(entry.latency / predicted))
+        }
+    }
+
+    private mutating func addResidual(_ point: [Int], _ residual: Double) {
+        globalResidual.sum += residual
+        globalResidual.count += 1
+        for (index, value) in point.enumerated() {
+            residuals[index][value].sum += residual
+            residuals[index][value].count += 1
         }
     }
 

@@ -53,16 +53,3 @@ public enum Strategy: String, Sendable, CaseIterable {
         return chosen
     }
 }
-
-extension LatencyGuide {
-    /// The performance model's latency of a configuration on `target`; nil over a hardware limit.
-    public static func performanceModel(_ template: any KernelTemplate, _ problem: Problem, _ target: Target)
-        -> LatencyGuide
-    {
-        LatencyGuide { configuration in
-            let program = template.program(for: problem, configuration: configuration)
-            guard ResourceCheck.violation(of: program, limits: target.limits) == nil else { return nil }
-            return Timeline.simulate(program, on: target).latency
-        }
-    }
-}

@@ -89,15 +89,12 @@ struct TuneCommand: ParsableCommand {
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .exhaustive || time != nil ? nil : 2000), seed: seed, jobs: jobs,
             verify: verify, time: time?.seconds)
-        let limit =
-            [request.budget.map { "budget \($0)" }, time.map { "time \(TimeBudget.describe($0.seconds))" }].compactMap {
-                $0
-            }
-            .joined(separator: ", ")
+        let limits = [request.budget.map { "budget \($0)" }, time.map { "time \(TimeBudget.describe($0.seconds))" }]
+        let limit = limits.compactMap { $0 }.joined(separator: ", ")
         Interruption.install()
         Output.error(
             "tuning \(template.id) \(problem.key) on \(target.name), \(backend.name) backend: "
-                + "\(strategy.rawValue) search, \(limit), seed \(seed), \(jobs) jobs\n")
+                + "\(strategy.rawValue) search, \(limit.isEmpty ? "whole space" : limit), seed \(seed), \(jobs) jobs\n")
         let search = ProgressReporter(label: "searched")
         let checks = ProgressReporter(label: "checks passed")
         let driver = Driver(backend: backend, cache: cache)

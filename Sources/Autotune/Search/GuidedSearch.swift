@@ -93,7 +93,8 @@ struct GuidedSearch: BookkeepingSearch {
         let fastest = measured.sorted { $0.latency < $1.latency }.prefix(Self.refitSamples)
         guide = refit(fastest.map { (book.configuration($0.point), $0.latency) })
 
-        let top = pool.indices.sorted { corrected(pool[$0]) < corrected(pool[$1]) }.prefix(Self.refocus)
+        let keys = pool.map(corrected)
+        let top = pool.indices.sorted { keys[$0] < keys[$1] }.prefix(Self.refocus)
         var changes: [Double] = []
         for index in top {
             guard let predicted = guide.predict(book.configuration(pool[index].point)), predicted > 0 else { continue }

@@ -34,7 +34,8 @@ let package = Package(
                 "KernelSpace", "CostModel", "MoEModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            resources: [.embedInCode("Backends/Neuron/nkitune_harness.py")]
         ),
         .executableTarget(
             name: "nkitune",
@@ -54,7 +55,8 @@ let package = Package(
             name: "AutotuneTests",
             dependencies: [
                 "Autotune", "KernelSpace", "CostModel", "MoEModel", .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "nkituneTests", dependencies: ["nkitune", "KernelSpace", "Autotune", "MoEModel"]),
     ],

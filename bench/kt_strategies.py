@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs Kernel Tuner's strategies on an exhaustive cache that nkitune exported, in Kernel Tuner's
 simulation mode, and writes each run's trace: the latencies (ms) of the distinct valid
-configurations in the order the strategy first measured them.
+configurations in the order the strategy first measured them. A strategy that raises is listed
+under "failures" with its error, and the others go on.
 
     kt_strategies.py CACHE.json --strategies random_sample,pso --seeds 25 --max-fevals 500 --out T.json
 
@@ -30,10 +31,21 @@ def main():
     except ImportError as error:
         sys.exit(f"kt_strategies.py: kernel_tuner is not importable ({error}); run .ci/run or pip install kernel_tuner==1.5")
     logging.disable(logging.WARNING)
-    with open(args.cache) as handle:
-        cache = json.load(handle)
-    keys = cache["tune_params_keys"]
+    # Kernel Tuner parses the whole cache twice per run (seconds for a large space); parse it once
+    # and hand each run its own copy of the index (its simulation runner copies an entry before use).
+    from kernel_tuner import util
+
+    parsed = util.read_cache(args.cache, open_cache=False)
+
+    def read_cache(path, open_cache=True):
+        if path != args.cache or open_cache:
+            raise ValueError(f"kt_strategies.py: unexpected cache read of {path}")
+        return {**parsed, "cache": dict(parsed["cache"])}
+
+    util.read_cache = read_cache
+    keys = parsed["tune_params_keys"]
     traces = {}
+    failures = {}
     for strategy in args.strategies.split(","):
         runs = []
         started = time.time()
@@ -44,8 +56,10 @@ def main():
                 results, _ = kernel_tuner.tune_cache(
                     args.cache, strategy=strategy, strategy_options={"max_fevals": args.max_fevals},
                     verbose=False, quiet=True)
-            except Exception as error:  # a strategy that fails is reported, not hidden
-                sys.exit(f"kt_strategies.py: {strategy} seed {seed} failed: {type(error).__name__}: {error}")
+            except Exception as error:  # a strategy that fails is reported beside the traces, not hidden
+                failures[strategy] = f"seed {seed}: {type(error).__name__}: {error}"
+                print(f"  kernel_tuner {strategy} failed on seed {seed}: {failures[strategy]}", file=sys.stderr)
+                break
             seen = set()
             trace = []
             for result in results:
@@ -56,10 +70,12 @@ def main():
                 seen.add(key)
                 trace.append(float(value))
             runs.append(trace)
+        if strategy in failures:
+            continue
         traces[strategy] = runs
         print(f"  kernel_tuner {strategy}: {args.seeds} runs in {time.time() - started:.1f} s", file=sys.stderr)
     with open(args.out, "w") as handle:
-        json.dump(traces, handle)
+        json.dump({"traces": traces, "failures": failures}, handle)
 
 
 if __name__ == "__main__":

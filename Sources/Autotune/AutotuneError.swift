@@ -1,4 +1,4 @@
-/// Why Autotune could not do something: the cache, a space file, or the choice of a variant. The one
+/// Why Autotune could not do something: the cache, a space file, the choice of a variant, or a backend. The one
 /// error type of the module; the message names what failed (a path, a key, a value), and the
 /// command line prints it as one line.
 ///
@@ -14,6 +14,8 @@ public struct AutotuneError: Error, Equatable, CustomStringConvertible {
         case spaceFile
         /// Choosing a variant to emit, explain or estimate.
         case variant
+        /// Starting or using a backend (the Neuron environment, its harness, its cores).
+        case backend
     }
 
     /// What failed.

@@ -169,6 +169,10 @@ enum StrategyBenchmark {
             guard let task = tasks.first(where: { $0.template.id == id }) else { continue }
             spaces.append((id, SearchSpace(task.template), task.problem))
         }
+        // NKITUNE_BENCH_SPACES=linear,attention-prefill runs only those spaces.
+        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SPACES"]?.split(separator: ",") {
+            spaces = spaces.filter { only.contains(Substring($0.0)) }
+        }
         // The mismatch scenario's hardware: every inferred constant of trn2 off by up to 30%.
         var generator = SplitMix64(seed: 2026)
         var perturbed: [TargetConstant: Double] = [:]
@@ -249,11 +253,17 @@ enum StrategyBenchmark {
                 process.waitUntilExit()
                 guard process.terminationStatus == 0,
                     let data = FileManager.default.contents(atPath: tracePath),
-                    let traces = try JSONSerialization.jsonObject(with: data) as? [String: [[Double]]]
+                    let written = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let traces = written["traces"] as? [String: [[Double]]]
                 else {
                     print(
                         "  Kernel Tuner failed on \(name) (status \(process.terminationStatus)); its rows are missing")
                     continue
+                }
+                for (strategy, error) in (written["failures"] as? [String: String] ?? [:]).sorted(by: {
+                    $0.key < $1.key
+                }) {
+                    print("  Kernel Tuner's \(strategy) failed on \(name) (\(error)); its row is missing there")
                 }
                 for (strategy, runs) in traces {
                     table["kernel_tuner \(strategy)", default: [:]][name] = (

@@ -43,6 +43,8 @@ extension Strategy: ExpressibleByArgument {}
 enum BackendName: String, CaseIterable, ExpressibleByArgument, Sendable {
     /// The NeuronCore performance model.
     case model
+    /// Trainium's NeuronCores, through the Neuron SDK (`--python`, `--cores`, `--sdk`, ...).
+    case neuron
 }
 
 extension SchedulePolicy: ExpressibleByArgument {}

@@ -63,7 +63,11 @@ struct CacheOptions: ParsableArguments {
     @Option(help: "Timing database (created by commands that measure).")
     var cache: String = "cache/nkitune.sqlite"
 
-    @Option(help: "Backend that times variants (model: the NeuronCore performance model).")
+    @Option(
+        help: """
+            Backend that times variants (model: the NeuronCore performance model; neuron: Trainium's \
+            NeuronCores through the Neuron SDK, on a Trainium host).
+            """)
     var backend: BackendName = .model
 
     @Option(
@@ -101,7 +105,11 @@ struct CacheOptions: ParsableArguments {
     }
 
     /// The backend, carrying the `--calibration` read from `cache` (which must hold it, for `target`).
-    func makeBackend(jobs: Int, cache: TimingCache?, target: Target) throws -> any Backend {
+    /// With `neuron` arguments the neuron backend is started (a command that measures); without,
+    /// its timings are read as the cache recorded them.
+    func makeBackend(
+        jobs: Int, cache: TimingCache?, target: Target, neuron: NeuronArguments? = nil, exactReference: String? = nil
+    ) throws -> any Backend {
         var stored: StoredCalibration?
         if let calibration {
             guard let cache else { throw CLIError("--calibration \(calibration): no cache at \(self.cache)") }
@@ -109,6 +117,14 @@ struct CacheOptions: ParsableArguments {
         }
         switch backend {
         case .model: return ModelBackend(slots: jobs, calibration: stored)
+        case .neuron:
+            if calibration != nil { throw CLIError("--calibration applies to the model backend, not to neuron") }
+            if let neuron { return try NeuronBackend.start(neuron.options(exactReference: exactReference)) }
+            guard let toolchain = try cache?.latestToolchain(backend: "neuron") else {
+                throw CLIError(
+                    "no neuron measurements in \(self.cache); measure with --backend neuron on a Trainium host")
+            }
+            return RecordedBackend(name: "neuron", toolchain: toolchain)
         }
     }
 }

@@ -19,6 +19,7 @@ struct TuneCommand: ParsableCommand {
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
+    @OptionGroup(title: "Neuron backend (--backend neuron)") var neuronArguments: NeuronArguments
 
     @Option(
         help: """
@@ -84,7 +85,9 @@ struct TuneCommand: ParsableCommand {
             space = space.exact(to: chosen)
         }
         let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: jobs, cache: cache, target: target)
+        let backend = try cacheOptions.makeBackend(
+            jobs: jobs, cache: cache, target: target, neuron: cacheOptions.backend == .neuron ? neuronArguments : nil,
+            exactReference: space.exactReference?.key)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .exhaustive || time != nil ? nil : 2000), seed: seed, jobs: jobs,

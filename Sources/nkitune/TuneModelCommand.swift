@@ -26,6 +26,7 @@ struct TuneModelCommand: ParsableCommand {
     @OptionGroup var deploymentOptions: DeploymentOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
+    @OptionGroup(title: "Neuron backend (--backend neuron)") var neuronArguments: NeuronArguments
 
     @Option(help: "Wall-clock budget of the whole run, e.g. 8h, 30m, 1h30m (default: 8h unless --budget is given).")
     var time: TimeBudget?
@@ -67,7 +68,8 @@ struct TuneModelCommand: ParsableCommand {
         let target = deploymentOptions.target.target
         let spaces = try spaceOptions.spaces(for: deployment.model)
         let cache = try cacheOptions.openCache()
-        let backend = try cacheOptions.makeBackend(jobs: jobs, cache: cache, target: target)
+        let backend = try cacheOptions.makeBackend(
+            jobs: jobs, cache: cache, target: target, neuron: cacheOptions.backend == .neuron ? neuronArguments : nil)
         let timeLimit = time?.seconds ?? (budget == nil ? 8 * 3600 : nil)
         let request = ModelTuneRequest(
             deployment: deployment, target: target, spaces: spaces, strategy: strategy, policy: policy,

@@ -67,11 +67,27 @@ import Testing
             (["explain", "linear", "--problem", Self.problem, "--spaces", "divide"], "division by zero"),
             (["tune", "matmul", "--problem", "M=1"], "The value 'matmul' is invalid for '<kernel>'"),
             (tune + ["--strategy", "greedy"], "The value 'greedy' is invalid for '--strategy <strategy>'"),
+            // The neuron backend on a machine without NKI: refused at once, naming NKI and --python.
+            (
+                tune + ["--backend", "neuron", "--python", "python3"],
+                "neuron backend: NKI is not importable by"
+            ),
+            (tune + ["--backend", "neuron", "--python", "/no/such/python"], "cannot run the Python interpreter"),
+            (tune + ["--backend", "neuron", "--sdk", "2.26"], "The value '2.26' is invalid for '--sdk <sdk>'"),
+            (tune + ["--backend", "neuron", "--cores", "3-1"], "The value '3-1' is invalid for '--cores <cores>'"),
+            (tune + ["--backend", "neuron", "--lnc", "4"], "--lnc 4 must be 1 or 2"),
+            (
+                ["best", "linear", "--problem", Self.problem, "--backend", "neuron", "--cache", "c.sqlite"],
+                "no neuron measurements in c.sqlite"
+            ),
         ]
         for (arguments, fragment) in cases {
             let result = try runTool(arguments, in: directory, seconds: 60)
             expectOneLineFailure(result, fragment, "\(arguments.suffix(2))")
             #expect(result.errorLines.filter { $0.hasPrefix("nkitune: ") }.count == 1)
+            if arguments.contains("neuron") && arguments.contains("python3") {
+                #expect(result.error.contains("--python"), "\(result.error)")
+            }
         }
     }
 

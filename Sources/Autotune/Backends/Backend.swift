@@ -33,6 +33,9 @@ public protocol Backend: Sendable {
     var toolchain: String { get }
     /// How many measurements may run at once.
     var measureSlots: Int { get }
+    /// How many compilations may run at once beside the measurements; nil: each evaluating thread
+    /// compiles, then measures (the model, whose compile is only a check).
+    var compileSlots: Int? { get }
     /// The constants the performance model takes when it predicts for this backend (a stored
     /// calibration); empty for the target as documented. `guided` ranks with them.
     var calibration: [TargetConstant: Double] { get }
@@ -41,6 +44,9 @@ public protocol Backend: Sendable {
     func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult>
     /// Times a compiled variant on one slot.
     func measure(_ compiled: CompiledVariant, slot: Int) -> Measurement
+    /// Called before each measurement on `slot`: whether the slot can be used (false retires it,
+    /// and the measurement goes to another slot).
+    func prepare(slot: Int) -> Bool
 }
 
 /// A measurement carried as an error, for `compile` results that end the evaluation early.
@@ -55,4 +61,8 @@ public struct MeasurementResult: Error, Sendable {
 extension Backend {
     /// No calibration: the performance model as documented.
     public var calibration: [TargetConstant: Double] { [:] }
+    /// Each evaluating thread compiles, then measures.
+    public var compileSlots: Int? { nil }
+    /// Every slot is always usable.
+    public func prepare(slot: Int) -> Bool { true }
 }

@@ -29,12 +29,10 @@ public struct ModelBackend: Backend {
     /// Checks the restrictions and hardware limits and builds the program; the model needs no compiler.
     public func compile(_ variant: Variant) -> Result<CompiledVariant, MeasurementResult> {
         let start = ContinuousClock.now
-        if let reason = variant.template.restriction(variant.configuration, for: variant.problem) {
-            return .failure(MeasurementResult(.invalid(reason)))
-        }
-        let program = variant.template.program(for: variant.problem, configuration: variant.configuration)
-        if let reason = ResourceCheck.violation(of: program, limits: variant.target.limits) {
-            return .failure(MeasurementResult(.invalid(reason)))
+        let program: KernelProgram
+        switch variant.validProgram() {
+        case .success(let built): program = built
+        case .failure(let invalid): return .failure(invalid)
         }
         let seconds = (ContinuousClock.now - start).seconds
         return .success(CompiledVariant(variant: variant, program: program, artifact: nil, compileSeconds: seconds))

@@ -56,7 +56,9 @@ public struct Driver: Sendable {
         let start = ContinuousClock.now
         var best = try resolver(for: request).fastest(limit: 1).first?.measurement.latency
         let batchSize = max(64, request.jobs * 128)
-        let slots = SlotPool(slots: min(backend.measureSlots, request.jobs))
+        // The model's slots are threads (as many as `--jobs`); a hardware backend's are its cores.
+        let slots = SlotPool(
+            slots: backend.compileSlots == nil ? min(backend.measureSlots, request.jobs) : backend.measureSlots)
         let reference = request.space.exactReference ?? request.space.defaultConfiguration
         var evaluated: Int { summary.evaluated.values.reduce(0, +) }
         let deadline = request.time.map { start + .milliseconds(Int64($0 * 1000)) }
@@ -110,6 +112,13 @@ public struct Driver: Sendable {
                     }
                 } + finished)
             report()
+            if slots.isEmpty {
+                throw AutotuneError(
+                    .backend,
+                    "\(backend.name) backend: every measure slot failed its check after a failure; "
+                        + "what was measured is in the cache, \(pending.count - finished.count) variants of the batch were not"
+                )
+            }
             if finished.count < pending.count {
                 if shouldStop() { summary.interrupted = true } else { summary.timeUp = true }
                 break
@@ -162,26 +171,35 @@ public struct Driver: Sendable {
             zip(configurations.map(\.key), digests.values.map { $0 ?? "" }), uniquingKeysWith: { first, _ in first })
     }
 
-    /// Compiles and measures a batch on `request.jobs` threads; variants not started when
-    /// `shouldStop` turns true are left out of the result (and so out of the cache).
+    /// Compiles and measures a batch: on `request.jobs` threads that each compile, then measure,
+    /// or, for a backend with its own compile slots, on that many compiling threads plus one per
+    /// measure slot, so a compiled variant goes to the next free slot while others compile.
+    /// Variants not started when `shouldStop` turns true, and those left when every slot is
+    /// retired, are left out of the result (and so out of the cache).
     private func evaluate(
-        _ batch: [Configuration], request: TuneRequest, slots: SlotPool, shouldStop: @Sendable () -> Bool
+        _ batch: [Configuration], request: TuneRequest, slots: SlotPool, shouldStop: @escaping @Sendable () -> Bool
     ) -> [(configuration: Configuration, measurement: Measurement)] {
         guard !batch.isEmpty else { return [] }
         let results = ResultBuffer<Measurement>(count: batch.count)
-        let workers = min(request.jobs, batch.count)
         let backend = self.backend
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var index = worker
-            while index < batch.count && !shouldStop() {
+        let compiling = backend.compileSlots.map { DispatchSemaphore(value: max(1, $0)) }
+        let threads = backend.compileSlots.map { max(1, $0) + backend.measureSlots } ?? request.jobs
+        let next = IndexDispenser()
+        onThreads(min(threads, batch.count)) { _ in
+            while !shouldStop() && !slots.isEmpty, let index = next.take(below: batch.count) {
                 let variant = Variant(
                     template: request.space.template, problem: request.problem, configuration: batch[index],
                     target: request.target)
-                switch backend.compile(variant) {
+                compiling?.wait()
+                let compiled = backend.compile(variant)
+                compiling?.signal()
+                switch compiled {
                 case .failure(let early): results[index] = early.measurement
-                case .success(let compiled): results[index] = slots.withSlot { backend.measure(compiled, slot: $0) }
+                case .success(let compiled):
+                    results[index] = slots.withUsableSlot(prepare: backend.prepare(slot:)) {
+                        backend.measure(compiled, slot: $0)
+                    }
                 }
-                index += workers
             }
         }
         return zip(batch, results.values).compactMap { configuration, measurement in

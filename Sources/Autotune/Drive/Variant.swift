@@ -21,6 +21,21 @@ public struct Variant: Sendable {
     }
 }
 
+extension Variant {
+    /// The variant's program, or the invalid measurement a template restriction or a hardware
+    /// limit makes of it (what every backend checks before it compiles anything).
+    public func validProgram() -> Result<KernelProgram, MeasurementResult> {
+        if let reason = template.restriction(configuration, for: problem) {
+            return .failure(MeasurementResult(.invalid(reason)))
+        }
+        let program = template.program(for: problem, configuration: configuration)
+        if let reason = ResourceCheck.violation(of: program, limits: target.limits) {
+            return .failure(MeasurementResult(.invalid(reason)))
+        }
+        return .success(program)
+    }
+}
+
 /// How an evaluation ended.
 public enum VariantStatus: String, Sendable, Codable {
     /// Timed, and (where checked) numerically right.

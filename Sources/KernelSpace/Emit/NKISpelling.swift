@@ -1,8 +1,8 @@
-/// Every NKI name the emitter prints, for NKI Beta 2 (Neuron SDK 2.27, valid through 2.29).
-/// A later SDK that renames something needs an edit here only.
+/// Every NKI name the emitter prints, for NKI Beta 2 (Neuron SDK 2.27 through 2.32; what differs
+/// between releases is in ``NKIRelease``). A later SDK that renames something needs an edit here only.
 public enum NKISpelling {
     /// The SDK dialect the emitted source targets.
-    public static let dialect = "NKI Beta 2 (Neuron SDK 2.27)"
+    public static func dialect(_ release: NKIRelease) -> String { "NKI Beta 2 (Neuron SDK \(release.rawValue))" }
 
     static let imports = ["import nki", "import nki.isa as nisa", "import nki.language as nl"]
     static let jit = "@nki.jit"
@@ -66,6 +66,7 @@ public enum NKISpelling {
     }
 
     static let dmaCopy = "nisa.dma_copy"
+    static let dmaCompute = "nisa.dma_compute"
     static let dmaTranspose = "nisa.dma_transpose"
     static let matmul = "nisa.nc_matmul"
     static let transpose = "nisa.nc_transpose"

@@ -34,6 +34,10 @@ public protocol KernelTemplate: Sendable {
     var checkProblems: [String] { get }
     /// A problem to show the template on (`explain`, `tune` in the tests), at about its real size.
     var demoProblem: String { get }
+    /// Parameters the performance model times but the emitted source cannot state, each with the
+    /// reason: on hardware they are the compiler's choice (NKI Beta 2 has no control for them), so
+    /// hardware timings of variants that differ only in them differ only by noise.
+    var compilerHints: [String: String] { get }
 }
 
 extension KernelTemplate {
@@ -44,6 +48,9 @@ extension KernelTemplate {
 
     /// A few bf16 ulps: the outputs are bf16, or computed through bf16 operands.
     public func tolerance(for problem: Problem) -> Double { 2e-2 }
+
+    /// None: every parameter shows in the emitted source.
+    public var compilerHints: [String: String] { [:] }
 
     /// The configuration with every parameter at its default.
     public var defaultConfiguration: Configuration {

@@ -55,6 +55,8 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     public var checkProblems: [String] { ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"] }
     /// A problem to show this template on.
     public var demoProblem: String { "S=300,heads=8,kv_heads=1,d=128" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {

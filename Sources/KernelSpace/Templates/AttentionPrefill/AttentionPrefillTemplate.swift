@@ -57,6 +57,8 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     public var checkProblems: [String] { ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"] }
     /// A problem to show this template on.
     public var demoProblem: String { "S=200,heads=2,kv_heads=1,d=128" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {

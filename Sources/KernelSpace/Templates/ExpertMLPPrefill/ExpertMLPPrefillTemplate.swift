@@ -59,6 +59,8 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     }
     /// A problem to show this template on.
     public var demoProblem: String { "T=128,H=2048,I=192,E=128,k=8" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { decode.macs(for: problem) }

@@ -76,6 +76,11 @@ public struct LinearTemplate: KernelTemplate {
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")
 
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] {
+        [Self.xBufs.parameter.name: CompilerHint.bufferCopies, Self.wBufs.parameter.name: CompilerHint.bufferCopies]
+    }
+
     /// K tiling sets the order of the fp32 sums; `block_*`, `tile_n` and `loop_order` decide whether
     /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them.
     public var numericParameters: Set<String> {

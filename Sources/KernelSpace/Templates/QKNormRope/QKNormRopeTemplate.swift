@@ -85,6 +85,8 @@ public struct QKNormRopeTemplate: KernelTemplate {
     }
     /// A problem to show this template on.
     public var demoProblem: String { "T=16,q_heads=2,kv_heads=1,d=128,pos=3" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { 0 }

@@ -70,6 +70,8 @@ public struct RMSNormTemplate: KernelTemplate {
     public var checkProblems: [String] { ["T=40,H=96", "T=200,H=64,residual=1"] }
     /// A problem to show this template on.
     public var demoProblem: String { "T=64,H=512,residual=1" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int { 0 }

@@ -74,6 +74,8 @@ public struct RouterTemplate: KernelTemplate {
     public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"] }
     /// A problem to show this template on.
     public var demoProblem: String { "T=16,H=256,E=64" }
+    /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
+    public var compilerHints: [String: String] { [Self.bufs.parameter.name: CompilerHint.bufferCopies] }
 
     /// Multiply-accumulates of one call.
     public func macs(for problem: Problem) -> Int {

@@ -7,7 +7,7 @@ struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Work with the timing cache.",
-        subcommands: [ExportKernelTunerCommand.self])
+        subcommands: [ExportKernelTunerCommand.self, MergeCommand.self])
 }
 
 struct ExportKernelTunerCommand: ParsableCommand {
@@ -45,5 +45,34 @@ struct ExportKernelTunerCommand: ParsableCommand {
         let text = KernelTunerCache.render(rows, space: space, problem: problem, scope: scope)
         try OutputFile(path: out, marker: KernelTunerCache.marker, cachePath: cacheOptions.cache).write(text)
         Output.error("wrote \(out): \(rows.count) results of \(template.id) \(problem.key) on \(target.name)\n")
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Merge other caches (fleet workers' shards) into the cache.",
+        discussion: """
+            Rows are keyed by content (kernel, problem, configuration, target, backend, toolchain); a \
+            row the cache already holds for the same program is kept with its checks, so merging a \
+            shard twice changes nothing. Each shard is judged like any cache and only read.
+
+            Example: nkitune cache merge /fsx/nkitune/rounds/*/shard-*.sqlite
+            """)
+
+    @Argument(help: "Cache files to merge in.")
+    var shards: [String]
+
+    @OptionGroup var cacheOptions: CacheOptions
+
+    func run() throws {
+        let cache = try cacheOptions.openCache()
+        var total = 0
+        for shard in shards {
+            let added = try cache.merge(shard: shard)
+            total += added
+            Output.line("\(shard): \(added) rows added or replaced")
+        }
+        Output.line("\(total) rows merged into \(cache.path)")
     }
 }

@@ -16,7 +16,7 @@ struct NKITune: ParsableCommand {
         subcommands: [
             KernelsCommand.self, TuneCommand.self, BestCommand.self, EmitCommand.self, ExplainCommand.self,
             ModelCommand.self, TuneModelCommand.self, ExportCommand.self, CheckModelCommand.self, CacheCommand.self,
-            CalibrateCommand.self,
+            CalibrateCommand.self, WorkerCommand.self,
         ]
     )
 

@@ -58,6 +58,20 @@ struct NeuronArguments: ParsableArguments {
         }
     }
 
+    /// These options as command-line arguments, for a fleet worker.
+    var arguments: [String] {
+        var arguments = [
+            "--sdk", sdk.rawValue, "--lnc", String(lnc), "--compile-jobs", String(compileJobs), "--warmup",
+            String(warmup), "--iterations", String(iterations), "--compile-timeout", "\(compileTimeout.seconds)s",
+            "--measure-timeout", "\(measureTimeout.seconds)s", "--neuron-work", neuronWork,
+        ]
+        if let python { arguments += ["--python", python] }
+        if let cores { arguments += ["--cores", cores.cores.map(String.init).joined(separator: ",")] }
+        if let neuronCache { arguments += ["--neuron-cache", neuronCache] }
+        if profileBest { arguments.append("--profile-best") }
+        return arguments
+    }
+
     /// The backend's options; `exactReference` is the configuration whose outputs a variant must
     /// match bit for bit (`tune --exact`).
     func options(exactReference: String? = nil) -> NeuronOptions {

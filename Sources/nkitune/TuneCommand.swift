@@ -20,6 +20,7 @@ struct TuneCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
     @OptionGroup(title: "Neuron backend (--backend neuron)") var neuronArguments: NeuronArguments
+    @OptionGroup(title: "Fleet (--slurm)") var fleetArguments: FleetArguments
 
     @Option(
         help: """
@@ -100,7 +101,8 @@ struct TuneCommand: ParsableCommand {
                 + "\(strategy.rawValue) search, \(limit.isEmpty ? "whole space" : limit), seed \(seed), \(jobs) jobs\n")
         let search = ProgressReporter(label: "searched")
         let checks = ProgressReporter(label: "checks passed")
-        let driver = Driver(backend: backend, cache: cache)
+        let fleet = try fleetArguments.fleet(backend: cacheOptions.backend, neuron: neuronArguments, jobs: jobs)
+        let driver = Driver(backend: backend, cache: cache, fleet: fleet)
         let summary: TuneSummary
         do {
             // A redrawn progress line is ended whether the run finishes or fails.

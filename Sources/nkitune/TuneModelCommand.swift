@@ -27,6 +27,7 @@ struct TuneModelCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
     @OptionGroup(title: "Neuron backend (--backend neuron)") var neuronArguments: NeuronArguments
+    @OptionGroup(title: "Fleet (--slurm)") var fleetArguments: FleetArguments
 
     @Option(help: "Wall-clock budget of the whole run, e.g. 8h, 30m, 1h30m (default: 8h unless --budget is given).")
     var time: TimeBudget?
@@ -74,7 +75,8 @@ struct TuneModelCommand: ParsableCommand {
         let request = ModelTuneRequest(
             deployment: deployment, target: target, spaces: spaces, strategy: strategy, policy: policy,
             budget: budget, time: timeLimit, slice: slice, seed: seed, jobs: jobs, verify: verify)
-        let tuner = ModelTuner(backend: backend, cache: cache)
+        let fleet = try fleetArguments.fleet(backend: cacheOptions.backend, neuron: neuronArguments, jobs: jobs)
+        let tuner = ModelTuner(backend: backend, cache: cache, fleet: fleet)
         let spent = try cache.spending(of: tuner.runKey(request))
         var limits: [String] = []
         if let timeLimit { limits.append("time \(TimeBudget.describe(timeLimit))") }

@@ -18,11 +18,14 @@ public struct Driver: Sendable {
     public let backend: any Backend
     /// Where every result goes.
     public let cache: TimingCache
+    /// Where batches are evaluated when not on this host (Slurm job arrays); nil: here.
+    public let fleet: (any Fleet)?
 
-    /// A driver of `backend` storing in `cache`.
-    public init(backend: any Backend, cache: TimingCache) {
+    /// A driver of `backend` storing in `cache`, evaluating here or on `fleet`.
+    public init(backend: any Backend, cache: TimingCache, fleet: (any Fleet)? = nil) {
         self.backend = backend
         self.cache = cache
+        self.fleet = fleet
     }
 
     /// The cache scope of a request on this driver's backend.
@@ -59,7 +62,6 @@ public struct Driver: Sendable {
         // The model's slots are threads (as many as `--jobs`); a hardware backend's are its cores.
         let slots = SlotPool(
             slots: backend.compileSlots == nil ? min(backend.measureSlots, request.jobs) : backend.measureSlots)
-        let reference = request.space.exactReference ?? request.space.defaultConfiguration
         var evaluated: Int { summary.evaluated.values.reduce(0, +) }
         let deadline = request.time.map { start + .milliseconds(Int64($0 * 1000)) }
         let timeUp: @Sendable () -> Bool = { deadline.map { ContinuousClock.now >= $0 } ?? false }
@@ -91,15 +93,10 @@ public struct Driver: Sendable {
             // Measured anew: variants never stored, and those whose program changed since.
             let pending = proposals.filter { stored[$0.key]?.programDigest != digests[$0.key] }
             summary.cached += proposals.count - pending.count
-            let finished = evaluate(pending, request: request, slots: slots) { shouldStop() || timeUp() }
-            let declared = Dictionary(
-                finished.map {
-                    ($0.configuration.key, request.space.numericDifference($0.configuration, reference) == nil)
-                },
-                uniquingKeysWith: { first, _ in first })
-            try cache.insert(
-                finished.map { ($0.configuration.key, $0.measurement) }, in: scope, reference: reference.key,
-                bitExact: { declared[$0] }, digest: { digests[$0] }, countingToward: request.run)
+            let finished =
+                try fleet?.evaluate(pending, request: request, scope: scope, into: cache) { shouldStop() || timeUp() }
+                ?? evaluate(pending, request: request, slots: slots) { shouldStop() || timeUp() }
+            try store(finished, request: request, digests: digests, countingToward: request.run)
             for (_, measurement) in finished {
                 summary.evaluated[measurement.status, default: 0] += 1
                 if measurement.status == .invalid, let reason = measurement.reason { summary.invalid.exclude(reason) }
@@ -127,6 +124,50 @@ public struct Driver: Sendable {
         summary.census = search.census
         summary.evaluationSeconds = (ContinuousClock.now - start).seconds
         return summary
+    }
+
+    /// Evaluates the configurations the cache does not hold (for their current program) on this
+    /// host, storing results every few variants, and returns how many it evaluated: what a fleet
+    /// worker does with its batch, so a task killed part-way loses only the variants in flight.
+    public func measure(
+        _ configurations: [Configuration], request: TuneRequest, shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) throws(AutotuneError) -> Int {
+        let scope = scope(for: request)
+        let slots = SlotPool(
+            slots: backend.compileSlots == nil ? min(backend.measureSlots, request.jobs) : backend.measureSlots)
+        let chunk = max(request.jobs, backend.measureSlots + (backend.compileSlots ?? 0))
+        var evaluated = 0
+        for start in stride(from: 0, to: configurations.count, by: chunk) where !shouldStop() {
+            let part = Array(configurations[start..<min(start + chunk, configurations.count)])
+            let digests = programDigests(part, request: request)
+            let stored = try cache.measurements(of: part.map(\.key), in: scope)
+            let pending = part.filter { stored[$0.key]?.programDigest != digests[$0.key] }
+            let finished = evaluate(pending, request: request, slots: slots, shouldStop: shouldStop)
+            try store(finished, request: request, digests: digests, countingToward: nil)
+            evaluated += finished.count
+            if slots.isEmpty {
+                throw AutotuneError(
+                    .backend, "\(backend.name) backend: every measure slot failed its check after a failure")
+            }
+        }
+        return evaluated
+    }
+
+    /// Stores evaluated variants with their program digests and whether each is declared
+    /// bit-identical to the space's reference.
+    private func store(
+        _ finished: [(configuration: Configuration, measurement: Measurement)], request: TuneRequest,
+        digests: [String: String], countingToward run: String?
+    ) throws(AutotuneError) {
+        let reference = request.space.exactReference ?? request.space.defaultConfiguration
+        let declared = Dictionary(
+            finished.map {
+                ($0.configuration.key, request.space.numericDifference($0.configuration, reference) == nil)
+            },
+            uniquingKeysWith: { first, _ in first })
+        try cache.insert(
+            finished.map { ($0.configuration.key, $0.measurement) }, in: scope(for: request), reference: reference.key,
+            bitExact: { declared[$0] }, digest: { digests[$0] }, countingToward: run)
     }
 
     /// Checks the fastest variants of the request's scope on the interpreter (unless the summary

@@ -116,13 +116,16 @@ public struct ModelTuner: Sendable {
     public let backend: any Backend
     /// Where every result goes.
     public let cache: TimingCache
+    /// Where batches are evaluated when not on this host; nil: here.
+    public let fleet: (any Fleet)?
     /// How long a task's lease lasts before another process may take it over (seconds).
     public var leaseSeconds = 3600.0
 
-    /// A tuner of `backend` storing in `cache`.
-    public init(backend: any Backend, cache: TimingCache) {
+    /// A tuner of `backend` storing in `cache`, evaluating here or on `fleet`.
+    public init(backend: any Backend, cache: TimingCache, fleet: (any Fleet)? = nil) {
         self.backend = backend
         self.cache = cache
+        self.fleet = fleet
     }
 
     /// The run's key in the cache: the deployment, backend and toolchain.
@@ -164,7 +167,7 @@ public struct ModelTuner: Sendable {
                 in: request.spaces[task.template.id]!, for: task.problem, budget: nil, seed: request.seed,
                 target: request.target.applying(backend.calibration))
         }
-        let driver = Driver(backend: backend, cache: cache)
+        let driver = Driver(backend: backend, cache: cache, fleet: fleet)
         var lastSpend = ContinuousClock.now
         var slicesThisRound = 0
         var round = 0

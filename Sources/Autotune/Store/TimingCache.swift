@@ -80,7 +80,7 @@ public final class TimingCache: Sendable {
         case readOnly
     }
 
-    private let database: any DatabaseWriter
+    let database: any DatabaseWriter
     /// The database file.
     public let path: String
     /// How the cache was opened.

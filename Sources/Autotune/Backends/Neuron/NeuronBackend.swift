@@ -202,8 +202,9 @@ public struct NeuronBackend: Backend {
             timeLimit: options.measureTimeLimit)
         let seconds = (ContinuousClock.now - start).seconds
         switch run.outcome {
-        case .timedOut, .signalled: state.suspect(slot)
-        default: if run.result?.status == "runtime_error" { state.suspect(slot) }
+        case .timedOut, .signalled: state.suspect(slot, target: compiled.variant.target.name)
+        default:
+            if run.result?.status == "runtime_error" { state.suspect(slot, target: compiled.variant.target.name) }
         }
         if var failure = Self.failure(of: run, stage: "run", limit: options.measureTimeLimit) {
             failure.compileSeconds = compiled.compileSeconds
@@ -229,10 +230,10 @@ public struct NeuronBackend: Backend {
     /// After a time-out, crash or runtime error on `slot`, checks the NeuronCore still answers
     /// before it is used again; false retires the slot.
     public func prepare(slot: Int) -> Bool {
-        guard state.isSuspect(slot) else { return true }
+        guard let target = state.suspectTarget(slot) else { return true }
         let run = harness.run(
             "health", out: workspace.path("health/slot-\(slot).json"), log: workspace.path("health/slot-\(slot).log"),
-            environment: environment(slot: slot, target: "trn2"), timeLimit: .seconds(120))
+            environment: environment(slot: slot, target: target), timeLimit: .seconds(120))
         let healthy = run.outcome.succeeded && run.result?.status == "ok"
         if healthy { state.clear(slot) }
         return healthy
@@ -302,12 +303,13 @@ extension NeuronWorkspace {
 /// Which slots need a health check, and the fastest latency seen per problem (for `--profile-best`).
 final class NeuronSlotState: @unchecked Sendable {
     private let lock = NSLock()
-    private var suspects = Set<Int>()
+    /// Slots to check, with the target of the run that failed on them.
+    private var suspects: [Int: String] = [:]
     private var fastest: [String: Double] = [:]
 
-    func suspect(_ slot: Int) { lock.withLock { _ = suspects.insert(slot) } }
-    func clear(_ slot: Int) { lock.withLock { _ = suspects.remove(slot) } }
-    func isSuspect(_ slot: Int) -> Bool { lock.withLock { suspects.contains(slot) } }
+    func suspect(_ slot: Int, target: String) { lock.withLock { suspects[slot] = target } }
+    func clear(_ slot: Int) { lock.withLock { _ = suspects.removeValue(forKey: slot) } }
+    func suspectTarget(_ slot: Int) -> String? { lock.withLock { suspects[slot] } }
 
     /// Whether `latency` beats every latency seen for `key` before (and records it).
     func isFastest(_ latency: Double, key: String) -> Bool {

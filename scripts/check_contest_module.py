@@ -141,10 +141,20 @@ def install_torch():
 
 
 def install_nki():
-    def jit(function):
-        name = function.__name__
+    class Kernel:
+        """A jitted kernel: called with its declared shapes, or launched on a grid (`kernel[2]`,
+        the two cores of an LNC 2 logical core) first."""
 
-        def call(*arguments):
+        def __init__(self, name):
+            self.__name__ = name
+
+        def __getitem__(self, grid):
+            if grid != 2:
+                raise AssertionError(f"{self.__name__} launched on grid {grid}: a logical core has 2 cores")
+            return self
+
+        def __call__(self, *arguments):
+            name = self.__name__
             CALLS.append(name)
             inputs, outputs = SIGNATURES[name]
             shapes = tuple(argument.shape for argument in arguments)
@@ -156,9 +166,10 @@ def install_nki():
                 for index, shape in enumerate(outputs))
             return results if len(results) > 1 else results[0]
 
-        call.__name__ = name
-        JITTED[name] = call
-        return call
+    def jit(function):
+        kernel = Kernel(function.__name__)
+        JITTED[function.__name__] = kernel
+        return kernel
 
     nki = module("nki", jit=jit)
     nki.isa = module("nki.isa")

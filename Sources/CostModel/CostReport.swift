@@ -20,3 +20,16 @@ public struct CostReport: Hashable, Sendable {
         busy.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .tensor
     }
 }
+
+extension CostReport {
+    /// The report of a kernel whose cores ran the given reports side by side: the slowest core's
+    /// latency; busy times, bytes, MACs and instructions summed over the cores.
+    public init(combining cores: [CostReport]) {
+        let slowest = cores.max { $0.latency < $1.latency }
+        self.init(
+            latency: slowest?.latency ?? 0, deviceTime: slowest?.deviceTime ?? 0,
+            busy: cores.reduce(into: [:]) { total, report in total.merge(report.busy, uniquingKeysWith: +) },
+            dmaBytes: cores.reduce(0) { $0 + $1.dmaBytes }, macs: cores.reduce(0) { $0 + $1.macs },
+            instructions: cores.reduce(0) { $0 + $1.instructions })
+    }
+}

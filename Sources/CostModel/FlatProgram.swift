@@ -24,10 +24,27 @@ struct FlatProgram {
     var root: Range<Int> = 0..<0
     let buffers: [BufferDecl]
     let variableCount: Int
+    /// Physical cores that run the program, and the variable holding each one's index.
+    let cores: Int
+    let coreVariable: Int?
+
+    /// The top-level nodes between barriers: every core finishes one phase before any starts the next.
+    var phases: [Range<Int>] {
+        var phases: [Range<Int>] = []
+        var start = root.lowerBound
+        for index in root where nodes[index].kind == .barrier {
+            phases.append(start..<index)
+            start = index + 1
+        }
+        phases.append(start..<root.upperBound)
+        return phases
+    }
 
     init(_ program: KernelProgram, target: Target) {
         buffers = program.buffers
         variableCount = program.loopVariables.count
+        cores = program.cores
+        coreVariable = program.coreVariable
         root = lower(program.body, target)
     }
 
@@ -74,6 +91,8 @@ struct FlatProgram {
             case .op(let instruction):
                 ops.append(lowerOp(instruction, target))
                 nodes[first + offset] = FlatNode(kind: .op, value: ops.count - 1, trips: 0, body: 0..<0)
+            case .barrier(let buffer):
+                nodes[first + offset] = FlatNode(kind: .barrier, value: buffer, trips: 0, body: 0..<0)
             }
         }
         return first..<(first + statements.count)
@@ -81,7 +100,10 @@ struct FlatProgram {
 
     private mutating func lowerOp(_ instruction: Instruction, _ target: Target) -> FlatOp {
         let buffers = self.buffers
-        let onChip = { (access: Access) in buffers[access.buffer].memory != .hbm }
+        // Dependencies are tracked on chip, and through the HBM tensors chained stages pass on.
+        let onChip = { (access: Access) in
+            buffers[access.buffer].memory != .hbm || buffers[access.buffer].role == .intermediate
+        }
         var op = FlatOp()
         op.engine = instruction.engine
         op.clamped = (instruction.destinations + instruction.sources).contains { $0.isClamped }
@@ -254,9 +276,10 @@ struct FixedTriple: Sequence, IteratorProtocol {
     }
 }
 
-/// A lowered statement: a loop with its body's node range, an allocation, or an instruction.
+/// A lowered statement: a loop with its body's node range, an allocation, an instruction, or a
+/// barrier between the cores.
 struct FlatNode {
-    enum Kind { case loop, allocate, op }
+    enum Kind { case loop, allocate, op, barrier }
 
     var kind: Kind
     /// Loop variable, buffer, or op index.

@@ -23,7 +23,12 @@ struct SimulationState {
     /// Completion of the last write and read of each cell.
     private var writeEnd: [Double]
     private var readEnd: [Double]
-    private var end: Double = 0
+    /// When the last instruction so far finishes.
+    private(set) var end: Double = 0
+    /// No instruction starts before this: the release of the last core barrier.
+    private var floor: Double = 0
+    /// Cores moving data at once through the HBM stack they share.
+    private let activeCores: Int
     private var dmaBytes = 0
     private var macs = 0
     private var instructions = 0
@@ -41,6 +46,7 @@ struct SimulationState {
     init(_ flat: FlatProgram, target: Target, recording: Bool = false) {
         self.flat = flat
         self.target = target
+        activeCores = flat.cores
         events = recording ? [] : nil
         staticDuration = [Double](repeating: .nan, count: flat.ops.count)
         slot = [Int](repeating: 0, count: flat.buffers.count)
@@ -71,6 +77,8 @@ struct SimulationState {
                 slot[node.value] = (slot[node.value] + 1) % max(1, flat.buffers[node.value].copies)
             case .op:
                 execute(node.value, environment)
+            case .barrier:
+                preconditionFailure("barriers separate phases; Timeline runs each phase on every core")
             }
         }
     }
@@ -99,7 +107,7 @@ struct SimulationState {
         instructions += 1
         // Reads wait for the writes of their regions; a write waits for the readers of the copy it
         // overwrites. Writes to one copy need no order among themselves (they fill disjoint tiles).
-        var ready: Double = 0
+        var ready = floor
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { ready = max(ready, writeEnd[cell]) }
         }
@@ -223,7 +231,11 @@ struct SimulationState {
         let bytes = partitions * free * op.elementSize
         let perEngine = target.dmaPartitionsPerEngine
         let engines = min(target.dmaEngines, (partitions + perEngine - 1) / perEngine)
-        let rate = Double(engines) * target.dmaBytesPerNsPerEngine
+        // Two cores of a logical core share one HBM stack: each gets at most half of it.
+        let stackShare = target.sharedHBMBytesPerNs / Double(activeCores * target.dmaEngines)
+        let perEngineRate =
+            activeCores > 1 ? min(target.dmaBytesPerNsPerEngine, stackShare) : target.dmaBytesPerNsPerEngine
+        let rate = Double(engines) * perEngineRate
         var efficiency = target.dmaEfficiency(rowBytes: Double(free * op.elementSize))
         if op.kind == .dmaTranspose { efficiency *= target.dmaTransposeEfficiency ?? 1 }
         let dataTime = Double(bytes) / rate
@@ -246,6 +258,12 @@ struct SimulationState {
         busy[4] += occupancy * share
         dmaBytes += bytes
         return (start, finish)
+    }
+
+    /// Holds every engine and queue until `time`: the cores leave a barrier together.
+    mutating func release(at time: Double) {
+        floor = max(floor, time)
+        end = max(end, time)
     }
 
     func report() -> CostReport {

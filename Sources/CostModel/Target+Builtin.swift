@@ -37,6 +37,9 @@ extension Target {
         dmaTransposeEfficiency: nil,  // [D] DMA transpose is a trn2 feature
         dmaEfficiency: dmaEfficiencyTable,
         launchOverhead: 10_000,  // [D] tiny kernels never measure under ~10-15 us
+        coresPerLogicalCore: 1,  // [D] LNC 2 and core_barrier are NeuronCore-v3 on
+        sharedHBMBytesPerNs: 820,  // [D] 820 GB/s per chip
+        coreBarrierLatency: 2000,  // unused: no two-core kernels on trn1
         inferred: [.dmaDescriptorTime, .dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift]
     )
 
@@ -71,7 +74,10 @@ extension Target {
         dmaTransposeEfficiency: 0.9,  // [D] up to 90% of DMA throughput HBM->SBUF
         dmaEfficiency: dmaEfficiencyTable,
         launchOverhead: 10_000,  // [D]
-        inferred: [.dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift]
+        coresPerLogicalCore: 2,  // [D] trn2 exposes 4 logical cores of 2 at LNC 2
+        sharedHBMBytesPerNs: 725,  // [D] 2.9 TB/s over 4 HBM stacks, each shared by 2 cores
+        coreBarrierLatency: 2000,  // [I] a remote semaphore write and a local wait: about one DMA start-up and a half
+        inferred: [.dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift, .coreBarrierLatency]
     )
 
     /// Trainium3, NeuronCore-v4.
@@ -105,6 +111,11 @@ extension Target {
         dmaTransposeEfficiency: 0.9,  // [I] taken as trn2's
         dmaEfficiency: dmaEfficiencyTable,
         launchOverhead: 10_000,  // [D]
-        inferred: [.dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift, .dmaTransposeEfficiency]
+        coresPerLogicalCore: 2,  // [D] LNC 2 as on trn2
+        sharedHBMBytesPerNs: 1224,  // [I] 612 GB/s HBM share per physical core (4.9 TB/s over 8 cores), two cores
+        coreBarrierLatency: 2000,  // [I] taken as trn2's
+        inferred: [
+            .dmaQueuesPerStream, .dmaQueueOverlap, .dmaEfficiencyShift, .dmaTransposeEfficiency, .coreBarrierLatency,
+        ]
     )
 }

@@ -79,6 +79,15 @@ public struct Target: Hashable, Sendable {
     /// Fixed cost of launching a kernel, added to every latency (ns).
     public var launchOverhead: Double
 
+    // Two physical cores of one logical core (LNC 2).
+    /// Physical cores of one logical core a kernel may run on (1 where there is no LNC 2).
+    public var coresPerLogicalCore: Int
+    /// Bytes per ns of the HBM stack the two cores of a logical core share: with both cores moving
+    /// data, each core's DMA gets at most half of it.
+    public var sharedHBMBytesPerNs: Double
+    /// ns from the last core reaching a `core_barrier` (its writes complete) to every core going on.
+    public var coreBarrierLatency: Double
+
     /// The constants of this target that are inferred [I] rather than documented [D]: what
     /// calibration fits by default.
     public var inferred: Set<TargetConstant>
@@ -93,7 +102,7 @@ public struct Target: Hashable, Sendable {
         ResourceLimits(
             target: name, partitions: partitions, sbufBytesPerPartition: sbufBytesPerPartition, psumBanks: psumBanks,
             psumBankBytes: psumBankBytes, matmulMaxMoving: matmulMaxMoving,
-            hasDMATranspose: dmaTransposeEfficiency != nil)
+            hasDMATranspose: dmaTransposeEfficiency != nil, coresPerProgram: coresPerLogicalCore)
     }
 
     /// Peak dense bf16 multiply-accumulates per ns (128 x 128 array, one per cycle).

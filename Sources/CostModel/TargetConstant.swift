@@ -31,6 +31,8 @@ public enum TargetConstant: String, CaseIterable, Sendable, Hashable, Comparable
     case loadStationarySpeedup = "load_stationary_speedup"
     /// ``Target/launchOverhead`` (ns).
     case launchOverhead = "launch_overhead"
+    /// ``Target/coreBarrierLatency`` (ns).
+    case coreBarrierLatency = "core_barrier_latency"
 
     /// Orders by declaration, so fits and reports list constants the same way every time.
     public static func < (lhs: TargetConstant, rhs: TargetConstant) -> Bool {
@@ -52,6 +54,7 @@ public enum TargetConstant: String, CaseIterable, Sendable, Hashable, Comparable
         case .dependentInstructionCycles: 0...400
         case .loadStationarySpeedup: 1...8
         case .launchOverhead: 0...40_000
+        case .coreBarrierLatency: 200...20_000
         }
     }
 
@@ -61,7 +64,8 @@ public enum TargetConstant: String, CaseIterable, Sendable, Hashable, Comparable
     /// Whether the fit moves the constant on a log scale (ratios matter, not differences).
     public var isLogScale: Bool {
         switch self {
-        case .dmaEfficiencyShift, .dmaDescriptorTime, .dmaFixedLatency, .loadStationarySpeedup: true
+        case .dmaEfficiencyShift, .dmaDescriptorTime, .dmaFixedLatency, .loadStationarySpeedup, .coreBarrierLatency:
+            true
         default: false
         }
     }
@@ -85,6 +89,7 @@ public enum TargetConstant: String, CaseIterable, Sendable, Hashable, Comparable
         case .dependentInstructionCycles: target.dependentInstructionCycles
         case .loadStationarySpeedup: target.loadStationarySpeedup
         case .launchOverhead: target.launchOverhead
+        case .coreBarrierLatency: target.coreBarrierLatency
         }
     }
 
@@ -105,6 +110,7 @@ public enum TargetConstant: String, CaseIterable, Sendable, Hashable, Comparable
         case .dependentInstructionCycles: target.dependentInstructionCycles = clamped
         case .loadStationarySpeedup: target.loadStationarySpeedup = clamped
         case .launchOverhead: target.launchOverhead = clamped
+        case .coreBarrierLatency: target.coreBarrierLatency = clamped
         }
     }
 }

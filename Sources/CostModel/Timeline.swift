@@ -15,7 +15,8 @@ public enum Timeline {
         run(program, on: target, recording: false).report
     }
 
-    /// Simulates a program and returns every instruction's place on the timeline as well.
+    /// Simulates a program and returns every instruction's place on the timeline as well (of core 0,
+    /// for a program that runs on several cores).
     public static func trace(_ program: KernelProgram, on target: Target) -> (report: CostReport, events: [TraceEvent])
     {
         let (report, events) = run(program, on: target, recording: true)
@@ -26,12 +27,30 @@ public enum Timeline {
         report: CostReport, events: [TraceEvent]?
     ) {
         let flat = FlatProgram(program, target: target)
-        var state = SimulationState(flat, target: target, recording: recording)
         let environment = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, flat.variableCount))
         environment.initialize(repeating: 0)
         defer { environment.deallocate() }
-        state.run(flat.root, environment)
-        return (state.report(), state.events)
+        guard flat.cores > 1, let coreVariable = flat.coreVariable else {
+            var state = SimulationState(flat, target: target, recording: recording)
+            state.run(flat.root, environment)
+            return (state.report(), state.events)
+        }
+        // One timeline per core; after each phase every core waits for the slowest and the barrier.
+        var states = (0..<flat.cores).map { core in
+            SimulationState(flat, target: target, recording: recording && core == 0)
+        }
+        let phases = flat.phases
+        for (number, phase) in phases.enumerated() {
+            for core in states.indices {
+                environment.update(repeating: 0)
+                environment[coreVariable] = core
+                states[core].run(phase, environment)
+            }
+            guard number < phases.count - 1 else { break }
+            let release = (states.map(\.end).max() ?? 0) + target.coreBarrierLatency
+            for core in states.indices { states[core].release(at: release) }
+        }
+        return (CostReport(combining: states.map { $0.report() }), states[0].events)
     }
 }
 

@@ -42,19 +42,22 @@ extension Deployment {
         let headDim = model.headDim
         let numerics = model.numerics
         let rmsnorm = RMSNormTemplate(epsilon: numerics.rmsNormEpsilon)
+        let cores: LogicalCoreSize = logicalCoreSize >= 2 ? .two : .one
         let attention: KernelCall
         switch phase {
         case .prefill:
             attention = KernelCall(
                 role: "causal attention", template: AttentionPrefillTemplate(),
                 problem: AttentionPrefillTemplate.problem(
-                    positions: promptLength, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim),
+                    positions: promptLength, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim,
+                    cores: cores),
                 count: layers * batch)
         case .decode:
             attention = KernelCall(
                 role: "decode attention", template: AttentionDecodeTemplate(),
                 problem: AttentionDecodeTemplate.problem(
-                    positions: decodePosition, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim),
+                    positions: decodePosition, heads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim,
+                    cores: cores),
                 count: layers * batch)
         }
         let experts: KernelCall
@@ -64,14 +67,14 @@ extension Deployment {
                 role: "routed experts", template: ExpertMLPPrefillTemplate(),
                 problem: ExpertMLPPrefillTemplate.problem(
                     tokens: tokens, hidden: hidden, columns: expertColumns, experts: model.experts,
-                    k: model.expertsPerToken),
+                    k: model.expertsPerToken, cores: cores),
                 count: layers)
         case .decode:
             experts = KernelCall(
                 role: "routed experts", template: ExpertMLPDecodeTemplate(),
                 problem: ExpertMLPDecodeTemplate.problem(
                     tokens: tokens, hidden: hidden, columns: expertColumns, experts: model.experts,
-                    k: model.expertsPerToken),
+                    k: model.expertsPerToken, cores: cores),
                 count: layers)
         }
         let logitsTokens = batch
@@ -84,7 +87,7 @@ extension Deployment {
                 problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: false), count: layers),
             KernelCall(
                 role: "qkv projection", template: qkv,
-                problem: qkv.problem(m: tokens, k: hidden, n: (queryHeads + 2 * keyValueHeads) * headDim),
+                problem: qkv.problem(m: tokens, k: hidden, n: (queryHeads + 2 * keyValueHeads) * headDim, cores: cores),
                 count: layers),
             KernelCall(
                 role: "q/k norm + RoPE",
@@ -96,7 +99,8 @@ extension Deployment {
             attention,
             KernelCall(
                 role: "output projection", template: output,
-                problem: output.problem(m: tokens, k: queryHeads * headDim, n: hidden), count: layers),
+                problem: output.problem(m: tokens, k: queryHeads * headDim, n: hidden, cores: cores),
+                count: layers),
             KernelCall(
                 role: "residual + post-attention RMSNorm", template: rmsnorm,
                 problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: true), count: layers),
@@ -111,7 +115,7 @@ extension Deployment {
                 problem: RMSNormTemplate.problem(tokens: logitsTokens, hidden: hidden, residual: false), count: 1),
             KernelCall(
                 role: "lm_head (last token)", template: head,
-                problem: head.problem(m: logitsTokens, k: hidden, n: vocabularySlice), count: 1),
+                problem: head.problem(m: logitsTokens, k: hidden, n: vocabularySlice, cores: cores), count: 1),
         ]
     }
 }

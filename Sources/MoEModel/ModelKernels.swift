@@ -13,7 +13,9 @@ extension ModelConfig {
         LinearTemplate(
             id: "qkv", summary: "q/k/v projection with an optional fused input RMSNorm (norm=1)",
             normEpsilon: numerics.rmsNormEpsilon,
-            checkProblems: ["M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32"],
+            checkProblems: [
+                "M=40,K=200,N=160,norm=1", "M=5,K=300,N=256,norm=0,dtype=fp32", "M=40,K=200,N=160,norm=1,lnc=2",
+            ],
             demoProblem: "M=64,K=256,N=384")
     }
 
@@ -21,14 +23,14 @@ extension ModelConfig {
     public var outputProjection: LinearTemplate {
         LinearTemplate(
             id: "o-proj", summary: "attention output projection (q heads x head_dim -> hidden), a linear product",
-            checkProblems: ["M=3,K=100,N=300"], demoProblem: "M=8,K=256,N=512")
+            checkProblems: ["M=3,K=100,N=300", "M=3,K=100,N=300,lnc=2"], demoProblem: "M=8,K=256,N=512")
     }
 
     /// The language-model head: hidden size -> a rank's slice of the vocabulary.
     public var languageModelHead: LinearTemplate {
         LinearTemplate(
             id: "lm-head", summary: "hidden -> vocabulary slice logits, the model's largest product",
-            checkProblems: ["M=1,K=160,N=700"], demoProblem: "M=1,K=256,N=1000")
+            checkProblems: ["M=1,K=160,N=700", "M=1,K=160,N=700,lnc=2"], demoProblem: "M=1,K=256,N=1000")
     }
 
     /// Every template of the model, built with its numbers, in listing order: the generic

@@ -26,7 +26,8 @@ public struct ModelTask: Sendable {
 }
 
 extension Deployment {
-    /// The distinct (template, problem) pairs of both phases, heaviest first.
+    /// The distinct (template, problem) pairs of both phases, fused blocks included (tuned beside
+    /// the calls they would replace), heaviest first.
     ///
     /// ```swift
     /// let tasks = Deployment(model: .qwen3MoE30BA3B, target: "trn2").tasks()
@@ -36,7 +37,7 @@ extension Deployment {
         var tasks: [ModelTask] = []
         var index: [String: Int] = [:]
         for phase in Phase.allCases {
-            for call in inventory(phase) {
+            for call in inventory(phase) + fusedBlocks(phase).map(\.call) {
                 let name = "\(call.kernel) \(call.problem.key)"
                 let weight = Double(call.count) * (runs[phase] ?? 0)
                 let role = "\(phase.rawValue): \(call.role)"

@@ -1,8 +1,8 @@
 // Benchmarks that print figures: the performance model against published Trainium measurements,
 // evaluation throughput, the model task scheduler against round-robin, and (only when named, it
 // takes a while) search strategies against Kernel Tuner's. Run from the package root with
-// `swift run -c release nkitune-bench [calibration|throughput|scheduler|strategies]` (default: the
-// first three); see README.md, Benchmarks.
+// `swift run -c release nkitune-bench [calibration|throughput|scheduler|strategies|floors]` (default:
+// the first three); see README.md, Benchmarks.
 import Autotune
 import CostModel
 import Foundation
@@ -119,6 +119,11 @@ if wanted("throughput") {
 }
 
 if wanted("scheduler") { try schedulerBenchmark(budgets: [300, 600, 1200, 2400], seeds: [1, 2, 3]) }
+
+if sections.contains("floors") {
+    let budget = Int(ProcessInfo.processInfo.environment["NKITUNE_BENCH_BUDGET"] ?? "") ?? 32
+    try FloorBenchmark.run(budget: budget)
+}
 
 if sections.contains("strategies") {
     let environment = ProcessInfo.processInfo.environment

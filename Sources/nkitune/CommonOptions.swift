@@ -108,7 +108,8 @@ struct CacheOptions: ParsableArguments {
     /// With `neuron` arguments the neuron backend is started (a command that measures); without,
     /// its timings are read as the cache recorded them.
     func makeBackend(
-        jobs: Int, cache: TimingCache?, target: Target, neuron: NeuronArguments? = nil, exactReference: String? = nil
+        jobs: Int, cache: TimingCache?, target: Target, neuron: NeuronArguments? = nil, lnc: Int = 1,
+        exactReference: String? = nil
     ) throws -> any Backend {
         var stored: StoredCalibration?
         if let calibration {
@@ -119,7 +120,7 @@ struct CacheOptions: ParsableArguments {
         case .model: return ModelBackend(slots: jobs, calibration: stored)
         case .neuron:
             if calibration != nil { throw CLIError("--calibration applies to the model backend, not to neuron") }
-            if let neuron { return try NeuronBackend.start(neuron.options(exactReference: exactReference)) }
+            if let neuron { return try NeuronBackend.start(neuron.options(lnc: lnc, exactReference: exactReference)) }
             guard let toolchain = try cache?.latestToolchain(backend: "neuron") else {
                 throw CLIError(
                     "no neuron measurements in \(self.cache); measure with --backend neuron on a Trainium host")

@@ -13,6 +13,13 @@ struct DeploymentOptions: ParsableArguments {
     @Option(help: "Tensor-parallel degree.")
     var tp: Int = 4
 
+    @Option(
+        help: ArgumentHelp(
+            "Physical cores per logical core (rank): 2 lets kernels split their work over both (their 'split' "
+                + "parameter); 1 fixes every split to none.",
+            discussion: "Default: 2 on trn2 and trn3 (the contest's LNC 2), 1 on trn1 (no LNC 2)."))
+    var lnc: Int?
+
     @Option(help: "Sequence length: the bucket of prompt plus generated tokens.")
     var sequence: Int = 640
 
@@ -33,10 +40,18 @@ struct DeploymentOptions: ParsableArguments {
         return try ModelConfig(json: data, name: model)
     }
 
+    mutating func validate() throws {
+        if let lnc, lnc != 1 && lnc != 2 { throw ValidationError("--lnc \(lnc) must be 1 or 2") }
+        if lnc == 2 && target.target.coresPerLogicalCore < 2 {
+            throw ValidationError("--lnc 2: a logical core of \(target.target.name) has one physical core")
+        }
+    }
+
     /// The deployment, or a one-line error saying why the model cannot be split this way.
     func deployment() throws -> Deployment {
         let deployment = Deployment(
-            model: try loadModel(), target: target.target.name, tensorParallel: tp, sequenceLength: sequence,
+            model: try loadModel(), target: target.target.name, tensorParallel: tp,
+            logicalCoreSize: lnc ?? target.target.coresPerLogicalCore, sequenceLength: sequence,
             promptLength: prompt, decodePosition: position)
         if let problem = deployment.problem { throw CLIError(problem) }
         return deployment

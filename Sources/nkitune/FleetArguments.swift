@@ -25,14 +25,14 @@ struct FleetArguments: ParsableArguments {
     }
 
     /// The fleet, or nil to evaluate here; workers run this nkitune with `worker` and the
-    /// backend's options.
-    func fleet(backend: BackendName, neuron: NeuronArguments, jobs: Int) throws -> (any Fleet)? {
+    /// backend's options (the neuron backend at `lnc` physical cores per logical core).
+    func fleet(backend: BackendName, neuron: NeuronArguments, lnc: Int, jobs: Int) throws -> (any Fleet)? {
         guard slurm, let shared else { return nil }
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var worker = [executable, "worker", "--backend", backend.rawValue, "--jobs", String(jobs)]
-        if backend == .neuron { worker += neuron.arguments }
+        if backend == .neuron { worker += neuron.arguments + ["--lnc", String(lnc)] }
         if let pause = ProcessInfo.processInfo.environment["NKITUNE_TEST_WORKER_PAUSE"], Double(pause) != nil {
             worker += ["--pause-after-each", pause]
         }

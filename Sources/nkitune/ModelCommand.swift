@@ -30,6 +30,14 @@ struct ModelCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
 
+    @Flag(
+        help: ArgumentHelp(
+            "Estimate each step with the fused blocks (the decode MoE block) where they are faster than the "
+                + "calls they replace.",
+            discussion: "Without it the estimate is what `export` writes: the exported module does not call "
+                + "fused blocks yet. Both are shown either way."))
+    var fuse = false
+
     func run() throws {
         let deployment = try deploymentOptions.deployment()
         let config = deployment.model
@@ -44,7 +52,7 @@ struct ModelCommand: ParsableCommand {
             "\(config.name) on \(target.name), tensor parallel \(tp): per rank \(deployment.queryHeads) query heads, "
                 + "\(deployment.keyValueHeads) KV head(s), \(deployment.expertColumns) expert columns, "
                 + "vocabulary slice \(deployment.vocabularySlice)")
-        let estimate = estimator.model(deployment)
+        let estimate = estimator.model(deployment, fusing: fuse)
         for phase in Phase.allCases {
             let title =
                 phase == .prefill
@@ -52,9 +60,22 @@ struct ModelCommand: ParsableCommand {
                 : "decode of one token over \(deployment.decodePosition) cached positions"
             Output.line("\n\(phase.rawValue): \(title) (standalone kernel latencies)")
             printPhase(estimate.calls[phase] ?? [])
+            for choice in estimate.fused[phase] ?? [] { printFused(choice) }
         }
         Output.line("")
         Output.line(EstimateReport.render(estimate.run, launchOverhead: target.launchOverhead))
+    }
+
+    private func printFused(_ choice: FusedChoice) {
+        let call = choice.block.call
+        let verdict =
+            choice.chosen
+            ? "the estimate below uses the fused block"
+            : fuse ? "the estimate below keeps the calls it replaces" : "--fuse would estimate with it where faster"
+        Output.line(
+            "\(call.role): \(call.kernel) \(call.problem.key) (\(choice.fused.source)), in the graph "
+                + "\(formatLatency(choice.fusedTotal)) per step against \(formatLatency(choice.unfusedTotal)) for "
+                + "\(choice.block.replaces.joined(separator: ", ")); \(verdict)")
     }
 
     private func printPhase(_ estimates: [CallEstimate]) {

@@ -18,9 +18,6 @@ struct NeuronArguments: ParsableArguments {
     @Option(help: "NeuronCores to measure on, e.g. 0-7 or 0,2,4 (default: every core neuron-ls reports).")
     var cores: CoreList?
 
-    @Option(help: "Logical NeuronCore size: 1, or 2 (each measurement runs on a pair of physical cores).")
-    var lnc: Int = 1
-
     @Option(help: "Compilations at once (default: CPU count minus two).")
     var compileJobs: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 2)
 
@@ -48,7 +45,6 @@ struct NeuronArguments: ParsableArguments {
     static var releases: String { NKIRelease.allCases.map(\.rawValue).joined(separator: ", ") }
 
     func validate() throws {
-        guard lnc == 1 || lnc == 2 else { throw ValidationError("--lnc \(lnc) must be 1 or 2") }
         guard (1...1024).contains(compileJobs) else {
             throw ValidationError("--compile-jobs \(compileJobs) must be between 1 and 1024")
         }
@@ -61,7 +57,7 @@ struct NeuronArguments: ParsableArguments {
     /// These options as command-line arguments, for a fleet worker.
     var arguments: [String] {
         var arguments = [
-            "--sdk", sdk.rawValue, "--lnc", String(lnc), "--compile-jobs", String(compileJobs), "--warmup",
+            "--sdk", sdk.rawValue, "--compile-jobs", String(compileJobs), "--warmup",
             String(warmup), "--iterations", String(iterations), "--compile-timeout", "\(compileTimeout.seconds)s",
             "--measure-timeout", "\(measureTimeout.seconds)s", "--neuron-work", neuronWork,
         ]
@@ -72,9 +68,10 @@ struct NeuronArguments: ParsableArguments {
         return arguments
     }
 
-    /// The backend's options; `exactReference` is the configuration whose outputs a variant must
-    /// match bit for bit (`tune --exact`).
-    func options(exactReference: String? = nil) -> NeuronOptions {
+    /// The backend's options for kernels of a logical core of `lnc` physical cores (the problem's
+    /// or the deployment's: at 2 each measurement runs on a pair); `exactReference` is the
+    /// configuration whose outputs a variant must match bit for bit (`tune --exact`).
+    func options(lnc: Int, exactReference: String? = nil) -> NeuronOptions {
         NeuronOptions(
             python: python ?? ProcessInfo.processInfo.environment["NKITUNE_PYTHON"] ?? "python3", release: sdk,
             cores: cores?.cores, lnc: lnc, compileJobs: compileJobs, warmup: warmup, iterations: iterations,

@@ -88,7 +88,7 @@ struct TuneCommand: ParsableCommand {
         let cache = try cacheOptions.openCache()
         let backend = try cacheOptions.makeBackend(
             jobs: jobs, cache: cache, target: target, neuron: cacheOptions.backend == .neuron ? neuronArguments : nil,
-            exactReference: space.exactReference?.key)
+            lnc: CoreSharing.cores(problem), exactReference: space.exactReference?.key)
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: strategy,
             budget: budget ?? (strategy == .exhaustive || time != nil ? nil : 2000), seed: seed, jobs: jobs,
@@ -101,7 +101,8 @@ struct TuneCommand: ParsableCommand {
                 + "\(strategy.rawValue) search, \(limit.isEmpty ? "whole space" : limit), seed \(seed), \(jobs) jobs\n")
         let search = ProgressReporter(label: "searched")
         let checks = ProgressReporter(label: "checks passed")
-        let fleet = try fleetArguments.fleet(backend: cacheOptions.backend, neuron: neuronArguments, jobs: jobs)
+        let fleet = try fleetArguments.fleet(
+            backend: cacheOptions.backend, neuron: neuronArguments, lnc: CoreSharing.cores(problem), jobs: jobs)
         let driver = Driver(backend: backend, cache: cache, fleet: fleet)
         let summary: TuneSummary
         do {

@@ -70,12 +70,14 @@ struct TuneModelCommand: ParsableCommand {
         let spaces = try spaceOptions.spaces(for: deployment.model)
         let cache = try cacheOptions.openCache()
         let backend = try cacheOptions.makeBackend(
-            jobs: jobs, cache: cache, target: target, neuron: cacheOptions.backend == .neuron ? neuronArguments : nil)
+            jobs: jobs, cache: cache, target: target, neuron: cacheOptions.backend == .neuron ? neuronArguments : nil,
+            lnc: deployment.logicalCoreSize)
         let timeLimit = time?.seconds ?? (budget == nil ? 8 * 3600 : nil)
         let request = ModelTuneRequest(
             deployment: deployment, target: target, spaces: spaces, strategy: strategy, policy: policy,
             budget: budget, time: timeLimit, slice: slice, seed: seed, jobs: jobs, verify: verify)
-        let fleet = try fleetArguments.fleet(backend: cacheOptions.backend, neuron: neuronArguments, jobs: jobs)
+        let fleet = try fleetArguments.fleet(
+            backend: cacheOptions.backend, neuron: neuronArguments, lnc: deployment.logicalCoreSize, jobs: jobs)
         let tuner = ModelTuner(backend: backend, cache: cache, fleet: fleet)
         let spent = try cache.spending(of: tuner.runKey(request))
         var limits: [String] = []

@@ -31,10 +31,14 @@ struct WorkerCommand: ParsableCommand {
 
     @OptionGroup(title: "Neuron backend (--backend neuron)") var neuronArguments: NeuronArguments
 
+    @Option(help: "Physical cores per logical core the neuron backend measures on (the coordinator's).")
+    var lnc: Int = 1
+
     /// Seconds to pause after each variant: lets the fleet tests cancel a task part-way.
     @Option(help: .hidden) var pauseAfterEach: Double = 0
 
     func validate() throws {
+        guard lnc == 1 || lnc == 2 else { throw ValidationError("--lnc \(lnc) must be 1 or 2") }
         guard (1...TuneCommand.maximumJobs).contains(jobs) else {
             throw ValidationError("--jobs \(jobs) must be between 1 and \(TuneCommand.maximumJobs)")
         }
@@ -59,7 +63,7 @@ struct WorkerCommand: ParsableCommand {
         let backend: any Backend =
             switch self.backend {
             case .model: ModelBackend(slots: jobs)
-            case .neuron: try NeuronBackend.start(neuronArguments.options())
+            case .neuron: try NeuronBackend.start(neuronArguments.options(lnc: lnc))
             }
         let request = TuneRequest(
             space: space, problem: problem, target: target, strategy: .exhaustive, budget: nil, seed: 1, jobs: jobs,

@@ -92,7 +92,7 @@ import Testing
                 dryRun: true))
         #expect(backend.measureSlots == 2)
         #expect(
-            backend.toolchain.hasPrefix("neuron sdk=2.27 harness=1 ") && backend.toolchain.hasSuffix("lnc=1 dry-run"))
+            backend.toolchain.hasPrefix("neuron sdk=2.27 harness=2 ") && backend.toolchain.hasSuffix("lnc=1 dry-run"))
         let cache = try TimingCache(path: temporaryPath("cache.sqlite"))
         let summary = try Driver(backend: backend, cache: cache).tune(try request(budget: 6))
         #expect(summary.evaluated[.ok, default: 0] == 6, "\(summary.evaluated)")
@@ -131,7 +131,7 @@ import Testing
         try NPYFile.write(HostTensor(shape: [2, 2], data: [1, 2, 3, 4]), as: .bf16, to: directory + "/x.npy")
         func job(exact: Bool) throws -> String {
             let job = NeuronJob(
-                kernelFile: "kernel.py", function: "kernel", target: "trn2", lnc: 1,
+                kernelFile: "kernel.py", function: "kernel", target: "trn2", lnc: 1, cores: 1,
                 inputs: [NeuronJob.Input(name: "x", file: "x.npy", dtype: "float32")],
                 outputs: [NeuronJob.Output(name: "out", shape: [2, 3], dtype: "float32", expected: "out.npy")],
                 tolerance: 0.02, exact: exact, warmup: 1, iterations: 4)

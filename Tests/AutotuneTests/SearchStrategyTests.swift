@@ -64,7 +64,7 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
         // names the restriction.
         let space = SearchSpace(
             template, parameters: template.parameters, restrictions: [try Restriction("tile_n > 100000")])
-        let problem = try template.parseProblem("M=640,K=2048,N=768")
+        let problem = try template.parseProblem("M=640,K=2048,N=768,lnc=2")
         var search = Strategy.exhaustive.makeSearch(in: space, for: problem, budget: nil, seed: 0)
         #expect(search.propose(10).isEmpty)
         #expect(!search.isExhausted)

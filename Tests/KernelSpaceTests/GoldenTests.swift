@@ -149,5 +149,22 @@ import Testing
         let verdict = NumericCheck.compare(
             [layer], golden.outputs, types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
         #expect(verdict.passed, "decoder layer: \(verdict.reason ?? "")")
+        // The fused MoE block (a sampled configuration, on one core and split over two) against
+        // transformers' layer output; MoEBlockDecodeTests checks it bit for bit against its stages.
+        let block = try #require(catalogTemplate("moe-block-decode"))
+        for (lnc, split) in [(1, "none"), (2, "experts")] {
+            let problem = try block.parseProblem("T=\(t),H=\(h),I=\(i),E=\(e),k=\(k),lnc=\(lnc)")
+            let configuration = try #require(
+                validConfigurations(SearchSpace(block), problem, limit: 40, seed: 1).first {
+                    $0["experts_split"] == .choice(split)
+                })
+            let program = block.program(for: problem, configuration: configuration)
+            #expect(program.cores == lnc)
+            let fused = try Interpreter.run(
+                program, inputs: [projected, x, inputs[8], inputs[9], inputs[10], inputs[11]])
+            let check = NumericCheck.compare(
+                fused, golden.outputs, types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
+            #expect(check.passed, "moe-block-decode lnc=\(lnc): \(check.reason ?? "")")
+        }
     }
 }

@@ -39,7 +39,8 @@ import Testing
         #expect(throws: KernelSpaceError(.problem, "problem is missing dimension 'N'")) {
             try template.parseProblem("M=1,K=1")
         }
-        #expect(throws: KernelSpaceError(.problem, "unknown problem dimension 'Q' (expected M, K, N, act, dtype)")) {
+        #expect(throws: KernelSpaceError(.problem, "unknown problem dimension 'Q' (expected M, K, N, act, dtype, lnc)"))
+        {
             try template.parseProblem("M=1,K=1,N=1,Q=2")
         }
         #expect(throws: KernelSpaceError(.problem, "problem dimension K=0 must be positive")) {

@@ -113,7 +113,7 @@ import Testing
         #expect(
             throws: KernelSpaceError(
                 .problem,
-                "problem M=1000000,K=1000000,N=1000000,act=none,dtype=bf16 is too large: the product of its "
+                "problem M=1000000,K=1000000,N=1000000,act=none,dtype=bf16,lnc=1 is too large: the product of its "
                     + "sizes is over the limit of 281474976710656 (2^48)")
         ) { try fields.parse("M=1000000,K=1000000,N=1000000") }
     }
@@ -128,7 +128,7 @@ import Testing
                 of: program,
                 limits: .init(
                     target: "trn2", partitions: 128, sbufBytesPerPartition: 1 << 20, psumBanks: 8, psumBankBytes: 2048,
-                    matmulMaxMoving: 512, hasDMATranspose: true)))
+                    matmulMaxMoving: 512, hasDMATranspose: true, coresPerProgram: 2)))
         #expect(reason.hasSuffix("instructions, over the limit of 4,000,000 per kernel (split the problem)"))
         let small = template.program(
             for: try template.parseProblem("M=640,K=2048,N=768"), configuration: template.defaultConfiguration)

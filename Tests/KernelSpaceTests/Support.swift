@@ -20,7 +20,7 @@ func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, s
     var seen = Set<Int>()
     let total = space.size
     var attempts = 0
-    while result.count < limit && seen.count < total && attempts < limit * 5000 {
+    while result.count < limit && seen.count < total && attempts < limit * 20000 {
         attempts += 1
         let index = total <= limit * 4 ? seen.count : Int(generator.next() % UInt64(total))
         guard seen.insert(index).inserted else { continue }
@@ -32,7 +32,7 @@ func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, s
 
 let trn2Limits = ResourceLimits(
     target: "trn2", partitions: 128, sbufBytesPerPartition: 212_728, psumBanks: 8, psumBankBytes: 2048,
-    matmulMaxMoving: 512, hasDMATranspose: true)
+    matmulMaxMoving: 512, hasDMATranspose: true, coresPerProgram: 2)
 
 /// The four configurations of the NKI matrix-multiplication tutorial (lhsT passed transposed).
 let tutorialConfigurations: [String: String] = [

@@ -87,7 +87,10 @@ import Testing
 
     @Test func tasksAreTheDistinctPairsWeightedByScoredRuns() {
         let tasks = deployment.tasks()
-        let calls = deployment.inventory(.prefill) + deployment.inventory(.decode)
+        let fused = deployment.fusedBlocks(.decode).map(\.call)
+        #expect(fused.map(\.kernel) == ["moe-block-decode"])
+        #expect(deployment.fusedBlocks(.prefill).isEmpty)
+        let calls = deployment.inventory(.prefill) + deployment.inventory(.decode) + fused
         let distinct = Set(calls.map { "\($0.kernel) \($0.problem.key)" })
         #expect(tasks.count == distinct.count)
         #expect(Set(tasks.map(\.name)) == distinct)
@@ -96,7 +99,7 @@ import Testing
         #expect(runs[.decode] == Double([18, 126, 43, 10, 402].map { 640 - $0 - 1 }.reduce(0, +)))
         let expected =
             deployment.inventory(.prefill).reduce(0.0) { $0 + Double($1.count) * 5 }
-            + deployment.inventory(.decode).reduce(0.0) { $0 + Double($1.count) * runs[.decode]! }
+            + (deployment.inventory(.decode) + fused).reduce(0.0) { $0 + Double($1.count) * runs[.decode]! }
         #expect(abs(tasks.map(\.weight).reduce(0, +) - expected) < 1e-6)
         #expect(zip(tasks, tasks.dropFirst()).allSatisfy { $0.weight >= $1.weight })
         // The final RMSNorm (one token) is the decode input RMSNorm's problem: one task, both roles.

@@ -41,7 +41,7 @@ func failure(_ arguments: [String]) -> String? {
             (["tune", "linear", "--problem", "M=640,K=2048"], "problem is missing dimension 'N' (kernel linear)"),
             (
                 ["tune", "linear", "--problem", "M=640,K=2048,N=768,Z=3"],
-                "unknown problem dimension 'Z' (expected M, K, N, act, dtype) (kernel linear)"
+                "unknown problem dimension 'Z' (expected M, K, N, act, dtype, lnc) (kernel linear)"
             ),
             (
                 ["tune", "linear", "--problem", "M=0,K=2048,N=768"],
@@ -79,7 +79,8 @@ func failure(_ arguments: [String]) -> String? {
 
     @Test func emitWithoutTuningSaysWhatToDo() {
         let got = failure(["emit", "linear", "--problem", "M=64,K=64,N=128", "--cache", cache])
-        #expect(got?.hasPrefix("no tuned variant of linear M=64,K=64,N=128,act=none,dtype=bf16 on trn2 in ") == true)
+        #expect(
+            got?.hasPrefix("no tuned variant of linear M=64,K=64,N=128,act=none,dtype=bf16,lnc=1 on trn2 in ") == true)
     }
 
     @Test func tuneThenEmitTheBest() throws {

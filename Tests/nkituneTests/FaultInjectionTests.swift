@@ -75,7 +75,8 @@ import Testing
             (tune + ["--backend", "neuron", "--python", "/no/such/python"], "cannot run the Python interpreter"),
             (tune + ["--backend", "neuron", "--sdk", "2.26"], "The value '2.26' is invalid for '--sdk <sdk>'"),
             (tune + ["--backend", "neuron", "--cores", "3-1"], "The value '3-1' is invalid for '--cores <cores>'"),
-            (tune + ["--backend", "neuron", "--lnc", "4"], "--lnc 4 must be 1 or 2"),
+            (["tune-model", "qwen3-30b-a3b", "--lnc", "4"], "--lnc 4 must be 1 or 2"),
+            (["model", "qwen3-30b-a3b", "--target", "trn1", "--lnc", "2"], "a logical core of trn1 has one"),
             (
                 ["best", "linear", "--problem", Self.problem, "--backend", "neuron", "--cache", "c.sqlite"],
                 "no neuron measurements in c.sqlite"

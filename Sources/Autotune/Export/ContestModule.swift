@@ -92,22 +92,22 @@ public enum ContestModule {
         }
         func linear(_ kernel: ExportedKernel) -> String {
             let transposed = kernel.configuration["x_layout"] == .choice(OperandLayout.pretransposed.rawValue)
-            return "(\(kernel.function), \(transposed ? "True" : "False"))"
+            return "(\(kernel.launcher), \(transposed ? "True" : "False"))"
         }
         func blocks(_ kernel: ExportedKernel) -> String {
             let count = kernel.program.inputs[3].shape[1]
             let size = kernel.program.inputs[4].shape[1] / max(1, count)
-            return "(\(kernel.function), \(size), \(count))"
+            return "(\(kernel.launcher), \(size), \(count))"
         }
         let model = export.deployment.model
         return """
             # Which kernel serves a call, by its rows.
-            RMSNORM = \(entries(["input RMSNorm", "final RMSNorm"]) { $0.function })
-            RMSNORM_RESIDUAL = \(entries(["residual + post-attention RMSNorm"]) { $0.function })
+            RMSNORM = \(entries(["input RMSNorm", "final RMSNorm"]) { $0.launcher })
+            RMSNORM_RESIDUAL = \(entries(["residual + post-attention RMSNorm"]) { $0.launcher })
             QKV = \(entries(["qkv projection"], linear))
             O_PROJ = \(entries(["output projection"], linear))
-            ROUTER = \(entries(["router"]) { $0.function })
-            EXPERTS_DECODE = \(entries(["routed experts"], template: "expert-mlp-decode") { $0.function })
+            ROUTER = \(entries(["router"]) { $0.launcher })
+            EXPERTS_DECODE = \(entries(["routed experts"], template: "expert-mlp-decode") { $0.launcher })
             EXPERTS_PREFILL = \(entries(["routed experts"], template: "expert-mlp-prefill", blocks))
             LM_HEAD = \(entries(["lm_head (last token)"], linear))
             EXPERTS = \(model.experts)

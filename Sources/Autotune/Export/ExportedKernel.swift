@@ -12,6 +12,10 @@ public struct ExportedKernel: Sendable {
     public var function: String
     /// The configuration.
     public var configuration: Configuration
+    /// How the model module calls it: the function, with its launch grid when it runs on
+    /// several cores (`expert_mlp_decode_t1_h2048[2]`).
+    public var launcher: String { program.cores > 1 ? "\(function)[\(program.cores)]" : function }
+
     /// Its program, named ``function``.
     public var program: KernelProgram
     /// `tuned`, `default` or `first valid`.

@@ -14,12 +14,16 @@ public struct ResourceLimits: Hashable, Sendable {
     public var matmulMaxMoving: Int
     /// Whether `dma_transpose` exists.
     public var hasDMATranspose: Bool
+    /// Physical cores one program may run on: 2 where a logical core pairs two (LNC 2, with
+    /// `core_barrier`: NeuronCore-v3 on), else 1.
+    public var coresPerProgram: Int
 
     /// Creates a value with every field given.
     public init(
         target: String, partitions: Int, sbufBytesPerPartition: Int, psumBanks: Int, psumBankBytes: Int,
-        matmulMaxMoving: Int, hasDMATranspose: Bool
+        matmulMaxMoving: Int, hasDMATranspose: Bool, coresPerProgram: Int
     ) {
+        self.coresPerProgram = coresPerProgram
         self.target = target
         self.partitions = partitions
         self.sbufBytesPerPartition = sbufBytesPerPartition
@@ -40,20 +44,25 @@ public struct ResourceUsage: Hashable, Sendable {
 
 /// Rejects programs that break hardware limits, with the reason and the numbers.
 public enum ResourceCheck {
-    /// SBUF and PSUM footprint of a program.
+    /// SBUF and PSUM footprint of a program. The stages of a chained kernel count one at a time
+    /// (the largest): each stage's on-chip work waits for the result of the one before, so their
+    /// buffers are not needed at once.
     public static func usage(of program: KernelProgram, limits: ResourceLimits) -> ResourceUsage {
-        var sbuf = 0
-        var banks = 0
+        var sbuf: [Int?: Int] = [:]
+        var banks: [Int?: Int] = [:]
         for buffer in program.buffers {
             switch buffer.memory {
-            case .sbuf: sbuf += buffer.bytesPerPartition * buffer.copies
+            case .sbuf: sbuf[buffer.stage, default: 0] += buffer.bytesPerPartition * buffer.copies
             case .psum:
                 let perCopy = (buffer.bytesPerPartition + limits.psumBankBytes - 1) / limits.psumBankBytes
-                banks += perCopy * buffer.copies
+                banks[buffer.stage, default: 0] += perCopy * buffer.copies
             case .hbm: break
             }
         }
-        return ResourceUsage(sbufBytesPerPartition: sbuf, psumBanks: banks)
+        func total(_ usage: [Int?: Int]) -> Int {
+            (usage[nil] ?? 0) + (usage.filter { $0.key != nil }.values.max() ?? 0)
+        }
+        return ResourceUsage(sbufBytesPerPartition: total(sbuf), psumBanks: total(banks))
     }
 
     /// Most instructions one program may execute. Beyond it the performance model would take
@@ -63,6 +72,10 @@ public enum ResourceCheck {
 
     /// The first limit the program breaks, as a sentence with numbers, or nil if it fits.
     public static func violation(of program: KernelProgram, limits: ResourceLimits) -> String? {
+        if program.cores > limits.coresPerProgram {
+            return "runs on \(program.cores) cores; a logical core of \(limits.target) has \(limits.coresPerProgram)"
+        }
+        if let misplaced = misplacedBarrier(program) { return misplaced }
         let executed = program.executedInstructions
         if executed > maximumInstructions {
             return "executes \(executed == Int.max ? "more than 2^63" : grouped(executed)) instructions, over the "
@@ -117,6 +130,30 @@ public enum ResourceCheck {
             break
         }
         return nil
+    }
+
+    private static func misplacedBarrier(_ program: KernelProgram) -> String? {
+        for statement in program.body {
+            guard case .barrier(let id) = statement else { continue }
+            if program.cores < 2 { return "has a core barrier but runs on one core" }
+            if program.buffers[id].memory != .hbm {
+                return "synchronises its cores on \(program.buffers[id].name), which is not in HBM"
+            }
+        }
+        func nested(_ statements: [Stmt]) -> Bool {
+            statements.contains { statement in
+                switch statement {
+                case .barrier: true
+                case .loop(let loop): nested(loop.body)
+                case .allocate, .op: false
+                }
+            }
+        }
+        let inLoops = program.body.contains { statement in
+            if case .loop(let loop) = statement { return nested(loop.body) }
+            return false
+        }
+        return inLoops ? "has a core barrier inside a loop; barriers belong at the top level" : nil
     }
 
     private static func staticFree(_ access: Access) -> Int {

@@ -30,8 +30,18 @@ public enum NKIEmitter {
         writer.line(NKISpelling.jit)
         let context = Context(program: program, staticVariables: limitVariables(program.body), release: release)
         writer.block("def \(program.name)(\(arguments)):") { writer in
-            for output in program.outputs {
-                writer.line("\(output.name) = \(declaration(output, zeros: false))")
+            if let core = program.coreVariable {
+                writer.line(
+                    "\(context.variable(core)) = \(NKISpelling.programID)(0)  # launched as kernel[\(program.cores)]")
+            }
+            for buffer in program.buffers where buffer.memory == .hbm && buffer.role == .output {
+                writer.line("\(buffer.name) = \(declaration(buffer, zeros: false))")
+            }
+            for buffer in program.buffers where buffer.memory == .hbm && buffer.role == .scratch {
+                writer.line("\(buffer.name) = \(declaration(buffer, zeros: false))  # exchanged between cores")
+            }
+            for buffer in program.buffers where buffer.memory == .hbm && buffer.role == .intermediate {
+                writer.line("\(buffer.name) = \(declaration(buffer, zeros: false))  # passed between stages")
             }
             emit(program.body, context, &writer)
             writer.line("return " + program.outputs.map(\.name).joined(separator: ", "))
@@ -62,7 +72,7 @@ public enum NKIEmitter {
                 case .loop(let loop):
                     for term in loop.limit?.terms ?? [] { variables.insert(term.variable) }
                     visit(loop.body)
-                case .allocate: break
+                case .allocate, .barrier: break
                 case .op(let instruction):
                     if case .iota(_, _, _, let offset) = instruction {
                         for term in offset.terms { variables.insert(term.variable) }
@@ -106,6 +116,9 @@ public enum NKIEmitter {
                 writer.line("\(buffer.name) = \(declaration(buffer, zeros: psumTargets.contains(id)))\(copies)")
             case .op(let instruction):
                 emit(instruction, context, &writer)
+            case .barrier(let id):
+                let cores = (0..<context.program.cores).map(String.init).joined(separator: ", ")
+                writer.line("\(NKISpelling.coreBarrier)(data=\(context.program.buffers[id].name), cores=(\(cores)))")
             }
         }
     }

@@ -31,6 +31,8 @@ public enum NKISpelling {
         }
     }
 
+    static let programID = "nl.program_id"
+    static let coreBarrier = "nisa.core_barrier"
     static let ndarray = "nl.ndarray"
     static let zeros = "nl.zeros"
 

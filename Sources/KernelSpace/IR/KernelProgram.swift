@@ -11,8 +11,11 @@ public enum TensorRole: Sendable, Hashable {
     case input(Int)
     /// Returned by the kernel.
     case output
-    /// On-chip scratch space.
+    /// Scratch space: on chip, or an HBM tensor the cores exchange data through.
     case scratch
+    /// An HBM tensor one stage of a chained kernel writes and a later stage reads
+    /// (``ProgramChain``); the performance model orders the reads after the writes.
+    case intermediate
 }
 
 /// A tensor in HBM or a buffer in SBUF/PSUM. On-chip shapes put the partition dimension first.
@@ -31,6 +34,8 @@ public struct BufferDecl: Hashable, Sendable {
     public var copies: Int
     /// What the tensor is to the caller.
     public var role: TensorRole
+    /// For an on-chip buffer of a chained kernel, the stage that uses it (``ProgramChain``).
+    public var stage: Int? = nil
 
     /// Elements per partition (product of the free dimensions); for HBM, all elements.
     public var freeElements: Int {
@@ -85,6 +90,10 @@ public indirect enum Stmt: Hashable, Sendable {
     /// Takes a fresh copy of an on-chip buffer (its declaration point in the emitted source).
     case allocate(Int)
     case op(Instruction)
+    /// `nisa.core_barrier` on a shared HBM buffer: every core of the program waits here until all
+    /// have arrived, so each may then read what the others wrote to the buffer. Only at the top
+    /// level of a program that runs on several cores.
+    case barrier(Int)
 }
 
 /// How a matrix multiply treats the PSUM values already in its destination.
@@ -230,6 +239,11 @@ public struct KernelProgram: Hashable, Sendable {
     public var loopVariables: [LoopVar]
     /// The statements, in order.
     public var body: [Stmt]
+    /// Physical NeuronCores that run the program (NKI's launch grid `kernel[cores]`): each runs the
+    /// whole body with its own index, engines, SBUF and PSUM; HBM is shared. 1 for a one-core kernel.
+    public var cores: Int = 1
+    /// The loop variable that holds the core's index (`nl.program_id(0)`), when ``cores`` is above 1.
+    public var coreVariable: Int?
 
     /// HBM inputs in argument order.
     public var inputs: [BufferDecl] {
@@ -242,6 +256,16 @@ public struct KernelProgram: Hashable, Sendable {
     /// HBM outputs in declaration order.
     public var outputs: [BufferDecl] { buffers.filter { $0.role == .output } }
 
+    /// The body cut at its top-level barriers: every core finishes a phase before any core starts
+    /// the next. One phase when the program has no barrier.
+    public var phases: [[Stmt]] {
+        var phases: [[Stmt]] = [[]]
+        for statement in body {
+            if case .barrier = statement { phases.append([]) } else { phases[phases.count - 1].append(statement) }
+        }
+        return phases
+    }
+
     /// Visits every instruction with the loops that enclose it (outermost first).
     /// Instructions the program executes, counting each loop at its full trip count (an upper
     /// bound where a loop has a limit); saturates at `Int.max`.
@@ -253,7 +277,7 @@ public struct KernelProgram: Hashable, Sendable {
                 case .loop(let loop):
                     let (product, overflow) = loop.trips.multipliedReportingOverflow(by: count(loop.body))
                     inner = overflow ? Int.max : product
-                case .allocate: inner = 0
+                case .allocate, .barrier: inner = 0
                 case .op: inner = 1
                 }
                 let (sum, overflow) = total.addingReportingOverflow(inner)
@@ -269,7 +293,7 @@ public struct KernelProgram: Hashable, Sendable {
             for statement in statements {
                 switch statement {
                 case .loop(let loop): walk(loop.body, loops + [loop])
-                case .allocate: break
+                case .allocate, .barrier: break
                 case .op(let instruction): visit(instruction, loops)
                 }
             }
@@ -307,8 +331,16 @@ public struct ProgramBuilder {
         return variable
     }
 
-    /// The finished program.
-    public func program(name: String, body: [Stmt]) -> KernelProgram {
-        KernelProgram(name: name, buffers: buffers, loopVariables: variables, body: body)
+    /// Declares the variable that holds the core's index in a program for several cores
+    /// (`nl.program_id(0)`); pass it to ``program(name:body:cores:coreVariable:)``.
+    public mutating func coreIndex() -> LoopVar { variable("core") }
+
+    /// The finished program; `cores` above 1 needs the `coreVariable` from ``coreIndex()``.
+    public func program(name: String, body: [Stmt], cores: Int = 1, coreVariable: LoopVar? = nil) -> KernelProgram {
+        precondition(cores == 1 || coreVariable != nil, "a program for several cores needs its core variable")
+        var program = KernelProgram(name: name, buffers: buffers, loopVariables: variables, body: body)
+        program.cores = cores
+        program.coreVariable = cores > 1 ? coreVariable?.id : nil
+        return program
     }
 }

@@ -8,20 +8,57 @@
 public enum Interpreter {
     /// Executes the program on the given inputs (argument order) and returns its outputs.
     public static func run(_ program: KernelProgram, inputs: [HostTensor]) throws(KernelSpaceError) -> [HostTensor] {
-        var machine = Machine(program: program)
         let declared = program.inputs
         guard declared.count == inputs.count else {
             throw KernelSpaceError(.interpreter, "\(program.name) takes \(declared.count) inputs, got \(inputs.count)")
         }
-        for (decl, tensor) in zip(declared, inputs) {
-            guard decl.shape == tensor.shape else {
-                throw KernelSpaceError(
-                    .interpreter, "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
+        for (decl, tensor) in zip(declared, inputs) where decl.shape != tensor.shape {
+            throw KernelSpaceError(
+                .interpreter, "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
+        }
+        let cores = Array(0..<program.cores)
+        let outputs = try run(program, inputs: inputs, coreOrder: cores)
+        // Cores run at the same time on hardware: a program whose outputs depend on which core runs
+        // first reads what another core writes without a barrier in between.
+        if program.cores > 1,
+            try !sameBits(run(program, inputs: inputs, coreOrder: cores.reversed()), outputs)
+        {
+            throw KernelSpaceError(
+                .interpreter,
+                "\(program.name): the outputs depend on the order its \(program.cores) cores run in "
+                    + "(a core reads HBM another core writes without a barrier between)")
+        }
+        return outputs
+    }
+
+    private static func sameBits(_ a: [HostTensor], _ b: [HostTensor]) -> Bool {
+        a.count == b.count
+            && zip(a, b).allSatisfy { x, y in
+                x.shape == y.shape && x.data.count == y.data.count
+                    && zip(x.data, y.data).allSatisfy { $0.bitPattern == $1.bitPattern }
             }
+    }
+
+    /// Runs every phase on each core in `coreOrder` before the next phase; each core keeps its own
+    /// SBUF and PSUM, HBM is shared.
+    private static func run(
+        _ program: KernelProgram, inputs: [HostTensor], coreOrder: [Int]
+    ) throws(KernelSpaceError) -> [HostTensor] {
+        var machine = Machine(program: program)
+        for (decl, tensor) in zip(program.inputs, inputs) {
             machine.storage[decl.id] = tensor.data.map(decl.dtype.round)
         }
-        var environment = [Int](repeating: 0, count: program.loopVariables.count)
-        try machine.execute(program.body, &environment)
+        let onChip = program.buffers.filter { $0.memory != .hbm }.map(\.id)
+        var coreStorage = [[[Float]]](repeating: onChip.map { machine.storage[$0] }, count: program.cores)
+        for phase in program.phases {
+            for core in coreOrder {
+                for (slot, id) in onChip.enumerated() { machine.storage[id] = coreStorage[core][slot] }
+                var environment = [Int](repeating: 0, count: program.loopVariables.count)
+                if let variable = program.coreVariable { environment[variable] = core }
+                try machine.execute(phase, &environment)
+                for (slot, id) in onChip.enumerated() { coreStorage[core][slot] = machine.storage[id] }
+            }
+        }
         return program.outputs.map { HostTensor(shape: $0.shape, data: machine.storage[$0.id]) }
     }
 }
@@ -71,6 +108,8 @@ struct Machine {
                 storage[buffer] = [Float](repeating: .nan, count: count)
             case .op(let instruction):
                 try perform(instruction, environment)
+            case .barrier:
+                throw KernelSpaceError(.interpreter, "\(program.name): a core barrier inside a loop")
             }
         }
     }

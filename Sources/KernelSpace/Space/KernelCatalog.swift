@@ -10,6 +10,7 @@ public enum KernelCatalog {
             QKNormRopeTemplate(epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
             AttentionDecodeTemplate(), AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
             ExpertMLPPrefillTemplate(),
+            MoEBlockDecodeTemplate(epsilon: numerics.rmsNormEpsilon, normaliseTopK: numerics.normaliseTopK),
         ]
     }
 }

@@ -54,6 +54,13 @@ extension Configuration {
         }
         return value
     }
+
+    /// The same configuration with one choice changed.
+    public func with<Value: ParameterChoice>(_ key: ChoiceKey<Value>, _ value: Value) -> Configuration {
+        var copy = self
+        if let index = names.firstIndex(of: key.parameter.name) { copy.values[index] = .choice(value.rawValue) }
+        return copy
+    }
 }
 
 /// A size or offset field of a template's problem; reading it from a problem yields an `Int`.

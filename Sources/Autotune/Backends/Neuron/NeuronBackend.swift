@@ -69,7 +69,7 @@ public struct NeuronBackend: Backend {
     }
 
     /// The version of the harness protocol this build writes.
-    static let harnessVersion = 1
+    static let harnessVersion = 2
 
     private init(
         toolchain: String, options: NeuronOptions, slotCores: [String], harness: NeuronHarness,

@@ -24,6 +24,8 @@ struct NeuronJob: Codable, Sendable, Equatable {
     var function: String
     var target: String
     var lnc: Int
+    /// Physical cores the kernel runs on: the harness launches it as `kernel[cores]`.
+    var cores: Int
     var inputs: [Input]
     var outputs: [Output]
     var tolerance: Double
@@ -32,7 +34,7 @@ struct NeuronJob: Codable, Sendable, Equatable {
     var iterations: Int
 
     enum CodingKeys: String, CodingKey {
-        case format, function, target, lnc, inputs, outputs, tolerance, exact, warmup, iterations
+        case format, function, target, lnc, cores, inputs, outputs, tolerance, exact, warmup, iterations
         case kernelFile = "kernel_file"
     }
 

@@ -102,8 +102,13 @@ final class NeuronWorkspace: @unchecked Sendable {
         }
         let kernel = (directory as NSString).appendingPathComponent("kernel.py")
         try source.write(toFile: kernel, atomically: true, encoding: .utf8)
+        guard program.cores <= options.lnc else {
+            throw AutotuneError(
+                .backend, "\(program.name) runs on \(program.cores) cores of a logical core: tune it with --lnc 2")
+        }
         let job = NeuronJob(
             kernelFile: "kernel.py", function: program.name, target: variant.target.name, lnc: options.lnc,
+            cores: program.cores,
             inputs: jobInputs, outputs: outputs, tolerance: template.tolerance(for: variant.problem),
             exact: options.exactReference != nil, warmup: options.warmup, iterations: options.iterations)
         let encoder = JSONEncoder()

@@ -116,7 +116,7 @@ class Beta2Adapter:
         from nkipy.core.backend.hlo import HLOModule, HLOTensor
         from nkipy.runtime import BaremetalExecutor, CompiledKernel
 
-        module = HLOModule(name=kernel.__name__)
+        module = HLOModule(name=getattr(kernel, "__name__", "nkitune_kernel"))
         for name, array in inputs.items():
             module.add_parameter(array.shape, array.dtype, name=name)
         module.set_results(
@@ -224,11 +224,13 @@ def read_inputs(job, dry_run):
     return inputs
 
 
-def load_kernel(path, function):
+def load_kernel(path, function, cores=1):
+    """The kernel function, launched on `cores` physical cores (`kernel[2]`, SPMD) when above 1."""
     spec = importlib.util.spec_from_file_location("nkitune_kernel", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, function)
+    kernel = getattr(module, function)
+    return kernel[cores] if cores > 1 else kernel
 
 
 def compare(job, produced):
@@ -322,7 +324,7 @@ def command_compile(args):
     directory = os.path.join(os.path.dirname(os.path.abspath(args.out)), "neff")
     os.makedirs(directory, exist_ok=True)
     try:
-        kernel = load_kernel(job["kernel_file"], job["function"])
+        kernel = load_kernel(job["kernel_file"], job["function"], job.get("cores", 1))
         neff = adapter().compile(kernel, inputs, job["outputs"], job["target"], job["lnc"], directory)
         result = {"status": "ok", "neff": neff}
     except Exception as error:  # the compiler's failure is the variant's result
@@ -348,7 +350,7 @@ def command_run(args):
         durations = [1000.0 * (index + 1) for index in range(max(1, job.get("iterations", 1)))]
     else:
         try:
-            kernel = load_kernel(job["kernel_file"], job["function"])
+            kernel = load_kernel(job["kernel_file"], job["function"], job.get("cores", 1))
             durations, produced = adapter().benchmark(
                 args.neff, kernel, inputs, job["outputs"], job.get("warmup", 10), job.get("iterations", 100)
             )

@@ -3,8 +3,9 @@ import Foundation
 extension AttentionDecodeTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = AttentionDecodeBuilder(shape: Shape(problem), configuration: configuration)
-        return builder.build()
+        var builder = AttentionDecodeBuilder(
+            shape: Shape(AttentionShape.coreProblem(problem, configuration)), configuration: configuration)
+        return AttentionShape.spread(builder.build(), problem, configuration)
     }
 }
 

@@ -7,7 +7,7 @@ import Foundation
 /// Numerics-changing parameters: `normalise` (divide P by its sum before `P V`, or the bf16 output
 /// of unnormalised `P V` after) and `pv_splits` (`P V` summed in that many partial PSUM groups, then
 /// added in fp32: the split-S reduction order). The others only move data or change engines.
-public struct AttentionDecodeTemplate: KernelTemplate {
+public struct AttentionDecodeTemplate: AttentionTemplate {
     /// Creates a value with every field given.
     public init() {}
 
@@ -39,20 +39,19 @@ public struct AttentionDecodeTemplate: KernelTemplate {
     public var parameters: [Parameter] {
         [
             Self.sTile.parameter, Self.bufs.parameter, Self.kLayout.parameter, Self.scaleEngine.parameter,
-            Self.normalise.parameter, Self.pvSplits.parameter,
+            Self.normalise.parameter, Self.pvSplits.parameter, AttentionShape.split.parameter,
         ]
     }
 
     /// The problem, unpacked once.
     typealias Shape = AttentionShape
 
-    /// The problem of one query token per head against `positions` cached positions.
-    public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
-        AttentionShape.problem(positions: positions, heads: heads, keyValueHeads: keyValueHeads, headDim: headDim)
-    }
-
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128"] }
+    public var checkProblems: [String] {
+        [
+            "S=200,heads=4,kv_heads=1,d=64", "S=384,heads=8,kv_heads=2,d=128", "S=200,heads=4,kv_heads=2,d=64,lnc=2",
+        ]
+    }
     /// A problem to show this template on.
     public var demoProblem: String { "S=300,heads=8,kv_heads=1,d=128" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -66,7 +65,8 @@ public struct AttentionDecodeTemplate: KernelTemplate {
 
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let shape = Shape(problem)
+        if let reason = AttentionShape.splitRestriction(configuration, for: problem) { return reason }
+        let shape = Shape(AttentionShape.coreProblem(problem, configuration))
         let positions = shape.positions
         if let reason = shape.restriction { return reason }
         if shape.heads / shape.keyValueHeads > 128 { return "more than 128 query heads share a KV head" }

@@ -3,8 +3,9 @@ import Foundation
 extension AttentionPrefillTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = AttentionPrefillBuilder(shape: Shape(problem), configuration: configuration)
-        return builder.build()
+        var builder = AttentionPrefillBuilder(
+            shape: Shape(AttentionShape.coreProblem(problem, configuration)), configuration: configuration)
+        return AttentionShape.spread(builder.build(), problem, configuration)
     }
 }
 

@@ -9,7 +9,7 @@ import Foundation
 /// `k_tile`, which keeps the causal triangle affine) and the rest move data or change engines. The
 /// softmax statistics stay in SBUF fp32 and ScalarE exponentiates: `activation` is ScalarE's alone in
 /// the NKI 2.27 ISA.
-public struct AttentionPrefillTemplate: KernelTemplate {
+public struct AttentionPrefillTemplate: AttentionTemplate {
     /// Creates a value with every field given.
     public init() {}
 
@@ -43,18 +43,18 @@ public struct AttentionPrefillTemplate: KernelTemplate {
     public var parameters: [Parameter] {
         [Self.qTile, Self.kTile, Self.bufs].map(\.parameter)
             + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
+            + [AttentionShape.split.parameter]
     }
 
     /// The problem, unpacked once.
     typealias Shape = AttentionShape
 
-    /// The problem of causal attention over a prompt of `positions` tokens.
-    public static func problem(positions: Int, heads: Int, keyValueHeads: Int, headDim: Int) -> Problem {
-        AttentionShape.problem(positions: positions, heads: heads, keyValueHeads: keyValueHeads, headDim: headDim)
-    }
-
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32"] }
+    public var checkProblems: [String] {
+        [
+            "S=150,heads=2,kv_heads=1,d=64", "S=128,heads=4,kv_heads=2,d=32", "S=150,heads=2,kv_heads=1,d=64,lnc=2",
+        ]
+    }
     /// A problem to show this template on.
     public var demoProblem: String { "S=200,heads=2,kv_heads=1,d=128" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -68,7 +68,8 @@ public struct AttentionPrefillTemplate: KernelTemplate {
 
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let shape = Shape(problem)
+        if let reason = AttentionShape.splitRestriction(configuration, for: problem) { return reason }
+        let shape = Shape(AttentionShape.coreProblem(problem, configuration))
         if let reason = shape.restriction { return reason }
         let (queryTile, keyTile) = (configuration[Self.qTile], configuration[Self.kTile])
         if queryTile % keyTile != 0 { return "k_tile=\(keyTile) must divide q_tile=\(queryTile)" }

@@ -8,7 +8,8 @@ extension ExpertMLPDecodeTemplate {
 
 /// Builds the program of one ``ExpertMLPDecodeTemplate`` configuration: per token and selected
 /// expert, an ``ExpertProjection`` of the token's row, scaled by the routing weight and added into
-/// the token's row of the sum.
+/// the token's row of the sum. Split over two cores, each core sums half of each token's experts;
+/// the two partial sums meet in HBM and each core adds and writes half of the hidden columns.
 private struct ExpertMLPDecodeBuilder {
     let shape: ExpertShape
     let configuration: Configuration
@@ -42,6 +43,11 @@ private struct ExpertMLPDecodeBuilder {
         let accumulator = b.buffer("expert_sum", .sbuf, [tokens, hidden], accumulatorType)
         let result = b.buffer("y_rows", .sbuf, [tokens, hidden], .bf16)
         let (t, slot, lt) = (b.variable("t"), b.variable("j"), b.variable("lt"))
+        let split = configuration[ExpertMLPDecodeTemplate.split] == .experts
+        let core = split ? b.coreIndex() : nil
+        let cores = split ? 2 : 1
+        // The slot of the token's k choices this iteration handles: core c takes slots c*k/2 ..< (c+1)*k/2.
+        let slotIndex = core.map { .term(slot) + .term($0, k / cores) } ?? .term(slot)
         let allRows = AffineRange.full(tokens)
         let tokenRow = AffineRange(start: .term(t), size: 1)
         var body: [Stmt] = [
@@ -59,9 +65,9 @@ private struct ExpertMLPDecodeBuilder {
                     engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
         ]
         body += projection.transposeRows(xRows, rows: tokens, into: xT, variable: lt)
-        let routingWeight = Access(weightSB, [tokenRow, AffineRange(start: .term(slot), size: 1)])
+        let routingWeight = Access(weightSB, [tokenRow, AffineRange(start: slotIndex, size: 1)])
         let expert = projection.statements(
-            expertIndex: Access(indexSB, [tokenRow, AffineRange(start: .term(slot), size: 1)]),
+            expertIndex: Access(indexSB, [tokenRow, AffineRange(start: slotIndex, size: 1)]),
             stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), tokenRow]),
             fused: configuration[ExpertMLPDecodeTemplate.gateUp] == .fused,
             multiplyEngine: configuration[ExpertMLPDecodeTemplate.multiplyEngine]
@@ -80,8 +86,13 @@ private struct ExpertMLPDecodeBuilder {
                         engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
             ]
         }
+        body.append(
+            .loop(Loop(t, trips: tokens, body: [.loop(Loop(slot, trips: k / cores, kind: .sequential, body: expert))])))
+        if let core {
+            body += combine(accumulator, into: y, core: core, accumulatorType: accumulatorType)
+            return b.program(name: "expert_mlp_decode_kernel", body: body, cores: cores, coreVariable: core)
+        }
         body += [
-            .loop(Loop(t, trips: tokens, body: [.loop(Loop(slot, trips: k, kind: .sequential, body: expert))])),
             .allocate(result.id),
             .op(
                 .copy(
@@ -92,5 +103,41 @@ private struct ExpertMLPDecodeBuilder {
                     dst: Access(y, [allRows, .full(hidden)]), src: Access(result, [allRows, .full(hidden)]), queue: 0)),
         ]
         return b.program(name: "expert_mlp_decode_kernel", body: body)
+    }
+
+    /// Each core writes its partial sum to its half of `partials [T, 2H]` in HBM; after the barrier
+    /// core c adds the two partials' columns c*H/2 ..< (c+1)*H/2 and writes them to `y`.
+    private mutating func combine(
+        _ accumulator: BufferDecl, into y: BufferDecl, core: LoopVar, accumulatorType: DType
+    ) -> [Stmt] {
+        let (tokens, hidden) = (shape.tokens, shape.hidden)
+        let half = hidden / 2
+        let engine = configuration[ExpertMLPDecodeTemplate.accumulateEngine]
+        let partials = b.buffer("partials", .hbm, [tokens, 2 * hidden], accumulatorType)
+        let mine = b.buffer("partial_0", .sbuf, [tokens, half], accumulatorType)
+        let other = b.buffer("partial_1", .sbuf, [tokens, half], accumulatorType)
+        let sum = b.buffer("y_half", .sbuf, [tokens, half], .bf16)
+        let rows = AffineRange.full(tokens)
+        let halfColumns = AffineRange(start: .term(core, half), size: half)
+        let partialOf = { (source: Int) in
+            Access(partials, [rows, AffineRange(start: .term(core, half) + source * hidden, size: half)])
+        }
+        return [
+            .op(
+                .dma(
+                    dst: Access(partials, [rows, AffineRange(start: .term(core, hidden), size: hidden)]),
+                    src: Access(accumulator, [rows, .full(hidden)]), queue: 0)),
+            .barrier(partials.id),
+            .allocate(mine.id),
+            .op(.dma(dst: Access(mine, [rows, .full(half)]), src: partialOf(0), queue: 0)),
+            .allocate(other.id),
+            .op(.dma(dst: Access(other, [rows, .full(half)]), src: partialOf(1), queue: 1)),
+            .allocate(sum.id),
+            .op(
+                .tensorTensor(
+                    dst: Access(sum, [rows, .full(half)]), a: Access(mine, [rows, .full(half)]),
+                    b: Access(other, [rows, .full(half)]), op: .add, engine: engine)),
+            .op(.dma(dst: Access(y, [rows, halfColumns]), src: Access(sum, [rows, .full(half)]), queue: 0)),
+        ]
     }
 }

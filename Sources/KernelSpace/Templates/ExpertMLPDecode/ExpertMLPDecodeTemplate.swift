@@ -17,7 +17,7 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     /// One line on what the kernel computes.
     public let summary = "decode MoE: each token's k selected experts (gate/up, SiLU * up, down), weighted sum"
     /// The parameters that change the numbers computed (see ``KernelTemplate/numericParameters``).
-    public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name] }
+    public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name, Self.split.parameter.name] }
 
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "experts' weights prefetched ahead (rotating copies)")
     static let gateUp = ExpertShape.gateUp
@@ -27,27 +27,33 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         "accumulate_engine", [.vector, .gpsimd], default: .vector, "engine of the weighted sum")
     static let accumulatorType = ChoiceKey<AccumulatorType>(
         "acc_dtype", [.fp32, .bf16], default: .fp32, "type of the sum over experts")
+    static let split = CoreSharing.split(
+        [.experts], "how the cores share the experts: none, or k/2 each with the two partial sums added through HBM")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] { ExpertShape.fields }
+    public var problemFields: [ProblemField] { ExpertShape.fields + [CoreSharing.lnc.field] }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter, Self.multiplyEngine.parameter,
-            Self.accumulateEngine.parameter, Self.accumulatorType.parameter,
+            Self.accumulateEngine.parameter, Self.accumulatorType.parameter, Self.split.parameter,
         ]
     }
 
-    /// The problem of `tokens` tokens, each through `k` of `experts` experts of `hidden` x `columns`.
-    public static func problem(tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int) -> Problem {
+    /// The problem of `tokens` tokens, each through `k` of `experts` experts of `hidden` x `columns`,
+    /// on a logical core of `cores`.
+    public static func problem(
+        tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int, cores: LogicalCoreSize = .one
+    ) -> Problem {
         Problem(
-            names: ExpertShape.fields.map(\.name), values: [tokens, hidden, columns, experts, k].map { .int($0) })
+            names: ExpertShape.fields.map(\.name) + [CoreSharing.lnc.field.name],
+            values: [tokens, hidden, columns, experts, k].map { .int($0) } + [.choice(cores.rawValue)])
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
-        ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2"]
+        ["T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2", "T=1,H=256,I=96,E=8,k=4,lnc=2"]
     }
     /// A problem to show this template on.
     public var demoProblem: String { "T=1,H=2048,I=192,E=128,k=8" }
@@ -68,6 +74,12 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         if 2 * columns > 512 { return "2I=\(2 * columns) exceeds one PSUM bank of gate/up columns (512)" }
         if hidden > 128 && hidden % 128 != 0 {
             return "H=\(hidden) must be at most 128 or a multiple of 128 (hidden tiles)"
+        }
+        let split = configuration[Self.split]
+        if let reason = CoreSharing.restriction(split, problem) { return reason }
+        if split == .experts && k % 2 != 0 { return "split=experts needs an even k (k=\(k))" }
+        if split == .experts && hidden % 2 != 0 {
+            return "split=experts adds the partial sums by halves of H=\(hidden)"
         }
         let downTile = configuration[Self.downTile]
         if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }

@@ -1,10 +1,17 @@
 extension ExpertMLPPrefillTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        let cores = Self.cores(configuration)
+        let shape = ExpertShape(problem)
         var builder = ExpertMLPPrefillBuilder(
-            shape: ExpertShape(problem), configuration: configuration,
-            blocks: Self.blockBound(ExpertShape(problem), size: configuration[Self.block]))
-        return builder.build()
+            shape: shape, configuration: configuration,
+            blocks: Self.blockBound(shape, size: configuration[Self.block], cores: cores) / cores)
+        let program = builder.build()
+        guard cores > 1 else { return program }
+        // Each core runs its half of the block tables into its own partial output; then they add.
+        let (inputs, output) = (program.inputs, program.outputs[0].id)
+        return program.spread(over: cores, slicing: [inputs[3].id: 1, inputs[4].id: 1, inputs[5].id: 0, output: 1])
+            .summingPartials(of: output, engine: configuration[Self.scaleEngine])
     }
 }
 

@@ -19,7 +19,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// One line on what the kernel computes.
     public let summary = "prefill MoE: tokens grouped by expert in padded blocks, gathered, projected, scatter-added"
     /// The parameters that change the numbers computed (see ``KernelTemplate/numericParameters``).
-    public let numericParameters: Set<String> = []
+    public var numericParameters: Set<String> { [Self.split.parameter.name] }
 
     static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
 
@@ -30,32 +30,43 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     static let multiplyEngine = ExpertShape.multiplyEngine
     static let scaleEngine = ChoiceKey<Engine>(
         "scale_engine", [.vector, .gpsimd], default: .vector, "engine applying routing weights")
+    static let split = CoreSharing.split(
+        [.blocks],
+        "how the cores share the blocks: none, or half each, scatter-adding into their own partial sum (bf16, "
+            + "like the output) that the cores then add in fp32 (changes numerics)")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] { ExpertShape.fields + [Self.routing.field] }
+    public var problemFields: [ProblemField] { ExpertShape.fields + [Self.routing.field, CoreSharing.lnc.field] }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter,
-            Self.multiplyEngine.parameter, Self.scaleEngine.parameter,
+            Self.multiplyEngine.parameter, Self.scaleEngine.parameter, Self.split.parameter,
         ]
     }
 
     private let decode = ExpertMLPDecodeTemplate()
 
-    /// The problem of `tokens` tokens, each through `k` of `experts` experts, timed for `routing`.
+    /// The problem of `tokens` tokens, each through `k` of `experts` experts, timed for `routing`, on
+    /// a logical core of `cores`.
     public static func problem(
-        tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int, routing: RoutingScenario = .balanced
+        tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int, routing: RoutingScenario = .balanced,
+        cores: LogicalCoreSize = .one
     ) -> Problem {
         Problem(
-            names: ExpertShape.fields.map(\.name) + [Self.routing.field.name],
-            values: [tokens, hidden, columns, experts, k].map { .int($0) } + [.choice(routing.rawValue)])
+            names: ExpertShape.fields.map(\.name) + [Self.routing.field.name, CoreSharing.lnc.field.name],
+            values: [tokens, hidden, columns, experts, k].map { .int($0) } + [
+                .choice(routing.rawValue), .choice(cores.rawValue),
+            ])
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
-        ["T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2"]
+        [
+            "T=40,H=128,I=96,E=8,k=2", "T=70,H=64,I=160,E=6,k=3,routing=skewed", "T=24,H=384,I=64,E=4,k=2",
+            "T=40,H=128,I=96,E=8,k=4,lnc=2",
+        ]
     }
     /// A problem to show this template on.
     public var demoProblem: String { "T=128,H=2048,I=192,E=128,k=8" }
@@ -78,14 +89,22 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         }
         let downTile = configuration[Self.downTile]
         if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
+        let split = configuration[Self.split]
+        if let reason = CoreSharing.restriction(split, problem) { return reason }
+        if split == .blocks && hidden % 2 != 0 { return "split=blocks adds the partial sums by halves of H=\(hidden)" }
         return nil
     }
 
+    /// Cores the configuration's blocks are shared by.
+    static func cores(_ configuration: Configuration) -> Int { configuration[split] == .blocks ? 2 : 1 }
+
     /// The most blocks of `size` rows any routing of the problem needs: every choice in a block,
     /// and each used expert (at most `min(E, T * k)`) adding at most one partial block.
-    static func blockBound(_ shape: ExpertShape, size: Int) -> Int {
+    /// Shared by `cores`, the bound rounds up to a multiple of them.
+    static func blockBound(_ shape: ExpertShape, size: Int, cores: Int = 1) -> Int {
         let choices = shape.tokens * shape.k
-        return (choices + min(shape.experts, choices) * (size - 1)) / size
+        let bound = (choices + min(shape.experts, choices) * (size - 1)) / size
+        return (bound + cores - 1) / cores * cores
     }
 
     /// The scenario's routing (for check inputs): each token's experts and weights.
@@ -127,7 +146,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// `size` rows a block (the last one padded with token 0, weight 0), then empty blocks up to
     /// ``blockBound(_:size:)``. The exported model module builds the same tables with a few torch
     /// operations on the router's outputs (a stable sort by expert), which the harness runs anyway.
-    static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int)
+    static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int, cores: Int = 1)
         -> [(expert: Int, tokens: [Int], weights: [Float])]
     {
         let k = shape.k
@@ -151,7 +170,8 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             }
         }
         let empty = (expert: 0, tokens: [Int](repeating: 0, count: size), weights: [Float](repeating: 0, count: size))
-        return result + Array(repeating: empty, count: max(0, blockBound(shape, size: size) - result.count))
+        return result
+            + Array(repeating: empty, count: max(0, blockBound(shape, size: size, cores: cores) - result.count))
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -167,7 +187,9 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// The kernel's arguments for logical inputs, in the configuration's layouts.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         let size = configuration[Self.block]
-        let blocks = Self.blocks(indices: inputs[3], weights: inputs[4], shape: ExpertShape(problem), size: size)
+        let blocks = Self.blocks(
+            indices: inputs[3], weights: inputs[4], shape: ExpertShape(problem), size: size,
+            cores: Self.cores(configuration))
         return Array(inputs.prefix(3)) + [
             HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
             HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),

@@ -1,6 +1,13 @@
 extension LinearTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        guard configuration[Self.split] == .columns else { return coreProgram(for: problem, configuration) }
+        // Each core computes Y[:, half of N] from W[:, half of N].
+        let half = coreProgram(for: problem.with(Self.size.n, problem[Self.size.n] / 2), configuration)
+        return half.spread(over: 2, slicing: [half.inputs[1].id: 1, half.outputs[0].id: 1])
+    }
+
+    private func coreProgram(for problem: Problem, _ configuration: Configuration) -> KernelProgram {
         var builder = LinearProgramBuilder(
             shape: Shape(problem), configuration: configuration, normEpsilon: normEpsilon ?? 0,
             kernelName: String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel")

@@ -18,7 +18,7 @@ public struct LinearTemplate: KernelTemplate {
     public init() {
         self.init(
             id: "linear", summary: "Y = act(X W): tiled, blocked matrix product with fused activation",
-            checkProblems: ["M=40,K=72,N=200"], demoProblem: "M=256,K=512,N=512")
+            checkProblems: ["M=40,K=72,N=200", "M=40,K=72,N=200,lnc=2"], demoProblem: "M=256,K=512,N=512")
     }
 
     /// The same machinery under another name, for a product of the model (`o-proj`, `lm-head`),
@@ -72,6 +72,7 @@ public struct LinearTemplate: KernelTemplate {
         "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)")
     static let evictEngine = ChoiceKey<Engine>(
         "evict_engine", [.vector, .scalar, .gpsimd], default: .vector, "engine that moves PSUM to SBUF")
+    static let split = CoreSharing.split([.columns], "how the cores of a logical core share Y: none, or half of N each")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")
@@ -92,7 +93,7 @@ public struct LinearTemplate: KernelTemplate {
     /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.size.m.field, Self.size.k.field, Self.size.n.field, Self.activation.field, Self.elementType.field]
-            + (fusesNorm ? [Self.norm.field] : [])
+            + (fusesNorm ? [Self.norm.field] : []) + [CoreSharing.lnc.field]
     }
 
     /// The tunable parameters with their built-in domains and defaults.
@@ -100,7 +101,7 @@ public struct LinearTemplate: KernelTemplate {
         [Self.tile.m, Self.tile.k, Self.tile.n, Self.block.m, Self.block.k, Self.block.n].map(\.parameter)
             + [
                 Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
-                Self.evictEngine.parameter, Self.xLayout.parameter,
+                Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter,
             ]
     }
 
@@ -128,6 +129,18 @@ public struct LinearTemplate: KernelTemplate {
 
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
+        let split = configuration[Self.split]
+        if let reason = CoreSharing.restriction(split, problem) { return reason }
+        if split == .columns {
+            let columns = problem[Self.size.n]
+            if columns % 2 != 0 { return "split=columns needs an even N (N=\(columns))" }
+            return coreRestriction(configuration, for: problem.with(Self.size.n, columns / 2))
+        }
+        return coreRestriction(configuration, for: problem)
+    }
+
+    /// The restriction of one core's problem.
+    private func coreRestriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         for dimension in LinearDimension.allCases {
             let size = shape.size[dimension]
@@ -221,10 +234,10 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     /// The problem `Y[m, n] = act(X[m, k] W[k, n])`; `normalise` (for an instance with a fused norm)
-    /// normalises X's rows first.
+    /// normalises X's rows first; `cores` is the logical core it runs on.
     public func problem(
         m: Int, k: Int, n: Int, activation: LinearActivation = .none, elementType: ElementType = .bf16,
-        normalise: Bool = false
+        normalise: Bool = false, cores: LogicalCoreSize = .one
     ) -> Problem {
         var names = [Self.size.m, Self.size.k, Self.size.n].map(\.field.name)
         var values: [ParameterValue] = [.int(m), .int(k), .int(n)]
@@ -234,6 +247,8 @@ public struct LinearTemplate: KernelTemplate {
             names.append(Self.norm.field.name)
             values.append(.choice((normalise ? Toggle.on : .off).rawValue))
         }
+        names.append(CoreSharing.lnc.field.name)
+        values.append(.choice(cores.rawValue))
         return Problem(names: names, values: values)
     }
 
@@ -244,6 +259,12 @@ public struct LinearTemplate: KernelTemplate {
 
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
+        guard configuration[Self.split] == .none else {
+            let columns = problem[Self.size.n]
+            let half = checkProblem(
+                for: problem.with(Self.size.n, columns / 2), configuration: configuration.with(Self.split, .none))
+            return half.with(Self.size.n, 2 * half[Self.size.n])
+        }
         let shape = Shape(problem)
         var small = problem
         for dimension in LinearDimension.allCases {

@@ -1,0 +1,47 @@
+/// Physical NeuronCores of the logical core a kernel runs on: the deployment's LNC, a problem
+/// option (`lnc=2`) because it decides which variants exist.
+public enum LogicalCoreSize: String, ParameterChoice {
+    /// One core per logical core (LNC 1).
+    case one = "1"
+    /// Two cores per logical core (LNC 2, trn2 and trn3).
+    case two = "2"
+
+    /// Physical cores.
+    public var cores: Int { self == .two ? 2 : 1 }
+}
+
+/// How the cores of a logical core share a kernel's work.
+public enum CoreSplit: String, ParameterChoice {
+    /// One core does everything; the other idles.
+    case none
+    /// Each core computes its half of the output columns (AWS's `hidden_dim_tp`-style split).
+    case columns
+    /// Each core runs its half of the attention heads.
+    case heads
+    /// Each core runs its half of the selected experts; partial sums meet in HBM.
+    case experts
+    /// Each core runs its half of the expert blocks (nki-library's `shard_on_block`); partial sums
+    /// meet in HBM.
+    case blocks
+}
+
+/// The problem option and parameter shared by every template whose work can be split over the two
+/// cores of a logical core.
+public enum CoreSharing {
+    /// The `lnc` problem option (default 1, where every split is fixed to none).
+    public static let lnc = ChoiceField<LogicalCoreSize>("lnc", default: .one)
+
+    /// The `split` parameter offering `splits` besides `none`.
+    public static func split(_ splits: [CoreSplit], _ summary: String) -> ChoiceKey<CoreSplit> {
+        ChoiceKey("split", [.none] + splits, default: .none, summary)
+    }
+
+    /// Cores of the problem's logical core (1 for a problem without the option).
+    public static func cores(_ problem: Problem) -> Int { problem.has(lnc) ? problem[lnc].cores : 1 }
+
+    /// Why `split` is not a variant of `problem`: a split needs two cores. (On two cores `none`
+    /// stays a variant: the tuner measures what the idle core costs.)
+    public static func restriction(_ split: CoreSplit, _ problem: Problem) -> String? {
+        split != .none && cores(problem) < 2 ? "split=\(split.rawValue) needs lnc=2 (two cores per logical core)" : nil
+    }
+}

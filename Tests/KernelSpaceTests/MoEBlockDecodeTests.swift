@@ -1,0 +1,65 @@
+import KernelSpace
+import Testing
+
+/// The fused decode MoE block: one program chained from the stages' programs.
+@Suite struct MoEBlockDecodeTests {
+    let block = MoEBlockDecodeTemplate(epsilon: 1e-6, normaliseTopK: true)
+
+    /// The stages' own programs run one after another on the interpreter, then the residual add.
+    func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> HostTensor {
+        let problems = block.problems(problem)
+        func run(_ template: any KernelTemplate, _ stage: Int, _ problem: Problem, _ inputs: [HostTensor]) throws
+            -> [HostTensor]
+        {
+            let configuration = block.configuration(of: stage, configuration)
+            return try Interpreter.run(
+                template.program(for: problem, configuration: configuration),
+                inputs: template.arguments(inputs, problem: problem, configuration: configuration))
+        }
+        let (norm, router, experts) = (block.stages[0].template, block.stages[1].template, block.stages[2].template)
+        let normed = try run(norm, 0, problems.norm, [inputs[0], inputs[1], inputs[2]])
+        let routed = try run(router, 1, problems.router, [normed[0], inputs[3]])
+        let summed = try run(experts, 2, problems.experts, [normed[0], inputs[4], inputs[5], routed[1], routed[0]])
+        return HostTensor(
+            shape: summed[0].shape, data: zip(normed[1].data, summed[0].data).map { DType.roundToBF16($0 + $1) })
+    }
+
+    /// Every sampled configuration, on one core and on two: the fused kernel's output is bit for bit
+    /// the unfused chain's, and within tolerance of the reference.
+    @Test(arguments: ["T=1,H=256,I=96,E=16,k=4", "T=2,H=128,I=64,E=8,k=2,lnc=2"])
+    func theFusedBlockIsBitForBitTheUnfusedChain(text: String) throws {
+        let problem = try block.parseProblem(text)
+        let inputs = block.inputs(for: problem, seed: 11)
+        let expected = block.reference(for: problem, inputs: inputs)
+        let configurations = validConfigurations(SearchSpace(block), problem, limit: 12, seed: 2)
+        #expect(configurations.count == 12)
+        var cores = Set<Int>()
+        for configuration in configurations {
+            let program = block.program(for: problem, configuration: configuration)
+            cores.insert(program.cores)
+            #expect(ResourceCheck.violation(of: program, limits: trn2Limits) == nil, "\(configuration.key)")
+            let fused = try Interpreter.run(program, inputs: inputs)[0]
+            let chain = try unfused(problem, configuration, inputs)
+            #expect(fused.data.map(\.bitPattern) == chain.data.map(\.bitPattern), "\(configuration.key)")
+            #expect(NumericCheck.relativeError(fused, expected[0]) <= block.tolerance(for: problem))
+        }
+        if text.hasSuffix("lnc=2") { #expect(cores == [1, 2]) }
+    }
+
+    /// Names of the stages that clash in the chained kernel are made unique; the stages' outputs
+    /// that later stages read become intermediates, declared once in the emitted source.
+    @Test func theChainedSourceDeclaresEachIntermediateOnce() throws {
+        let problem = try block.parseProblem("T=1,H=256,I=96,E=16,k=4")
+        let program = block.program(for: problem, configuration: block.defaultConfiguration)
+        let names = program.buffers.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(program.inputs.map(\.name) == ["x", "residual", "norm_weight", "router_weight", "gate_up", "down"])
+        #expect(program.outputs.map(\.name) == ["out"])
+        let intermediates = program.buffers.filter { $0.role == .intermediate }.map(\.name)
+        #expect(intermediates.count == 5, "\(intermediates)")
+        let source = NKIEmitter.function(program)
+        for name in intermediates {
+            #expect(source.contains("\(name) = nl.ndarray("), "\(name) is not declared")
+        }
+    }
+}

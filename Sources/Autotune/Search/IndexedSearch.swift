@@ -6,7 +6,7 @@ import KernelSpace
 struct IndexedSearch: SearchStrategy {
     enum Order {
         case spaceOrder
-        /// Draws from a seeded SplitMix64, up to 64 draws per budgeted configuration; a space no
+        /// Draws from a seeded SplitMix64, up to 256 draws per budgeted configuration; a space no
         /// larger than the budget is walked in order.
         case sample(seed: UInt64)
     }
@@ -34,7 +34,7 @@ struct IndexedSearch: SearchStrategy {
         case .spaceOrder:
             draws = size
         case .sample(let seed):
-            let wanted = limit.multipliedReportingOverflow(by: 64)
+            let wanted = limit.multipliedReportingOverflow(by: 256)
             draws = wanted.overflow ? size : min(size, wanted.partialValue)
             // Sampled unless the budget covers the whole space (then order cannot matter); with no
             // budget, the whole space in a seeded random order.

@@ -140,17 +140,17 @@ public enum ResourceCheck {
                 return "synchronises its cores on \(program.buffers[id].name), which is not in HBM"
             }
         }
-        func nested(_ statements: [Stmt]) -> Bool {
+        func containsBarrier(_ statements: [Stmt]) -> Bool {
             statements.contains { statement in
                 switch statement {
                 case .barrier: true
-                case .loop(let loop): nested(loop.body)
+                case .loop(let loop): containsBarrier(loop.body)
                 case .allocate, .op: false
                 }
             }
         }
         let inLoops = program.body.contains { statement in
-            if case .loop(let loop) = statement { return nested(loop.body) }
+            if case .loop(let loop) = statement { return containsBarrier(loop.body) }
             return false
         }
         return inLoops ? "has a core barrier inside a loop; barriers belong at the top level" : nil

@@ -79,10 +79,11 @@ extension KernelProgram {
 
 extension KernelProgram {
     /// Turns an output that ``spread(over:slicing:)`` sliced along its last dimension into partial
-    /// sums, one slice per core (`[R, cores * C]`), and adds a new output `[R, C]` of the same name and
-    /// type that holds their sum: after a barrier, core `c` adds the partials' columns
-    /// `c * C / cores ..< (c + 1) * C / cores`, 128 rows at a time in fp32, on `engine`.
-    public func summingPartials(of output: Int, engine: Engine) -> KernelProgram {
+    /// sums, one slice per core (`[R, cores * C]`), and adds a new output `[R, C]` of the same name
+    /// and of type `dtype` (default: the partials') that holds their sum: after a barrier, core `c`
+    /// adds the partials' columns `c * C / cores ..< (c + 1) * C / cores`, 128 rows at a time in fp32,
+    /// on `engine`.
+    public func summingPartials(of output: Int, engine: Engine, as dtype: DType? = nil) -> KernelProgram {
         guard let core = coreVariable.map({ loopVariables[$0] }) else {
             preconditionFailure("\(name) runs on one core: there are no partial sums")
         }
@@ -100,10 +101,10 @@ extension KernelProgram {
             program.buffers.append(decl)
             return decl
         }
-        let sum = declare(partials.name, .hbm, [rows, columns], partials.dtype, role: .output)
+        let sum = declare(partials.name, .hbm, [rows, columns], dtype ?? partials.dtype, role: .output)
         let tileRows = min(128, rows)
         let parts = (0..<cores).map { declare("partial_\($0)", .sbuf, [tileRows, share], .fp32, role: .scratch) }
-        let total = declare("partial_sum", .sbuf, [tileRows, share], partials.dtype, role: .scratch)
+        let total = declare("partial_sum", .sbuf, [tileRows, share], dtype ?? partials.dtype, role: .scratch)
         let tile = LoopVar(id: program.loopVariables.count, name: "rt")
         program.loopVariables.append(tile)
         let start = Affine.term(tile, tileRows)

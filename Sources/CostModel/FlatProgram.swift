@@ -23,6 +23,9 @@ struct FlatProgram {
     /// Top-level nodes.
     var root: Range<Int> = 0..<0
     let buffers: [BufferDecl]
+    /// HBM tensors whose reads wait for earlier writes: chained stages' intermediates, and
+    /// arguments the program updates in place.
+    let orderedHBM: Set<Int>
     let variableCount: Int
     /// Physical cores that run the program, and the variable holding each one's index.
     let cores: Int
@@ -42,6 +45,7 @@ struct FlatProgram {
 
     init(_ program: KernelProgram, target: Target) {
         buffers = program.buffers
+        orderedHBM = program.updatedInputs.union(program.buffers.filter { $0.role == .intermediate }.map(\.id))
         variableCount = program.loopVariables.count
         cores = program.cores
         coreVariable = program.coreVariable
@@ -99,10 +103,11 @@ struct FlatProgram {
     }
 
     private mutating func lowerOp(_ instruction: Instruction, _ target: Target) -> FlatOp {
-        let buffers = self.buffers
-        // Dependencies are tracked on chip, and through the HBM tensors chained stages pass on.
+        let (buffers, orderedHBM) = (self.buffers, self.orderedHBM)
+        // Dependencies are tracked on chip, through the HBM tensors chained stages pass on, and
+        // through arguments updated in place.
         let onChip = { (access: Access) in
-            buffers[access.buffer].memory != .hbm || buffers[access.buffer].role == .intermediate
+            buffers[access.buffer].memory != .hbm || orderedHBM.contains(access.buffer)
         }
         var op = FlatOp()
         op.engine = instruction.engine

@@ -10,26 +10,46 @@ public struct FusedBlock: Sendable {
 }
 
 extension Deployment {
-    /// The fused blocks offered for a phase: the decode MoE block (post-attention residual and
-    /// RMSNorm, router, experts, residual out) in place of its three kernels.
+    /// The fused blocks offered for a phase: for decode, the attention block (input RMSNorm, q/k/v
+    /// projection, q/k norm and RoPE, KV cache write, attention, output projection; one token per
+    /// call) in place of its five kernels, and the MoE block (post-attention residual and RMSNorm,
+    /// router, experts, residual out) in place of its three.
     ///
     /// ```swift
     /// let blocks = Deployment(model: .qwen3MoE30BA3B, target: "trn2").fusedBlocks(.decode)
     /// ```
     public func fusedBlocks(_ phase: Phase) -> [FusedBlock] {
-        guard phase == .decode, batch <= 128 else { return [] }
+        guard phase == .decode else { return [] }
         let numerics = model.numerics
-        let problem = MoEBlockDecodeTemplate.problem(
-            tokens: batch, hidden: model.hiddenSize, columns: expertColumns, experts: model.experts,
-            k: model.expertsPerToken, cores: logicalCoreSize >= 2 ? .two : .one)
-        return [
+        let cores: LogicalCoreSize = logicalCoreSize >= 2 ? .two : .one
+        let attention = AttentionBlockDecodeTemplate.problem(
+            hidden: model.hiddenSize, positions: decodePosition, heads: queryHeads, keyValueHeads: keyValueHeads,
+            headDim: model.headDim, cores: cores)
+        var blocks = [
             FusedBlock(
                 call: KernelCall(
-                    role: "MoE block (fused)",
-                    template: MoEBlockDecodeTemplate(
-                        epsilon: numerics.rmsNormEpsilon, normaliseTopK: numerics.normaliseTopK),
-                    problem: problem, count: model.layers),
-                replaces: ["residual + post-attention RMSNorm", "router", "routed experts"])
+                    role: "attention block (fused)",
+                    template: AttentionBlockDecodeTemplate(
+                        epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
+                    problem: attention, count: model.layers * batch),
+                replaces: [
+                    "input RMSNorm", "qkv projection", "q/k norm + RoPE", "decode attention", "output projection",
+                ])
         ]
+        // The MoE block's final residual add holds the batch's tokens on partitions.
+        if batch <= 128 {
+            let problem = MoEBlockDecodeTemplate.problem(
+                tokens: batch, hidden: model.hiddenSize, columns: expertColumns, experts: model.experts,
+                k: model.expertsPerToken, cores: cores)
+            blocks.append(
+                FusedBlock(
+                    call: KernelCall(
+                        role: "MoE block (fused)",
+                        template: MoEBlockDecodeTemplate(
+                            epsilon: numerics.rmsNormEpsilon, normaliseTopK: numerics.normaliseTopK),
+                        problem: problem, count: model.layers),
+                    replaces: ["residual + post-attention RMSNorm", "router", "routed experts"]))
+        }
+        return blocks
     }
 }

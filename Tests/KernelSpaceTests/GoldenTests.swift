@@ -166,5 +166,53 @@ import Testing
                 fused, golden.outputs, types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
             #expect(check.passed, "moe-block-decode lnc=\(lnc): \(check.reason ?? "")")
         }
+        // The last token decoded through the two fused blocks: its cache holds the earlier tokens'
+        // keys and values from the chain above (its own row stale, for the attention block to
+        // write); transformers' layer output for it is the golden's last row.
+        let last = t - 1
+        func row(_ tensor: HostTensor, _ index: Int) -> HostTensor {
+            let width = tensor.shape[1]
+            return HostTensor(shape: [1, width], data: Array(tensor.data[(index * width)..<((index + 1) * width)]))
+        }
+        func stale(_ cache: HostTensor) -> HostTensor {
+            var cache = cache
+            for head in 0..<kvh { for index in 0..<d { cache.data[(head * t + last) * d + index] = 0.5 } }
+            return cache
+        }
+        let keys = stale(Self.headsMajor(rotated[1], tokens: t, heads: kvh, d: d))
+        let values = stale(Self.headsMajor(v, tokens: t, heads: kvh, d: d))
+        let attentionBlock = try #require(catalogTemplate("attention-block-decode") as? AttentionBlockDecodeTemplate)
+        let expected = row(golden.outputs[0], last)
+        for (lnc, split) in [(1, "none"), (2, "heads")] {
+            let problem = try attentionBlock.parseProblem("H=\(h),S=\(t),heads=\(qh),kv_heads=\(kvh),d=\(d),lnc=\(lnc)")
+            // At these sizes few of the block's sampled configurations are valid: each stage's own.
+            let problems = attentionBlock.problems(problem)
+            let stageProblems = [problems.qkv, problems.rope, problems.attention, problems.output]
+            let configuration = try attentionBlock.configuration(
+                stages: zip(attentionBlock.stages, stageProblems).map { stage, stageProblem in
+                    try #require(
+                        validConfigurations(SearchSpace(stage.template), stageProblem, limit: 20, seed: 1).first {
+                            !$0.names.contains("split")
+                                || $0["split"] == .choice(stage.prefix == "attention_" ? split : "none")
+                        })
+                })
+            #expect(attentionBlock.restriction(configuration, for: problem) == nil)
+            let blockInputs = [
+                row(x, last), inputs[2], inputs[1], inputs[3], inputs[4], row(inputs[5], last), row(inputs[6], last),
+                keys, values, inputs[7],
+            ]
+            let attended = try Interpreter.run(
+                attentionBlock.program(for: problem, configuration: configuration),
+                inputs: attentionBlock.arguments(blockInputs, problem: problem, configuration: configuration))[0]
+            let moeProblem = try block.parseProblem("T=1,H=\(h),I=\(i),E=\(e),k=\(k),lnc=\(lnc)")
+            let moeConfiguration = try #require(
+                validConfigurations(SearchSpace(block), moeProblem, limit: 1, seed: 1).first)
+            let layer = try Interpreter.run(
+                block.program(for: moeProblem, configuration: moeConfiguration),
+                inputs: [attended, row(x, last), inputs[8], inputs[9], inputs[10], inputs[11]])
+            let check = NumericCheck.compare(
+                layer, [expected], types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
+            #expect(check.passed, "two fused blocks, lnc=\(lnc): \(check.reason ?? "")")
+        }
     }
 }

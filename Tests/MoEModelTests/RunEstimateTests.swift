@@ -88,7 +88,7 @@ import Testing
     @Test func tasksAreTheDistinctPairsWeightedByScoredRuns() {
         let tasks = deployment.tasks()
         let fused = deployment.fusedBlocks(.decode).map(\.call)
-        #expect(fused.map(\.kernel) == ["moe-block-decode"])
+        #expect(fused.map(\.kernel) == ["attention-block-decode", "moe-block-decode"])
         #expect(deployment.fusedBlocks(.prefill).isEmpty)
         let calls = deployment.inventory(.prefill) + deployment.inventory(.decode) + fused
         let distinct = Set(calls.map { "\($0.kernel) \($0.problem.key)" })

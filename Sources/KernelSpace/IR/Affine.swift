@@ -59,6 +59,13 @@ public struct Affine: Hashable, Sendable {
         Affine(terms: lhs.terms, constant: lhs.constant + rhs)
     }
 
+    /// The expression scaled by a constant.
+    public static func * (lhs: Affine, rhs: Int) -> Affine {
+        Affine(
+            terms: lhs.terms.map { Term(variable: $0.variable, coefficient: $0.coefficient * rhs) },
+            constant: lhs.constant * rhs)
+    }
+
     /// Negation.
     public static prefix func - (value: Affine) -> Affine {
         Affine(

@@ -244,6 +244,9 @@ public struct KernelProgram: Hashable, Sendable {
     public var cores: Int = 1
     /// The loop variable that holds the core's index (`nl.program_id(0)`), when ``cores`` is above 1.
     public var coreVariable: Int?
+    /// Leading statements of ``body`` that only load the kernel's arguments into buffers the rest
+    /// reads (weights): a chained kernel (``ProgramChain``) issues them before its earlier stages.
+    public var prefetch = 0
 
     /// HBM inputs in argument order.
     public var inputs: [BufferDecl] {
@@ -256,6 +259,17 @@ public struct KernelProgram: Hashable, Sendable {
     /// HBM outputs in declaration order.
     public var outputs: [BufferDecl] { buffers.filter { $0.role == .output } }
 
+    /// Ids of the inputs the program writes: arguments it updates in place (a KV cache it appends to).
+    public var updatedInputs: Set<Int> {
+        var written: Set<Int> = []
+        forEachInstruction { instruction, _ in
+            for access in instruction.destinations {
+                if case .input = buffers[access.buffer].role { written.insert(access.buffer) }
+            }
+        }
+        return written
+    }
+
     /// The body cut at its top-level barriers: every core finishes a phase before any core starts
     /// the next. One phase when the program has no barrier.
     public var phases: [[Stmt]] {
@@ -266,7 +280,6 @@ public struct KernelProgram: Hashable, Sendable {
         return phases
     }
 
-    /// Visits every instruction with the loops that enclose it (outermost first).
     /// Instructions the program executes, counting each loop at its full trip count (an upper
     /// bound where a loop has a limit); saturates at `Int.max`.
     public var executedInstructions: Int {

@@ -8,6 +8,18 @@
 public enum Interpreter {
     /// Executes the program on the given inputs (argument order) and returns its outputs.
     public static func run(_ program: KernelProgram, inputs: [HostTensor]) throws(KernelSpaceError) -> [HostTensor] {
+        try call(program, inputs: inputs).outputs
+    }
+
+    /// Executes the program and returns its outputs and what its inputs hold afterwards: a kernel
+    /// that updates an argument in place (a KV cache it appends to) leaves its writes there.
+    ///
+    /// ```swift
+    /// let (outputs, arguments) = try Interpreter.call(program, inputs: inputs)
+    /// ```
+    public static func call(
+        _ program: KernelProgram, inputs: [HostTensor]
+    ) throws(KernelSpaceError) -> (outputs: [HostTensor], inputs: [HostTensor]) {
         let declared = program.inputs
         guard declared.count == inputs.count else {
             throw KernelSpaceError(.interpreter, "\(program.name) takes \(declared.count) inputs, got \(inputs.count)")
@@ -17,18 +29,19 @@ public enum Interpreter {
                 .interpreter, "input \(decl.name) has shape \(tensor.shape), expected \(decl.shape)")
         }
         let cores = Array(0..<program.cores)
-        let outputs = try run(program, inputs: inputs, coreOrder: cores)
+        let result = try run(program, inputs: inputs, coreOrder: cores)
         // Cores run at the same time on hardware: a program whose outputs depend on which core runs
         // first reads what another core writes without a barrier in between.
-        if program.cores > 1,
-            try !sameBits(run(program, inputs: inputs, coreOrder: cores.reversed()), outputs)
-        {
-            throw KernelSpaceError(
-                .interpreter,
-                "\(program.name): the outputs depend on the order its \(program.cores) cores run in "
-                    + "(a core reads HBM another core writes without a barrier between)")
+        if program.cores > 1 {
+            let reversed = try run(program, inputs: inputs, coreOrder: cores.reversed())
+            if !sameBits(reversed.outputs + reversed.inputs, result.outputs + result.inputs) {
+                throw KernelSpaceError(
+                    .interpreter,
+                    "\(program.name): the outputs depend on the order its \(program.cores) cores run in "
+                        + "(a core reads HBM another core writes without a barrier between)")
+            }
         }
-        return outputs
+        return result
     }
 
     private static func sameBits(_ a: [HostTensor], _ b: [HostTensor]) -> Bool {
@@ -43,7 +56,7 @@ public enum Interpreter {
     /// SBUF and PSUM, HBM is shared.
     private static func run(
         _ program: KernelProgram, inputs: [HostTensor], coreOrder: [Int]
-    ) throws(KernelSpaceError) -> [HostTensor] {
+    ) throws(KernelSpaceError) -> (outputs: [HostTensor], inputs: [HostTensor]) {
         var machine = Machine(program: program)
         for (decl, tensor) in zip(program.inputs, inputs) {
             machine.storage[decl.id] = tensor.data.map(decl.dtype.round)
@@ -59,7 +72,8 @@ public enum Interpreter {
                 for (slot, id) in onChip.enumerated() { coreStorage[core][slot] = machine.storage[id] }
             }
         }
-        return program.outputs.map { HostTensor(shape: $0.shape, data: machine.storage[$0.id]) }
+        let tensor = { (buffer: BufferDecl) in HostTensor(shape: buffer.shape, data: machine.storage[buffer.id]) }
+        return (program.outputs.map(tensor), program.inputs.map(tensor))
     }
 }
 

@@ -11,6 +11,7 @@ public enum KernelCatalog {
             AttentionDecodeTemplate(), AttentionPrefillTemplate(), ExpertMLPDecodeTemplate(),
             ExpertMLPPrefillTemplate(),
             MoEBlockDecodeTemplate(epsilon: numerics.rmsNormEpsilon, normaliseTopK: numerics.normaliseTopK),
+            AttentionBlockDecodeTemplate(epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
         ]
     }
 }

@@ -96,14 +96,18 @@ private struct LinearProgramBuilder {
         let w = builder.buffer("w", .hbm, [size[.k], size[.n]], dtype, role: .input(1))
         let y = builder.buffer("y", .hbm, [size[.m], size[.n]], dtype, role: .output)
         let xBlock = builder.buffer("x_block", .sbuf, [tk, block[.k], extent(.m)], dtype, copies: bufs)
-        let wBlock = builder.buffer(
-            "w_block", .sbuf, [tk, block[.k], extent(.n)], dtype, copies: configuration[LinearTemplate.wBufs])
+        let resident = configuration[LinearTemplate.wResident] == .on
+        let wBlock =
+            resident
+            ? builder.buffer("w_all", .sbuf, [tk, blocks(.k) * block[.k], size[.n]], dtype)
+            : builder.buffer(
+                "w_block", .sbuf, [tk, block[.k], extent(.n)], dtype, copies: configuration[LinearTemplate.wBufs])
         let yTile = builder.buffer("y_tile", .sbuf, [tm, tn], dtype, copies: 2)
         let normalises = shape.normalises
         let gamma = normalises ? builder.buffer("norm_weight", .hbm, [1, size[.k]], .bf16, role: .input(2)) : nil
         let gammaRows = normalises ? builder.buffer("norm_weight_rows", .sbuf, [tm, extent(.k)], .bf16) : nil
         let xLoad = loadX(x: x, xBlock: xBlock, bufs: bufs, gammaRows: gammaRows)
-        let wLoad = loadW(w: w, wBlock: wBlock)
+        let wLoad = resident ? [] : loadW(w: w, wBlock: wBlock)
         var accumulator: BufferDecl?
         let inPSUM = LinearTemplate.accumulatesInPSUM(shape: shape, configuration: configuration)
         if inPSUM {
@@ -119,8 +123,8 @@ private struct LinearProgramBuilder {
             !spansKBlocks && activation != .copy && evict != .scalar
             ? builder.buffer("y_fp32", .sbuf, [tm, tn], .fp32, copies: 2) : nil
         let compute = computeNest(
-            xBlock: xBlock, wBlock: wBlock, psum: psum, yTile: yTile, y: y, accumulator: accumulator,
-            temporary: evictTemporary)
+            xBlock: xBlock, wBlock: wBlock, resident: resident, psum: psum, yTile: yTile, y: y,
+            accumulator: accumulator, temporary: evictTemporary)
         let finale = accumulator.map { epilogue(accumulator: $0, yTile: yTile, y: y) } ?? []
         let xDepth = max(order.depth(of: .m), order.depth(of: .k))
         let wDepth = max(order.depth(of: .k), order.depth(of: .n))
@@ -150,7 +154,11 @@ private struct LinearProgramBuilder {
                         src: Access(gamma, [.broadcast(.const(0), count: tm), columns]), queue: 1)),
             ]
         }
-        return builder.program(name: kernelName, body: prologue + level(0))
+        if resident { prologue += loadAllW(w: w, wAll: wBlock) }
+        var program = builder.program(name: kernelName, body: prologue + level(0))
+        // The norm weight and a resident W depend on nothing the kernel computes.
+        program.prefetch = prologue.count
+        return program
     }
 
     private mutating func loadX(x: BufferDecl, xBlock: BufferDecl, bufs: Int, gammaRows: BufferDecl?) -> [Stmt] {
@@ -290,6 +298,21 @@ private struct LinearProgramBuilder {
         ]
     }
 
+    /// All of W into SBUF, one DMA of `tile_k` rows per K tile: `[tile_k, K tiles, N]` (the K tiles
+    /// rounded up to whole blocks, which the products index).
+    private mutating func loadAllW(w: BufferDecl, wAll: BufferDecl) -> [Stmt] {
+        let tk = tile[.k]
+        let loadK = builder.variable("wk")
+        let kGlobal = Affine.term(loadK, tk)
+        let dst = Access(
+            wAll, [range(.k, local: .const(0), global: kGlobal, size: tk), .index(.term(loadK)), .full(size[.n])])
+        let src = Access(w, [range(.k, local: kGlobal, global: kGlobal, size: tk), .full(size[.n])])
+        return [
+            .allocate(wAll.id),
+            .loop(Loop(loadK, trips: ceilDiv(size[.k], tk), body: [.op(.dma(dst: dst, src: src, queue: 1))])),
+        ]
+    }
+
     private func evictCopy(dst: Access, src: Access) -> Instruction {
         evict == .scalar
             ? .activation(dst: dst, src: src, function: .copy, scale: 1)
@@ -297,7 +320,7 @@ private struct LinearProgramBuilder {
     }
 
     private func computeNest(
-        xBlock: BufferDecl, wBlock: BufferDecl, psum: BufferDecl?, yTile: BufferDecl, y: BufferDecl,
+        xBlock: BufferDecl, wBlock: BufferDecl, resident: Bool, psum: BufferDecl?, yTile: BufferDecl, y: BufferDecl,
         accumulator: BufferDecl?, temporary: BufferDecl?
     ) -> [Stmt] {
         let (tm, tk, tn) = (tile[.m], tile[.k], tile[.n])
@@ -326,8 +349,15 @@ private struct LinearProgramBuilder {
             dst: product,
             stationary: Access(
                 xBlock, [kRange, .index(.term(ik)), range(.m, local: .term(im, tm), global: mGlobal, size: tm)]),
-            moving: Access(
-                wBlock, [kRange, .index(.term(ik)), range(.n, local: .term(in_, tn), global: nGlobal, size: tn)]),
+            moving: resident
+                ? Access(
+                    wBlock,
+                    [
+                        kRange, .index(.term(blockLoop[.k], block[.k]) + .term(ik)),
+                        range(.n, local: nGlobal, global: nGlobal, size: tn),
+                    ])
+                : Access(
+                    wBlock, [kRange, .index(.term(ik)), range(.n, local: .term(in_, tn), global: nGlobal, size: tn)]),
             accumulation: .acrossLoops(group))
         let products = Stmt.loop(Loop(ik, trips: block[.k], body: [.op(matmul)]))
         body.append(products)

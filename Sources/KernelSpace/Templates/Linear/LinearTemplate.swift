@@ -67,6 +67,9 @@ public struct LinearTemplate: KernelTemplate {
         "loop_order", LoopOrder.allCases, default: .mnk, "order of the block loops, outermost first")
     static let xBufs = IntKey("x_bufs", [1, 2, 3], default: 2, "rotating copies of the loaded X block")
     static let wBufs = IntKey("w_bufs", [1, 2, 3], default: 2, "rotating copies of the loaded W block")
+    static let wResident = ChoiceKey<Toggle>(
+        "w_resident", [.off, .on], default: .off,
+        "1: all of W loaded into SBUF once, first (ahead of a fused kernel's earlier stages); 0: block by block")
     static let accumulatorType = ChoiceKey<AccumulatorType>(
         "acc_dtype", [.fp32, .bf16], default: .fp32,
         "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)")
@@ -101,7 +104,7 @@ public struct LinearTemplate: KernelTemplate {
         [Self.tile.m, Self.tile.k, Self.tile.n, Self.block.m, Self.block.k, Self.block.n].map(\.parameter)
             + [
                 Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
-                Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter,
+                Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter, Self.wResident.parameter,
             ]
     }
 
@@ -157,6 +160,9 @@ public struct LinearTemplate: KernelTemplate {
                 return "block_\(name)=\(block) is redundant: block_\(name)=\(block / 2) already covers "
                     + "\(name.uppercased())=\(size) with tile_\(name)=\(tile)"
             }
+        }
+        if configuration[Self.wResident] == .on && configuration[Self.wBufs] != 1 {
+            return "w_bufs=\(configuration[Self.wBufs]) has no effect with w_resident=1 (W is loaded once)"
         }
         let kBlocks = ceilDiv(shape.size.k, configuration[Self.tile.k] * configuration[Self.block.k])
         if shape.normalises {

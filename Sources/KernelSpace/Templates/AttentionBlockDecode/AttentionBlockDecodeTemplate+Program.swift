@@ -1,0 +1,75 @@
+extension AttentionBlockDecodeTemplate {
+    /// The stages' programs chained: projection, norm and rotation, cache write, attention, output
+    /// projection.
+    public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        let problems = problems(problem)
+        let shape = AttentionShape(problem)
+        let (heads, kvHeads, d) = (shape.heads, shape.keyValueHeads, shape.headDim)
+        let attentionConfiguration = self.configuration(of: 2, configuration)
+        let projection = qkv.program(for: problems.qkv, configuration: self.configuration(of: 0, configuration))
+        let rotation = rope.program(for: problems.rope, configuration: self.configuration(of: 1, configuration))
+        let attended = attention.program(for: problems.attention, configuration: attentionConfiguration)
+        let projected = output.program(for: problems.output, configuration: self.configuration(of: 3, configuration))
+        let write = cacheWrite(
+            keyValueHeads: kvHeads, positions: shape.positions, headDim: d,
+            keysTransposed: attentionConfiguration[AttentionDecodeTemplate.kLayout] == .pretransposed)
+        // Arguments: 0 x, 1 w_qkv, 2 norm_weight, 3 q_norm_weight, 4 k_norm_weight, 5 cos, 6 sin,
+        // 7 k_cache, 8 v_cache, 9 w_o. q, k and v are column ranges of the projection's row.
+        let chain = ProgramChain(
+            stages: [
+                .init(projection, inputs: [.argument(0), .argument(1), .argument(2)]),
+                .init(
+                    rotation,
+                    inputs: [
+                        .elements(stage: 0, index: 0, offset: 0), .elements(stage: 0, index: 0, offset: heads * d),
+                        .argument(3), .argument(4), .argument(5), .argument(6),
+                    ], waits: projection.cores > 1),
+                .init(
+                    write,
+                    inputs: [
+                        .output(stage: 1, index: 1), .elements(stage: 0, index: 0, offset: (heads + kvHeads) * d),
+                        .argument(7), .argument(8),
+                    ]),
+                .init(attended, inputs: [.elements(stage: 1, index: 0, offset: 0), .argument(7), .argument(8)]),
+                .init(
+                    projected, inputs: [.elements(stage: 3, index: 0, offset: 0), .argument(9)],
+                    waits: attended.cores > 1, prefetchAt: configuration[Self.weights].stage),
+            ],
+            results: [ProgramChain.Output(stage: 4, index: 0)])
+        var program = chain.program(
+            name: "attention_block_decode_kernel",
+            arguments: [
+                "x", "w_qkv", "norm_weight", "q_norm_weight", "k_norm_weight", "cos", "sin", "k_cache", "v_cache",
+                "w_o",
+            ])
+        if !program.buffers.contains(where: { $0.name == "out" }) {
+            program.buffers[program.outputs[0].id].name = "out"
+        }
+        return program
+    }
+
+    /// Writes the new token's key and value (`[1, kv_heads d]`) into row `S - 1` of each KV head's
+    /// cache, HBM to HBM; a transposed K cache takes the key as a column.
+    private func cacheWrite(keyValueHeads: Int, positions: Int, headDim d: Int, keysTransposed: Bool) -> KernelProgram {
+        var b = ProgramBuilder()
+        let newKeys = b.buffer("k_new", .hbm, [1, keyValueHeads * d], .bf16, role: .input(0))
+        let newValues = b.buffer("v_new", .hbm, [1, keyValueHeads * d], .bf16, role: .input(1))
+        let keys =
+            keysTransposed
+            ? b.buffer("k_cache_t", .hbm, [keyValueHeads * d, positions], .bf16, role: .input(2))
+            : b.buffer("k_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(2))
+        let values = b.buffer("v_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(3))
+        var body: [Stmt] = []
+        for head in 0..<keyValueHeads {
+            let columns = [AffineRange.full(1), AffineRange(start: .const(head * d), size: d)]
+            let row = [AffineRange.index(.const(head * positions + positions - 1)), .full(d)]
+            let key =
+                keysTransposed ? [AffineRange(start: .const(head * d), size: d), .index(.const(positions - 1))] : row
+            body += [
+                .op(.dma(dst: Access(keys, key), src: Access(newKeys, columns), queue: 0)),
+                .op(.dma(dst: Access(values, row), src: Access(newValues, columns), queue: 1)),
+            ]
+        }
+        return b.program(name: "cache_write", body: body)
+    }
+}

@@ -1,0 +1,171 @@
+import KernelSpace
+import Testing
+
+/// The fused decode attention block: one program chained from the stages' programs and a cache write.
+@Suite struct AttentionBlockDecodeTests {
+    let block = AttentionBlockDecodeTemplate(epsilon: 1e-6, ropeTheta: 1_000_000)
+
+    /// A size field of the problem.
+    func size(_ problem: Problem, _ name: String) -> Int {
+        guard case .int(let value)? = problem[name] else { preconditionFailure("\(name) is not a size") }
+        return value
+    }
+
+    /// The stages' own programs run one after another on the interpreter; the caches are updated
+    /// between the rotation and the attention as the reference updates them.
+    func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> HostTensor {
+        let problems = block.problems(problem)
+        func run(_ stage: Int, _ problem: Problem, _ inputs: [HostTensor]) throws -> [HostTensor] {
+            let template = block.stages[stage].template
+            let configuration = block.configuration(of: stage, configuration)
+            return try Interpreter.run(
+                template.program(for: problem, configuration: configuration),
+                inputs: template.arguments(inputs, problem: problem, configuration: configuration))
+        }
+        let heads = size(problem, "heads")
+        let (kvHeads, d, positions) = (size(problem, "kv_heads"), size(problem, "d"), size(problem, "S"))
+        let projected = try run(0, problems.qkv, [inputs[0], inputs[1], inputs[2]])[0]
+        func columns(_ from: Int, _ count: Int) -> HostTensor {
+            HostTensor(shape: [1, count], data: Array(projected.data[from..<(from + count)]))
+        }
+        let rotated = try run(
+            1, problems.rope, [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
+        let (keys, values) = AttentionBlockDecodeTemplate.caches(
+            inputs[7], inputs[8], newKeys: rotated[1], newValues: columns((heads + kvHeads) * d, kvHeads * d),
+            positions: positions, headDim: d)
+        let attended = try run(
+            2, problems.attention, [HostTensor(shape: [heads, d], data: rotated[0].data), keys, values])[0]
+        return try run(
+            3, problems.output, [HostTensor(shape: [1, heads * d], data: attended.data), inputs[9]])[0]
+    }
+
+    /// Every sampled configuration, on one core and on two: the fused kernel's output is bit for bit
+    /// the unfused chain's and within tolerance of the reference, and the kernel leaves the new
+    /// token's key and value in row `S - 1` of each KV head's cache and nothing else changed.
+    @Test(arguments: ["H=256,S=200,heads=4,kv_heads=1,d=64", "H=128,S=130,heads=4,kv_heads=2,d=32,lnc=2"])
+    func theFusedBlockIsBitForBitTheUnfusedChain(text: String) throws {
+        let problem = try block.parseProblem(text)
+        let inputs = block.inputs(for: problem, seed: 5)
+        let expected = block.reference(for: problem, inputs: inputs)
+        let configurations = validConfigurations(SearchSpace(block), problem, limit: 10, seed: 3)
+        #expect(configurations.count >= 4)
+        var cores = Set<Int>()
+        for configuration in configurations {
+            let program = block.program(for: problem, configuration: configuration)
+            cores.insert(program.cores)
+            #expect(ResourceCheck.violation(of: program, limits: trn2Limits) == nil, "\(configuration.key)")
+            let arguments = block.arguments(inputs, problem: problem, configuration: configuration)
+            let (outputs, after) = try Interpreter.call(program, inputs: arguments)
+            let chain = try unfused(problem, configuration, inputs)
+            #expect(outputs[0].data.map(\.bitPattern) == chain.data.map(\.bitPattern), "\(configuration.key)")
+            #expect(NumericCheck.relativeError(outputs[0], expected[0]) <= block.tolerance(for: problem))
+            // The caches after the call are the reference's caches, in the kernel's layout.
+            let (keys, values) = try referenceCaches(problem, configuration, inputs)
+            let laidOut = block.arguments(
+                Array(inputs[0..<7]) + [keys, values, inputs[9]], problem: problem, configuration: configuration)
+            #expect(after[7].data.map(\.bitPattern) == laidOut[7].data.map(\.bitPattern), "\(configuration.key)")
+            #expect(after[8].data.map(\.bitPattern) == values.data.map(\.bitPattern), "\(configuration.key)")
+            #expect(after[7].data != arguments[7].data, "the K cache was not written")
+        }
+        if text.hasSuffix("lnc=2") { #expect(cores == [1, 2]) }
+    }
+
+    /// The caches with the new token's rotated key and projected value in row `S - 1`, computed
+    /// from the stages' references.
+    func referenceCaches(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> (
+        HostTensor, HostTensor
+    ) {
+        let problems = block.problems(problem)
+        let heads = size(problem, "heads")
+        let (kvHeads, d, positions) = (size(problem, "kv_heads"), size(problem, "d"), size(problem, "S"))
+        let projected = block.stages[0].template.reference(
+            for: problems.qkv, inputs: [inputs[0], inputs[1], inputs[2]])[0]
+        func columns(_ from: Int, _ count: Int) -> HostTensor {
+            HostTensor(shape: [1, count], data: Array(projected.data[from..<(from + count)]))
+        }
+        let rotated = block.stages[1].template.reference(
+            for: problems.rope,
+            inputs: [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
+        let caches = AttentionBlockDecodeTemplate.caches(
+            inputs[7], inputs[8], newKeys: rotated[1], newValues: columns((heads + kvHeads) * d, kvHeads * d),
+            positions: positions, headDim: d)
+        return (caches.keys, caches.values)
+    }
+
+    /// A split projection's columns and split attention's heads are read whole by the next stage:
+    /// the chained kernel puts a barrier before it; without one a core reads what the other has
+    /// not written yet, and the run fails or gives a wrong answer.
+    @Test func splitStagesAreFollowedByABarrier() throws {
+        let problem = try block.parseProblem("H=128,S=130,heads=4,kv_heads=2,d=32,lnc=2")
+        let configuration = try #require(
+            validConfigurations(SearchSpace(block), problem, limit: 200, seed: 4).first {
+                $0["qkv_split"] == .choice("columns") && $0["attention_split"] == .choice("heads")
+            })
+        let program = block.program(for: problem, configuration: configuration)
+        let barriers = program.body.filter { if case .barrier = $0 { true } else { false } }
+        #expect(barriers.count == 2)
+        var unsynchronised = program
+        unsynchronised.body = program.body.filter { if case .barrier = $0 { false } else { true } }
+        let inputs = block.inputs(for: problem, seed: 1)
+        let expected = block.reference(for: problem, inputs: inputs)[0]
+        let arguments = block.arguments(inputs, problem: problem, configuration: configuration)
+        let synchronised = try Interpreter.run(program, inputs: arguments)[0]
+        #expect(NumericCheck.relativeError(synchronised, expected) <= block.tolerance(for: problem))
+        if let outputs = try? Interpreter.run(unsynchronised, inputs: arguments) {
+            #expect(!(NumericCheck.relativeError(outputs[0], expected) <= block.tolerance(for: problem)))
+        }
+    }
+
+    /// With resident output-projection weights, their loads can be issued at an earlier stage's
+    /// start, on their own DMA stream: the kernel computes the same bits, and the loads come first.
+    @Test func hoistedWeightLoadsChangeOnlyWhenTheyRun() throws {
+        let problem = try block.parseProblem("H=256,S=200,heads=4,kv_heads=1,d=64")
+        var configuration = try #require(
+            validConfigurations(SearchSpace(block), problem, limit: 200, seed: 6).first {
+                $0["o_weights"] != .choice("blocked")
+            })
+        let inputs = block.inputs(for: problem, seed: 2)
+        func run(_ configuration: Configuration) throws -> (KernelProgram, [Float]) {
+            let program = block.program(for: problem, configuration: configuration)
+            let arguments = block.arguments(inputs, problem: problem, configuration: configuration)
+            return (program, try Interpreter.run(program, inputs: arguments)[0].data)
+        }
+        let position = try #require(configuration.names.firstIndex(of: "o_weights"))
+        configuration.values[position] = .choice("resident")
+        let (inPlace, expected) = try run(configuration)
+        configuration.values[position] = .choice("start")
+        let (hoisted, outputs) = try run(configuration)
+        #expect(outputs.map(\.bitPattern) == expected.map(\.bitPattern))
+        #expect(inPlace.prefetch == 0)
+        #expect(hoisted.prefetch > 0)
+        var queues: [Int] = []
+        var allocated: [Int] = []
+        for statement in hoisted.body.prefix(hoisted.prefetch) {
+            if case .allocate(let id) = statement { allocated.append(id) }
+            guard case .loop(let loop) = statement else { continue }
+            for case .op(.dma(_, _, let queue)) in loop.body { queues.append(queue) }
+        }
+        #expect(!allocated.isEmpty && allocated.allSatisfy { hoisted.buffers[$0].stage == nil })
+        #expect(!queues.isEmpty && queues.allSatisfy { $0 == 3 })
+    }
+
+    /// The emitted kernel takes the ten arguments, writes the caches with DMAs, and declares the
+    /// flat intermediates once.
+    @Test func theChainedSourceWritesTheCacheInPlace() throws {
+        let problem = try block.parseProblem("H=256,S=200,heads=4,kv_heads=1,d=64")
+        let program = block.program(for: problem, configuration: block.defaultConfiguration)
+        #expect(
+            program.inputs.map(\.name) == [
+                "x", "w_qkv", "norm_weight", "q_norm_weight", "k_norm_weight", "cos", "sin", "k_cache", "v_cache",
+                "w_o",
+            ])
+        #expect(program.outputs.map(\.name) == ["out"])
+        #expect(Set(program.updatedInputs.map { program.buffers[$0].name }) == ["k_cache", "v_cache"])
+        let source = NKIEmitter.function(program)
+        #expect(source.contains("nisa.dma_copy(dst=v_cache[199:200, 0:64]"), "\(source)")
+        for buffer in program.buffers where buffer.role == .intermediate {
+            #expect(buffer.shape.first == 1, "\(buffer.name) is not flat")
+            #expect(source.contains("\(buffer.name) = nl.ndarray("), "\(buffer.name) is not declared")
+        }
+    }
+}

@@ -15,11 +15,16 @@ enum FloorBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         let cache = try TimingCache(path: directory.appendingPathComponent("floors.sqlite").path)
         let driver = Driver(backend: ModelBackend(), cache: cache)
+        // NKITUNE_BENCH_PHASES=decode runs only the decode step.
+        let phases =
+            ProcessInfo.processInfo.environment["NKITUNE_BENCH_PHASES"].map {
+                $0.split(separator: ",").compactMap { Phase(rawValue: String($0)) }
+            } ?? [.decode, .prefill]
         for target in [Target.trn2, .trn3] {
             var totals: [String: (tuned: Double, floor: Double)] = [:]
             for lnc in [2, 1] {
                 let deployment = Deployment(model: .qwen3MoE30BA3B, target: target.name, logicalCoreSize: lnc)
-                for phase in [Phase.decode, .prefill] {
+                for phase in phases {
                     print("\n\(target.name), LNC \(lnc), \(phase.rawValue) (guided, \(budget) measurements per kernel)")
                     print(
                         [

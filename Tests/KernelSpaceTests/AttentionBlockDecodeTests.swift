@@ -15,9 +15,10 @@ import Testing
     /// between the rotation and the attention as the reference updates them.
     func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> HostTensor {
         let problems = block.problems(problem)
+        let blockProblem = problem
         func run(_ stage: Int, _ problem: Problem, _ inputs: [HostTensor]) throws -> [HostTensor] {
             let template = block.stages[stage].template
-            let configuration = block.configuration(of: stage, configuration)
+            let configuration = block.configuration(of: stage, configuration, for: blockProblem)
             return try Interpreter.run(
                 template.program(for: problem, configuration: configuration),
                 inputs: template.arguments(inputs, problem: problem, configuration: configuration))

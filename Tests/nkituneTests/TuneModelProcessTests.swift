@@ -55,7 +55,7 @@ import Testing
             #expect(now.spent == now.rows, "after a signal at \(delay) s")
             #expect(now.spent <= Self.budget)
         }
-        let resumed = try runTool(arguments(cache), in: directory)
+        let resumed = try runTool(arguments(cache), in: directory, seconds: 900)
         #expect(resumed.status == 0, "\(resumed.error)")
         #expect(resumed.error.contains("continuing: "))
         #expect(resumed.output.contains("ended: the measurement budget is spent"))

@@ -5,11 +5,14 @@ extension AttentionBlockDecodeTemplate {
         let problems = problems(problem)
         let shape = AttentionShape(problem)
         let (heads, kvHeads, d) = (shape.heads, shape.keyValueHeads, shape.headDim)
-        let attentionConfiguration = self.configuration(of: 2, configuration)
-        let projection = qkv.program(for: problems.qkv, configuration: self.configuration(of: 0, configuration))
-        let rotation = rope.program(for: problems.rope, configuration: self.configuration(of: 1, configuration))
+        let attentionConfiguration = self.configuration(of: 2, configuration, for: problem)
+        let projection = qkv.program(
+            for: problems.qkv, configuration: self.configuration(of: 0, configuration, for: problem))
+        let rotation = rope.program(
+            for: problems.rope, configuration: self.configuration(of: 1, configuration, for: problem))
         let attended = attention.program(for: problems.attention, configuration: attentionConfiguration)
-        let projected = output.program(for: problems.output, configuration: self.configuration(of: 3, configuration))
+        let projected = output.program(
+            for: problems.output, configuration: self.configuration(of: 3, configuration, for: problem))
         let write = cacheWrite(
             keyValueHeads: kvHeads, positions: shape.positions, headDim: d,
             keysTransposed: attentionConfiguration[AttentionDecodeTemplate.kLayout] == .pretransposed)

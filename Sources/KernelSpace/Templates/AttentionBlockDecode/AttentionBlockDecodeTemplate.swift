@@ -54,7 +54,8 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
     /// Stage parameters with one sensible value at one token, fixed in the block rather than
     /// searched: the projections' row tiling (M=1), the q/k rotation's token tile (T=1), the
     /// fused norm's layout and accumulator (``LinearTemplate`` requires them with `norm=1`), and
-    /// the q/k/v weights loaded block by block (resident, they would only delay the first products).
+    /// the q/k/v weights loaded block by block (resident, they would only delay the first products),
+    /// and the output projection's accumulator in fp32 (one token's sums are few).
     static let fixed: [[String: ParameterValue]] = [
         [
             LinearTemplate.tile.m.parameter.name: .int(32), LinearTemplate.block.m.parameter.name: .int(1),
@@ -64,7 +65,10 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         ],
         [QKNormRopeTemplate.tileT.parameter.name: .int(32)],
         [:],
-        [LinearTemplate.tile.m.parameter.name: .int(32), LinearTemplate.block.m.parameter.name: .int(1)],
+        [
+            LinearTemplate.tile.m.parameter.name: .int(32), LinearTemplate.block.m.parameter.name: .int(1),
+            LinearTemplate.accumulatorType.parameter.name: .choice(AccumulatorType.fp32.rawValue),
+        ],
     ]
 
     static let weights = ChoiceKey<WeightLoading>(
@@ -72,10 +76,12 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         "output projection's weights: block by block, or all resident in SBUF, loaded in place or at the "
             + "start of the attention, the q/k rotation or the kernel (overlapping the stages between)")
 
-    /// Whether the block sets a stage parameter itself: ``fixed``, or the output projection's
-    /// `w_resident`, which `o_weights` decides.
+    /// Whether the block sets a stage parameter itself: ``fixed``, the output projection's
+    /// `w_resident`, which `o_weights` decides, or the projection's `block_k`, which its `tile_k`
+    /// decides (the fused norm needs whole rows: one block covering `H`).
     static func sets(_ stage: Int, _ name: String) -> Bool {
         fixed[stage][name] != nil || (stage == 3 && name == LinearTemplate.wResident.parameter.name)
+            || (stage == 0 && name == LinearTemplate.block.k.parameter.name)
     }
 
     /// Every stage's parameters the block does not set, prefixed, then `o_weights`.
@@ -139,16 +145,24 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         )
     }
 
-    /// A stage's own configuration, read from the block's prefixed parameters and ``fixed``.
-    public func configuration(of stage: Int, _ configuration: Configuration) -> Configuration {
+    /// A stage's own configuration for `problem`, read from the block's prefixed parameters and
+    /// the values the block sets (``sets(_:_:)``).
+    public func configuration(of stage: Int, _ configuration: Configuration, for problem: Problem) -> Configuration {
         let (prefix, template) = stages[stage]
         let names = template.parameters.map(\.name)
         let resident = configuration[Self.weights] == .blocked ? Toggle.off : .on
+        // The smallest block of K tiles that covers H.
+        let tile = configuration["qkv_" + LinearTemplate.tile.k.parameter.name].intValue ?? 128
+        let blocks = LinearTemplate.block.k.values
+        let wholeRows = blocks.first { $0 * tile >= problem[Self.hidden] } ?? blocks.last ?? 1
         return Configuration(
             names: names,
             values: names.map { name in
-                if stage == 3 && name == LinearTemplate.wResident.parameter.name { return .choice(resident.rawValue) }
-                return Self.fixed[stage][name] ?? configuration[prefix + name]
+                switch (stage, name) {
+                case (3, LinearTemplate.wResident.parameter.name): .choice(resident.rawValue)
+                case (0, LinearTemplate.block.k.parameter.name): .int(wholeRows)
+                default: Self.fixed[stage][name] ?? configuration[prefix + name]
+                }
             })
     }
 
@@ -177,7 +191,8 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         let problems = problems(problem)
         for (index, stageProblem) in [problems.qkv, problems.rope, problems.attention, problems.output].enumerated() {
             let stage = stages[index]
-            if let reason = stage.template.restriction(self.configuration(of: index, configuration), for: stageProblem)
+            if let reason = stage.template.restriction(
+                self.configuration(of: index, configuration, for: problem), for: stageProblem)
             {
                 return "\(stage.prefix.dropLast()): \(reason)"
             }
@@ -203,7 +218,7 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         arguments[0] =
             qkv.arguments(
                 [inputs[0], inputs[1], inputs[2]], problem: problems.qkv,
-                configuration: self.configuration(of: 0, configuration)
+                configuration: self.configuration(of: 0, configuration, for: problem)
             )[0]
         let shape = AttentionShape(problem)
         let query = HostTensor(
@@ -211,7 +226,7 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         arguments[7] =
             attention.arguments(
                 [query, inputs[7], inputs[8]], problem: problems.attention,
-                configuration: self.configuration(of: 2, configuration))[1]
+                configuration: self.configuration(of: 2, configuration, for: problem))[1]
         return arguments
     }
 

@@ -122,4 +122,23 @@ import Testing
         }
         #expect(told.withLock { $0 } == ["cache \(path) is locked by another process; waiting up to 0.3 s for it"])
     }
+
+    /// SQLite refuses a lock without waiting while another connection switches a new file to WAL
+    /// mode; six writers creating one cache at once, twenty times over, all open it and keep their rows.
+    @Test func writersCreatingOneCacheAtOnceAllOpenIt() throws {
+        for round in 0..<20 {
+            let path = try makeDirectory()
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { writer in
+                do {
+                    try TimingCache(path: path).insert(
+                        [("w=\(writer)", Measurement(status: .ok, latency: 5, samples: 1))], in: scope)
+                } catch {
+                    failures.withLock { $0.append("round \(round), writer \(writer): \(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty)
+            #expect(try TimingCache(path: path, mode: .readOnly).configurations(in: scope).count == 6)
+        }
+    }
 }

@@ -59,6 +59,18 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
         #expect(search.census.proposed == eager.count)
     }
 
+    /// At a small problem most of `linear`'s space is refused (column splits at lnc=1, redundant
+    /// tiles); a budget of one must still find a valid variant, however many draws it takes.
+    @Test func sparseSpacesAreDrawnUntilSomethingIsValid() throws {
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem("M=64,K=256,N=256")
+        for seed: UInt64 in 1...8 {
+            let found = Strategy.random.candidates(in: space, for: problem, budget: 1, seed: seed)
+            #expect(found.count == 1, "seed \(seed)")
+            #expect(found.allSatisfy { space.exclusion($0, for: problem) == nil })
+        }
+    }
+
     @Test func proposalsAreBoundedWorkPerCall() throws {
         // A restriction nothing satisfies: each call returns after a bounded scan, and the census
         // names the restriction.

@@ -278,7 +278,10 @@ import Testing
                     "--jobs", "1",
                 ], in: directory)
         }
-        for run in runs { #expect(run.wait().status == 0) }
+        for run in runs {
+            let result = run.wait()
+            #expect(result.status == 0, "\(result.error)")
+        }
         let template = LinearTemplate()
         let problem = try template.parseProblem(Self.problem)
         var union = Set<String>()

@@ -6,8 +6,9 @@ import KernelSpace
 struct IndexedSearch: SearchStrategy {
     enum Order {
         case spaceOrder
-        /// Draws from a seeded SplitMix64, up to 256 draws per budgeted configuration; a space no
-        /// larger than the budget is walked in order.
+        /// Draws from a seeded SplitMix64, up to 256 draws per budgeted configuration (more while
+        /// none was valid, so a sparse space is never called empty before all of it was drawn); a
+        /// space no larger than the budget is walked in order.
         case sample(seed: UInt64)
     }
 
@@ -21,6 +22,7 @@ struct IndexedSearch: SearchStrategy {
     private var proposedDefault = false
     private var sample: IndexDraws?
     private let draws: Int
+    private let size: Int
     private var position = 0
     private(set) var census = ExclusionCensus()
 
@@ -29,7 +31,7 @@ struct IndexedSearch: SearchStrategy {
         self.problem = problem
         limit = budget ?? Int.max
         defaultConfiguration = space.defaultConfiguration
-        let size = space.size
+        size = space.size
         switch order {
         case .spaceOrder:
             draws = size
@@ -42,7 +44,10 @@ struct IndexedSearch: SearchStrategy {
         }
     }
 
-    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && position >= draws) }
+    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && position >= drawLimit) }
+
+    /// Draws allowed now: the planned number, or the whole space while nothing valid was found.
+    private var drawLimit: Int { census.proposed == 0 ? size : draws }
 
     var progress: (done: Int, total: Int) {
         limit < draws ? (census.proposed, limit) : (census.considered, draws)
@@ -55,7 +60,7 @@ struct IndexedSearch: SearchStrategy {
             consider(defaultConfiguration, into: &chosen)
         }
         var work = 0
-        while chosen.count < count && census.proposed < limit && position < draws && work < Self.workPerCall {
+        while chosen.count < count && census.proposed < limit && position < drawLimit && work < Self.workPerCall {
             let configuration = space.configuration(at: nextIndex())
             position += 1
             work += 1

@@ -95,26 +95,51 @@ public final class TimingCache: Sendable {
     ) throws(AutotuneError) {
         self.path = path
         self.mode = mode
+        self.lockTimeout = lockTimeout
+        let started = Date()
+        while true {
+            do {
+                database = try Self.open(path, mode: mode, lockTimeout: lockTimeout, onWait: onWait)
+                return
+            } catch let error as DatabaseError where Self.isTransient(error) {
+                // SQLite reports a lock taken while another process switches a new file to WAL
+                // mode at once, without waiting; the file is then judged again, as that process left it.
+                guard Date().timeIntervalSince(started) < lockTimeout else {
+                    throw AutotuneError(
+                        .cache, "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            } catch let error as AutotuneError {
+                throw error
+            } catch {
+                throw AutotuneError(.cache, "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
+            }
+        }
+    }
+
+    /// Judges the file at `path`, then opens it (and for ``Mode/readWrite`` creates or migrates it).
+    private static func open(
+        _ path: String, mode: Mode, lockTimeout: Double, onWait: (@Sendable (String) -> Void)?
+    ) throws -> any DatabaseWriter {
         let kind = try CacheFile.inspect(path, lockTimeout: lockTimeout)
         if mode == .readOnly && kind == .absent {
             throw AutotuneError(.cache, "no cache at \(path)")
         }
-        if mode == .readWrite && kind == .absent { try Self.prepareDirectory(of: path) }
+        if mode == .readWrite && kind == .absent { try prepareDirectory(of: path) }
         var configuration = Configuration()
         configuration.readonly = mode == .readOnly
-        configuration.busyMode = Self.busyMode(path: path, timeout: lockTimeout, onWait: onWait)
-        do {
-            if mode == .readOnly {
-                database = try DatabaseQueue(path: path, configuration: configuration)
-            } else {
-                let pool = try DatabasePool(path: path, configuration: configuration)
-                if kind != .cache(schemaVersion: CacheFile.schemaVersion) { try Self.migrate(pool) }
-                database = pool
-            }
-        } catch {
-            throw AutotuneError(.cache, "cannot open cache \(path): \(Self.reason(error, timeout: lockTimeout))")
-        }
-        self.lockTimeout = lockTimeout
+        configuration.busyMode = busyMode(path: path, timeout: lockTimeout, onWait: onWait)
+        if mode == .readOnly { return try DatabaseQueue(path: path, configuration: configuration) }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        if kind != .cache(schemaVersion: CacheFile.schemaVersion) { try migrate(pool) }
+        return pool
+    }
+
+    /// Errors SQLite returns without calling the busy handler while another process sets up the
+    /// same new file: a lock refused during the switch to WAL mode, or the switch itself refused.
+    private static func isTransient(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+            || (error.message ?? "").contains("could not activate WAL Mode")
     }
 
     private let lockTimeout: Double

@@ -8,13 +8,13 @@ import Testing
     /// The stages' own programs run one after another on the interpreter, then the residual add.
     func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> HostTensor {
         let problems = block.problems(problem)
-        func run(_ template: any KernelTemplate, _ stage: Int, _ problem: Problem, _ inputs: [HostTensor]) throws
+        func run(_ template: any KernelTemplate, _ stage: Int, _ stageProblem: Problem, _ inputs: [HostTensor]) throws
             -> [HostTensor]
         {
-            let configuration = block.configuration(of: stage, configuration)
+            let configuration = block.configuration(of: stage, configuration, for: problem)
             return try Interpreter.run(
-                template.program(for: problem, configuration: configuration),
-                inputs: template.arguments(inputs, problem: problem, configuration: configuration))
+                template.program(for: stageProblem, configuration: configuration),
+                inputs: template.arguments(inputs, problem: stageProblem, configuration: configuration))
         }
         let (norm, router, experts) = (block.stages[0].template, block.stages[1].template, block.stages[2].template)
         let normed = try run(norm, 0, problems.norm, [inputs[0], inputs[1], inputs[2]])

@@ -20,7 +20,8 @@ struct IndexedSearch: SearchStrategy {
     private let limit: Int
     private let defaultConfiguration: Configuration
     private var proposedDefault = false
-    private var sample: IndexDraws?
+    private var sample: SpaceDraws?
+    private var drawnOut = false
     private let draws: Int
     private let size: Int
     private var position = 0
@@ -40,11 +41,11 @@ struct IndexedSearch: SearchStrategy {
             draws = wanted.overflow ? size : min(size, wanted.partialValue)
             // Sampled unless the budget covers the whole space (then order cannot matter); with no
             // budget, the whole space in a seeded random order.
-            if budget == nil || limit < size { sample = IndexDraws(total: size, seed: seed) }
+            if budget == nil || limit < size { sample = SpaceDraws(space: space, problem: problem, seed: seed) }
         }
     }
 
-    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && position >= drawLimit) }
+    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && (drawnOut || position >= drawLimit)) }
 
     /// Draws allowed now: the planned number, or the whole space while nothing valid was found.
     private var drawLimit: Int { census.proposed == 0 ? size : draws }
@@ -61,7 +62,11 @@ struct IndexedSearch: SearchStrategy {
         }
         var work = 0
         while chosen.count < count && census.proposed < limit && position < drawLimit && work < Self.workPerCall {
-            let configuration = space.configuration(at: nextIndex())
+            guard let index = nextIndex() else {
+                drawnOut = true
+                break
+            }
+            let configuration = space.configuration(at: index)
             position += 1
             work += 1
             if configuration != defaultConfiguration { consider(configuration, into: &chosen) }
@@ -82,8 +87,8 @@ struct IndexedSearch: SearchStrategy {
         chosen.append(configuration)
     }
 
-    /// The next index: in order, or the next distinct seeded draw.
-    private mutating func nextIndex() -> Int {
-        sample?.next() ?? position
+    /// The next index: in order, or the next distinct seeded draw (nil once the draws are out).
+    private mutating func nextIndex() -> Int? {
+        sample == nil ? position : sample?.next()
     }
 }

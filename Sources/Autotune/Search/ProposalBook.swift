@@ -14,7 +14,7 @@ struct ProposalBook {
     /// Points in the order their results came.
     private(set) var observed: [[Int]] = []
     private var proposedDefault = false
-    private var draws: IndexDraws
+    private var draws: SpaceDraws
     private var drawnOut = false
     /// Random draws allowed in all: the whole space without a budget, else 64 per budgeted
     /// configuration (at least 2^18), so a space where almost nothing is valid ends in seconds.
@@ -27,7 +27,7 @@ struct ProposalBook {
         self.problem = problem
         limit = budget ?? Int.max
         radices = space.parameters.map { $0.domain.values.count }
-        draws = IndexDraws(total: max(1, space.size), seed: seed ^ 0xB00C)
+        draws = SpaceDraws(space: space, problem: problem, seed: seed ^ 0xB00C)
         let wanted = budget.map { $0.multipliedReportingOverflow(by: 64) }
         drawLimit =
             wanted.map { $0.overflow ? space.size : min(space.size, max($0.partialValue, 1 << 18)) } ?? space.size

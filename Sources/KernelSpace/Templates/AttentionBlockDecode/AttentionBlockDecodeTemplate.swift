@@ -19,7 +19,7 @@
 /// (`[kv_heads S, d]`, or `[kv_heads d, S]` when `attention_k_layout=pretransposed`),
 /// `v_cache [kv_heads S, d]`, `w_o [heads d, H]`. Output: `out [1, H]`; the caches' row `S - 1` of
 /// each KV head is written in place.
-public struct AttentionBlockDecodeTemplate: KernelTemplate {
+public struct AttentionBlockDecodeTemplate: StagedTemplate {
     /// The block with a model's numbers.
     public init(epsilon: Float, ropeTheta: Double) {
         qkv = LinearTemplate(
@@ -79,37 +79,16 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
     /// Whether the block sets a stage parameter itself: ``fixed``, the output projection's
     /// `w_resident`, which `o_weights` decides, or the projection's `block_k`, which its `tile_k`
     /// decides (the fused norm needs whole rows: one block covering `H`).
-    static func sets(_ stage: Int, _ name: String) -> Bool {
-        fixed[stage][name] != nil || (stage == 3 && name == LinearTemplate.wResident.parameter.name)
+    public func sets(_ stage: Int, _ name: String) -> Bool {
+        Self.fixed[stage][name] != nil || (stage == 3 && name == LinearTemplate.wResident.parameter.name)
             || (stage == 0 && name == LinearTemplate.block.k.parameter.name)
     }
 
-    /// Every stage's parameters the block does not set, prefixed, then `o_weights`.
-    public var parameters: [Parameter] {
-        stages.enumerated().flatMap { index, stage in
-            stage.template.parameters.filter { !Self.sets(index, $0.name) }.map {
-                Parameter(stage.prefix + $0.name, $0.domain, default: $0.defaultValue, $0.summary)
-            }
-        } + [Self.weights.parameter]
-    }
+    /// `o_weights`, after the stages' parameters.
+    public var blockParameters: [Parameter] { [Self.weights.parameter] }
 
-    /// Every stage's numerics parameters that are searched, prefixed.
-    public var numericParameters: Set<String> {
-        Set(
-            stages.enumerated().flatMap { index, stage in
-                stage.template.numericParameters.filter { !Self.sets(index, $0) }.map { stage.prefix + $0 }
-            })
-    }
-
-    /// The buffer counts of every stage are the compiler's on hardware.
-    public var compilerHints: [String: String] {
-        Dictionary(
-            uniqueKeysWithValues: stages.enumerated().flatMap { index, stage in
-                stage.template.compilerHints.filter { !Self.sets(index, $0.key) }.map {
-                    (stage.prefix + $0.key, $0.value)
-                }
-            })
-    }
+    /// Every problem of the block's fields can run.
+    public func blockRestriction(for problem: Problem) -> String? { nil }
 
     /// The problem of one decode token with hidden size `hidden` attending over `positions` cached
     /// positions (its own included).
@@ -145,6 +124,12 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         )
     }
 
+    /// The stages' problems in ``stages`` order.
+    public func stageProblems(_ problem: Problem) -> [Problem] {
+        let problems = problems(problem)
+        return [problems.qkv, problems.rope, problems.attention, problems.output]
+    }
+
     /// A stage's own configuration for `problem`, read from the block's prefixed parameters and
     /// the values the block sets (``sets(_:_:)``).
     public func configuration(of stage: Int, _ configuration: Configuration, for problem: Problem) -> Configuration {
@@ -172,7 +157,7 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
     public func configuration(stages configurations: [Configuration]) -> Configuration {
         var values: [ParameterValue] = []
         for (index, stage) in stages.enumerated() {
-            for parameter in stage.template.parameters where !Self.sets(index, parameter.name) {
+            for parameter in stage.template.parameters where !sets(index, parameter.name) {
                 values.append(configurations[index][parameter.name])
             }
         }
@@ -184,20 +169,6 @@ public struct AttentionBlockDecodeTemplate: KernelTemplate {
         let problems = problems(problem)
         return qkv.macs(for: problems.qkv) + attention.macs(for: problems.attention)
             + output.macs(for: problems.output)
-    }
-
-    /// The first stage that is not a sensible variant, with its prefix.
-    public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
-        let problems = problems(problem)
-        for (index, stageProblem) in [problems.qkv, problems.rope, problems.attention, problems.output].enumerated() {
-            let stage = stages[index]
-            if let reason = stage.template.restriction(
-                self.configuration(of: index, configuration, for: problem), for: stageProblem)
-            {
-                return "\(stage.prefix.dropLast()): \(reason)"
-            }
-        }
-        return nil
     }
 
     /// Random logical inputs, drawn as each stage draws its own: the caches' last row is stale

@@ -2,11 +2,12 @@ extension MoEBlockDecodeTemplate {
     /// The stages' programs chained: norm, router, experts, then the residual add.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let problems = problems(problem)
-        let normProgram = norm.program(for: problems.norm, configuration: self.configuration(of: 0, configuration))
+        let normProgram = norm.program(
+            for: problems.norm, configuration: self.configuration(of: 0, configuration, for: problem))
         let routerProgram = router.program(
-            for: problems.router, configuration: self.configuration(of: 1, configuration))
+            for: problems.router, configuration: self.configuration(of: 1, configuration, for: problem))
         let expertProgram = experts.program(
-            for: problems.experts, configuration: self.configuration(of: 2, configuration))
+            for: problems.experts, configuration: self.configuration(of: 2, configuration, for: problem))
         let shape = ExpertShape(problem)
         // On two cores each adds the half of the columns its experts' combine wrote.
         let cores = expertProgram.cores

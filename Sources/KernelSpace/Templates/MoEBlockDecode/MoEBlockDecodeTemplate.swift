@@ -13,7 +13,7 @@
 ///
 /// Arguments: `x [T, H]` (the attention block's output), `residual [T, H]`, `norm_weight [1, H]`,
 /// `router_weight [H, E]`, `gate_up [E, H, 2I]`, `down [E, I, H]`. Output: `out [T, H]`.
-public struct MoEBlockDecodeTemplate: KernelTemplate {
+public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// The block with a model's numbers.
     public init(epsilon: Float, normaliseTopK: Bool) {
         norm = RMSNormTemplate(epsilon: epsilon)
@@ -40,27 +40,11 @@ public struct MoEBlockDecodeTemplate: KernelTemplate {
     /// The problem's dimensions and options, in order (those of ``ExpertMLPDecodeTemplate``).
     public var problemFields: [ProblemField] { experts.problemFields }
 
-    /// Every stage's parameters, prefixed, then `add_engine`.
-    public var parameters: [Parameter] {
-        stages.flatMap { stage in
-            stage.template.parameters.map {
-                Parameter(stage.prefix + $0.name, $0.domain, default: $0.defaultValue, $0.summary)
-            }
-        } + [Self.addEngine.parameter]
-    }
+    /// `add_engine`, after the stages' parameters.
+    public var blockParameters: [Parameter] { [Self.addEngine.parameter] }
 
-    /// Every stage's numerics parameters, prefixed.
-    public var numericParameters: Set<String> {
-        Set(stages.flatMap { stage in stage.template.numericParameters.map { stage.prefix + $0 } })
-    }
-
-    /// The buffer counts of every stage are the compiler's on hardware.
-    public var compilerHints: [String: String] {
-        Dictionary(
-            uniqueKeysWithValues: stages.flatMap { stage in
-                stage.template.compilerHints.map { (stage.prefix + $0.key, $0.value) }
-            })
-    }
+    /// The block searches every stage parameter.
+    public func sets(_ stage: Int, _ name: String) -> Bool { false }
 
     /// The problem of `tokens` decode tokens through this block.
     public static func problem(
@@ -84,8 +68,14 @@ public struct MoEBlockDecodeTemplate: KernelTemplate {
         )
     }
 
+    /// The stages' problems in ``stages`` order.
+    public func stageProblems(_ problem: Problem) -> [Problem] {
+        let problems = problems(problem)
+        return [problems.norm, problems.router, problems.experts]
+    }
+
     /// A stage's own configuration, read from the block's prefixed parameters.
-    public func configuration(of stage: Int, _ configuration: Configuration) -> Configuration {
+    public func configuration(of stage: Int, _ configuration: Configuration, for problem: Problem) -> Configuration {
         let (prefix, template) = stages[stage]
         let names = template.parameters.map(\.name)
         return Configuration(names: names, values: names.map { configuration[prefix + $0] })
@@ -97,19 +87,10 @@ public struct MoEBlockDecodeTemplate: KernelTemplate {
         return router.macs(for: problems.router) + experts.macs(for: problems.experts)
     }
 
-    /// The first stage that is not a sensible variant, with its prefix.
-    public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
+    /// The final residual add holds the tokens on partitions: at most 128.
+    public func blockRestriction(for problem: Problem) -> String? {
         let tokens = problem[ExpertShape.tokens]
-        if tokens > 128 { return "T=\(tokens) exceeds the 128 partitions of the final residual add" }
-        let problems = problems(problem)
-        for (index, stageProblem) in [problems.norm, problems.router, problems.experts].enumerated() {
-            let stage = stages[index]
-            if let reason = stage.template.restriction(self.configuration(of: index, configuration), for: stageProblem)
-            {
-                return "\(stage.prefix.dropLast()): \(reason)"
-            }
-        }
-        return nil
+        return tokens > 128 ? "T=\(tokens) exceeds the 128 partitions of the final residual add" : nil
     }
 
     /// Random logical inputs: attention output, residual, norm weight, router weight, expert weights.
@@ -139,7 +120,8 @@ public struct MoEBlockDecodeTemplate: KernelTemplate {
     /// The experts stage's reduction of H, and experts cut to at least the router's 8 candidates.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let shape = ExpertShape(problem)
-        let reduced = experts.checkProblem(for: problem, configuration: self.configuration(of: 2, configuration))
+        let reduced = experts.checkProblem(
+            for: problem, configuration: self.configuration(of: 2, configuration, for: problem))
         return reduced.with(ExpertShape.experts, min(shape.experts, max(8, shape.k)))
     }
 }

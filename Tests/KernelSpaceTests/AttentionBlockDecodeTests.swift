@@ -5,39 +5,19 @@ import Testing
 @Suite struct AttentionBlockDecodeTests {
     let block = AttentionBlockDecodeTemplate(epsilon: 1e-6, ropeTheta: 1_000_000)
 
-    /// A size field of the problem.
-    func size(_ problem: Problem, _ name: String) -> Int {
-        guard case .int(let value)? = problem[name] else { preconditionFailure("\(name) is not a size") }
-        return value
-    }
-
-    /// The stages' own programs run one after another on the interpreter; the caches are updated
-    /// between the rotation and the attention as the reference updates them.
-    func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> HostTensor {
-        let problems = block.problems(problem)
-        let blockProblem = problem
-        func run(_ stage: Int, _ problem: Problem, _ inputs: [HostTensor]) throws -> [HostTensor] {
-            let template = block.stages[stage].template
-            let configuration = block.configuration(of: stage, configuration, for: blockProblem)
+    /// The stages' own programs run one after another on the interpreter (the caches updated between
+    /// the rotation and the attention as the reference updates them).
+    func unfused(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> (
+        output: HostTensor, keys: HostTensor, values: HostTensor
+    ) {
+        let stageProblems = block.stageProblems(problem)
+        return try block.chain(problem, inputs: inputs) { stage, inputs in
+            let (template, stageProblem) = (block.stages[stage].template, stageProblems[stage])
+            let configuration = block.configuration(of: stage, configuration, for: problem)
             return try Interpreter.run(
-                template.program(for: problem, configuration: configuration),
-                inputs: template.arguments(inputs, problem: problem, configuration: configuration))
+                template.program(for: stageProblem, configuration: configuration),
+                inputs: template.arguments(inputs, problem: stageProblem, configuration: configuration))
         }
-        let heads = size(problem, "heads")
-        let (kvHeads, d, positions) = (size(problem, "kv_heads"), size(problem, "d"), size(problem, "S"))
-        let projected = try run(0, problems.qkv, [inputs[0], inputs[1], inputs[2]])[0]
-        func columns(_ from: Int, _ count: Int) -> HostTensor {
-            HostTensor(shape: [1, count], data: Array(projected.data[from..<(from + count)]))
-        }
-        let rotated = try run(
-            1, problems.rope, [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
-        let (keys, values) = AttentionBlockDecodeTemplate.caches(
-            inputs[7], inputs[8], newKeys: rotated[1], newValues: columns((heads + kvHeads) * d, kvHeads * d),
-            positions: positions, headDim: d)
-        let attended = try run(
-            2, problems.attention, [HostTensor(shape: [heads, d], data: rotated[0].data), keys, values])[0]
-        return try run(
-            3, problems.output, [HostTensor(shape: [1, heads * d], data: attended.data), inputs[9]])[0]
     }
 
     /// Every sampled configuration, on one core and on two: the fused kernel's output is bit for bit
@@ -58,10 +38,10 @@ import Testing
             let arguments = block.arguments(inputs, problem: problem, configuration: configuration)
             let (outputs, after) = try Interpreter.call(program, inputs: arguments)
             let chain = try unfused(problem, configuration, inputs)
-            #expect(outputs[0].data.map(\.bitPattern) == chain.data.map(\.bitPattern), "\(configuration.key)")
+            #expect(outputs[0].data.map(\.bitPattern) == chain.output.data.map(\.bitPattern), "\(configuration.key)")
             #expect(NumericCheck.relativeError(outputs[0], expected[0]) <= block.tolerance(for: problem))
             // The caches after the call are the reference's caches, in the kernel's layout.
-            let (keys, values) = try referenceCaches(problem, configuration, inputs)
+            let (keys, values) = (chain.keys, chain.values)
             let laidOut = block.arguments(
                 Array(inputs[0..<7]) + [keys, values, inputs[9]], problem: problem, configuration: configuration)
             #expect(after[7].data.map(\.bitPattern) == laidOut[7].data.map(\.bitPattern), "\(configuration.key)")
@@ -69,28 +49,6 @@ import Testing
             #expect(after[7].data != arguments[7].data, "the K cache was not written")
         }
         if text.hasSuffix("lnc=2") { #expect(cores == [1, 2]) }
-    }
-
-    /// The caches with the new token's rotated key and projected value in row `S - 1`, computed
-    /// from the stages' references.
-    func referenceCaches(_ problem: Problem, _ configuration: Configuration, _ inputs: [HostTensor]) throws -> (
-        HostTensor, HostTensor
-    ) {
-        let problems = block.problems(problem)
-        let heads = size(problem, "heads")
-        let (kvHeads, d, positions) = (size(problem, "kv_heads"), size(problem, "d"), size(problem, "S"))
-        let projected = block.stages[0].template.reference(
-            for: problems.qkv, inputs: [inputs[0], inputs[1], inputs[2]])[0]
-        func columns(_ from: Int, _ count: Int) -> HostTensor {
-            HostTensor(shape: [1, count], data: Array(projected.data[from..<(from + count)]))
-        }
-        let rotated = block.stages[1].template.reference(
-            for: problems.rope,
-            inputs: [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
-        let caches = AttentionBlockDecodeTemplate.caches(
-            inputs[7], inputs[8], newKeys: rotated[1], newValues: columns((heads + kvHeads) * d, kvHeads * d),
-            positions: positions, headDim: d)
-        return (caches.keys, caches.values)
     }
 
     /// A split projection's columns and split attention's heads are read whole by the next stage:

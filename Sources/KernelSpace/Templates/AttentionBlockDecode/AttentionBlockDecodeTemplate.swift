@@ -203,29 +203,46 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
 
     /// The stages' references chained, with the new key and value written into the caches.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
-        let problems = problems(problem)
+        let stageProblems = stageProblems(problem)
+        return [
+            chain(problem, inputs: inputs) { stage, inputs in
+                stages[stage].template.reference(for: stageProblems[stage], inputs: inputs)
+            }.output
+        ]
+    }
+
+    /// The block computed stage by stage, each stage by `run` (its index and logical inputs to its
+    /// outputs): the projection's row split into q, k and v columns, the rotated key and the value
+    /// written into the caches' row `S - 1`, attention over the updated caches, the output
+    /// projection. With the stages' references it is ``reference(for:inputs:)``; with the stages'
+    /// own programs, the unfused chain the block must equal bit for bit.
+    ///
+    /// ```swift
+    /// let caches = block.chain(problem, inputs: inputs) { stage, inputs in
+    ///     block.stages[stage].template.reference(for: block.stageProblems(problem)[stage], inputs: inputs)
+    /// }
+    /// ```
+    public func chain(
+        _ problem: Problem, inputs: [HostTensor], run: (Int, [HostTensor]) throws -> [HostTensor]
+    ) rethrows -> (output: HostTensor, keys: HostTensor, values: HostTensor) {
         let shape = AttentionShape(problem)
         let (heads, kvHeads, d, positions) = (shape.heads, shape.keyValueHeads, shape.headDim, shape.positions)
-        let projected = qkv.reference(for: problems.qkv, inputs: [inputs[0], inputs[1], inputs[2]])[0]
+        let projected = try run(0, [inputs[0], inputs[1], inputs[2]])[0]
         func columns(_ from: Int, _ count: Int) -> HostTensor {
             HostTensor(shape: [1, count], data: Array(projected.data[from..<(from + count)]))
         }
-        let rotated = rope.reference(
-            for: problems.rope,
-            inputs: [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
+        let rotated = try run(1, [columns(0, heads * d), columns(heads * d, kvHeads * d)] + Array(inputs[3...6]))
         let (keys, values) = Self.caches(
             inputs[7], inputs[8], newKeys: rotated[1], newValues: columns((heads + kvHeads) * d, kvHeads * d),
             positions: positions, headDim: d)
-        let attended = attention.reference(
-            for: problems.attention,
-            inputs: [HostTensor(shape: [heads, d], data: rotated[0].data), keys, values])[0]
-        return output.reference(
-            for: problems.output, inputs: [HostTensor(shape: [1, heads * d], data: attended.data), inputs[9]])
+        let attended = try run(2, [HostTensor(shape: [heads, d], data: rotated[0].data), keys, values])[0]
+        let output = try run(3, [HostTensor(shape: [1, heads * d], data: attended.data), inputs[9]])[0]
+        return (output, keys, values)
     }
 
     /// The logical caches (`[kv_heads S, d]`) with each KV head's row `S - 1` replaced by the new
     /// token's key and value (`[1, kv_heads d]`).
-    public static func caches(
+    static func caches(
         _ keys: HostTensor, _ values: HostTensor, newKeys: HostTensor, newValues: HostTensor, positions: Int,
         headDim: Int
     ) -> (keys: HostTensor, values: HostTensor) {

@@ -60,8 +60,8 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
     }
 
     /// At a small problem most of `linear`'s space is refused (column splits at lnc=1, redundant
-    /// tiles); a budget of one must still find a valid variant, however many draws it takes.
-    @Test func sparseSpacesAreDrawnUntilSomethingIsValid() throws {
+    /// tiles); a budget of one still finds a valid variant (it looks at up to 2^18 draws, not 256).
+    @Test func smallBudgetsFindTheValidPartOfASparseSpace() throws {
         let space = SearchSpace(template)
         let problem = try template.parseProblem("M=64,K=256,N=256")
         for seed: UInt64 in 1...8 {

@@ -102,24 +102,34 @@ public struct VariantResolver: Sendable {
         let fallback = space.defaultConfiguration
         if let variant = try? checked(fallback, source: .defaultConfiguration) { return variant }
         // A seeded sample first (it reaches all of the space, where space order starts at its
-        // smallest tiles), then space order.
-        for strategy in [Strategy.random, .exhaustive] {
+        // smallest tiles), then space order when the space is small enough to walk in seconds.
+        let walkable = space.size <= Self.walkLimit
+        var looked = 0
+        for strategy in walkable ? [Strategy.random, .exhaustive] : [.random] {
             var search = strategy.makeSearch(in: space, for: problem, budget: 64, seed: 1)
             while !search.isExhausted {
                 for configuration in search.propose(64) {
                     if let variant = try? checked(configuration, source: .firstValid) { return variant }
                 }
             }
+            looked = search.census.considered
         }
         let reason =
             space.exclusion(fallback, for: problem)
             ?? ResourceCheck.violation(
                 of: template.program(for: problem, configuration: fallback), limits: target.limits) ?? ""
+        let scope =
+            walkable
+            ? "in this space"
+            : "among \(looked) sampled of the \(space.size) configurations of this space"
         throw AutotuneError(
             .variant,
-            "no configuration of \(template.id) is valid for \(problem.key) on \(target.name) in this space "
+            "no configuration of \(template.id) is valid for \(problem.key) on \(target.name) \(scope) "
                 + "(the default: \(reason))")
     }
+
+    /// Spaces up to this size are walked whole when no sampled configuration is valid.
+    static let walkLimit = 1 << 20
 
     /// The variant of a configuration, or why it is not valid or does not fit.
     private func checked(_ configuration: Configuration, source: VariantSource) throws -> ResolvedVariant {

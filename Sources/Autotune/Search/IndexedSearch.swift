@@ -6,9 +6,10 @@ import KernelSpace
 struct IndexedSearch: SearchStrategy {
     enum Order {
         case spaceOrder
-        /// Draws from a seeded SplitMix64, up to 256 draws per budgeted configuration (more while
-        /// none was valid, so a sparse space is never called empty before all of it was drawn); a
-        /// space no larger than the budget is walked in order.
+        /// Draws from a seeded SplitMix64 (``SpaceDraws``), up to 256 draws per budgeted
+        /// configuration and at least 2^18, so a small budget still finds the valid part of a sparse
+        /// space and a space where nothing is valid ends in seconds; a space no larger than the
+        /// budget is walked in order.
         case sample(seed: UInt64)
     }
 
@@ -23,7 +24,6 @@ struct IndexedSearch: SearchStrategy {
     private var sample: SpaceDraws?
     private var drawnOut = false
     private let draws: Int
-    private let size: Int
     private var position = 0
     private(set) var census = ExclusionCensus()
 
@@ -32,23 +32,20 @@ struct IndexedSearch: SearchStrategy {
         self.problem = problem
         limit = budget ?? Int.max
         defaultConfiguration = space.defaultConfiguration
-        size = space.size
+        let size = space.size
         switch order {
         case .spaceOrder:
             draws = size
         case .sample(let seed):
             let wanted = limit.multipliedReportingOverflow(by: 256)
-            draws = wanted.overflow ? size : min(size, wanted.partialValue)
+            draws = wanted.overflow ? size : min(size, max(wanted.partialValue, 1 << 18))
             // Sampled unless the budget covers the whole space (then order cannot matter); with no
             // budget, the whole space in a seeded random order.
             if budget == nil || limit < size { sample = SpaceDraws(space: space, problem: problem, seed: seed) }
         }
     }
 
-    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && (drawnOut || position >= drawLimit)) }
-
-    /// Draws allowed now: the planned number, or the whole space while nothing valid was found.
-    private var drawLimit: Int { census.proposed == 0 ? size : draws }
+    var isExhausted: Bool { census.proposed >= limit || (proposedDefault && (drawnOut || position >= draws)) }
 
     var progress: (done: Int, total: Int) {
         limit < draws ? (census.proposed, limit) : (census.considered, draws)
@@ -61,7 +58,7 @@ struct IndexedSearch: SearchStrategy {
             consider(defaultConfiguration, into: &chosen)
         }
         var work = 0
-        while chosen.count < count && census.proposed < limit && position < drawLimit && work < Self.workPerCall {
+        while chosen.count < count && census.proposed < limit && position < draws && work < Self.workPerCall {
             guard let index = nextIndex() else {
                 drawnOut = true
                 break

@@ -127,6 +127,15 @@ enum FloorBenchmark {
         case "attention-prefill":
             let (positions, d) = (size("S"), size("d"))
             return 2 * size("heads") * positions * d * bf16 + 2 * size("kv_heads") * positions * d * bf16
+        case "attention-block-decode":
+            let (hidden, positions, heads, kvHeads, d) = (
+                size("H"), size("S"), size("heads"), size("kv_heads"), size("d")
+            )
+            // x and out, the norm weights, cos and sin, both projections' weights, the caches read
+            // and the new token's key and value written.
+            let vectors = 2 * hidden + hidden + 2 * d + 2 * d
+            let weights = hidden * (heads + 2 * kvHeads) * d + heads * d * hidden
+            return (vectors + weights + 2 * kvHeads * positions * d + 2 * kvHeads * d) * bf16
         case "router":
             return size("T") * size("H") * bf16 + size("H") * size("E") * bf16 + size("T") * size("k") * 8
         case "expert-mlp-decode", "expert-mlp-prefill", "moe-block-decode":

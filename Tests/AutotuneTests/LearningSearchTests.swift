@@ -136,4 +136,23 @@ import Testing
         #expect(run.proposals.count == 80)
         #expect(Set(run.proposals.map(\.key)).count == 80)
     }
+
+    /// A guide whose latency counts the parameters that differ from one valid configuration: a random
+    /// pool's best still differs in several, and guided's hill climb from it (one value changed at a
+    /// time) comes closer within its first proposals.
+    @Test func guidedClimbsFromThePoolsBest() throws {
+        let template = LinearTemplate()
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem("M=640,K=2048,N=768")
+        let sample = Strategy.random.candidates(in: space, for: problem, budget: 4097, seed: 11)
+        let target = try #require(sample.last)
+        let differences: @Sendable (Configuration) -> Int = { configuration in
+            zip(configuration.values, target.values).filter { $0 != $1 }.count
+        }
+        let randomBest = try #require(sample.dropLast().map(differences).min())
+        let guide = LatencyGuide { 1000 + Double(differences($0)) }
+        var search = Strategy.guided.makeSearch(in: space, for: problem, budget: 16, seed: 3, guide: guide)
+        let guidedBest = try #require(search.propose(8).map(differences).min())
+        #expect(guidedBest < randomBest, "guided \(guidedBest), best of 4096 random draws \(randomBest)")
+    }
 }

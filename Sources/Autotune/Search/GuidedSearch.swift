@@ -23,6 +23,8 @@ struct GuidedSearch: BookkeepingSearch {
     static let refitSamples = 32
     /// Below this RMS log error the model is as good as the measurements' noise: no refit.
     static let refitThreshold = 0.02
+    /// Predictions a hill climb from the pool's best may spend after each chunk.
+    static let climbLimit = 2048
 
     private(set) var book: ProposalBook
     private var guide: LatencyGuide
@@ -80,6 +82,38 @@ struct GuidedSearch: BookkeepingSearch {
             guard let predicted = guide.predict(book.configuration(point)) else { continue }
             predictions[point] = predicted
             pool.append((point, predicted))
+        }
+        climb()
+    }
+
+    /// Climbs from the best predicted candidate one parameter at a time: every valid neighbour
+    /// (one value changed) is predicted and pooled, and the climb moves to the best until none is
+    /// faster or ``climbLimit`` predictions are spent. A random pool of a space that is a product
+    /// of nearly independent parts (a fused block's stages) rarely holds a point good in every
+    /// part; the climb reaches one.
+    private mutating func climb() {
+        guard var best = pool.min(by: { $0.predicted < $1.predicted }) else { return }
+        var spent = 0
+        var moved = true
+        while moved && spent < Self.climbLimit {
+            moved = false
+            var next = best
+            for index in best.point.indices {
+                for value in 0..<book.domainSizes[index] where value != best.point[index] && spent < Self.climbLimit {
+                    var point = best.point
+                    point[index] = value
+                    guard predictions[point] == nil, !book.wasProposed(point), book.isValid(point) else { continue }
+                    spent += 1
+                    guard let predicted = guide.predict(book.configuration(point)) else { continue }
+                    predictions[point] = predicted
+                    pool.append((point, predicted))
+                    if predicted < next.predicted { next = (point, predicted) }
+                }
+            }
+            if next.point != best.point {
+                best = next
+                moved = true
+            }
         }
     }
 

@@ -52,6 +52,9 @@ struct ProposalBook {
     /// Whether `point` was proposed before.
     func wasProposed(_ point: [Int]) -> Bool { seen.contains(point) }
 
+    /// Whether `point` passes the space's restrictions (nothing is counted).
+    func isValid(_ point: [Int]) -> Bool { space.exclusion(configuration(point), for: problem) == nil }
+
     /// The configuration at `point`.
     func configuration(_ point: [Int]) -> Configuration {
         Configuration(

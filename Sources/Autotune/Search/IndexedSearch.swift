@@ -86,6 +86,7 @@ struct IndexedSearch: SearchStrategy {
 
     /// The next index: in order, or the next distinct seeded draw (nil once the draws are out).
     private mutating func nextIndex() -> Int? {
-        sample == nil ? position : sample?.next()
+        guard sample != nil else { return position }
+        return sample?.next()
     }
 }

@@ -56,11 +56,7 @@ struct ProposalBook {
     func isValid(_ point: [Int]) -> Bool { space.exclusion(configuration(point), for: problem) == nil }
 
     /// The configuration at `point`.
-    func configuration(_ point: [Int]) -> Configuration {
-        Configuration(
-            names: space.parameters.map(\.name),
-            values: zip(space.parameters, point).map { $0.domain.values[$1] })
-    }
+    func configuration(_ point: [Int]) -> Configuration { space.configuration(positions: point) }
 
     /// The point of a configuration (its values' positions in their domains).
     func point(_ configuration: Configuration) -> [Int] {

@@ -70,13 +70,19 @@ public struct SearchSpace: Sendable {
     /// The configuration with mixed-radix index `index` (first parameter varies slowest).
     public func configuration(at index: Int) -> Configuration {
         var remainder = index
-        var values = [ParameterValue](repeating: .int(0), count: parameters.count)
+        var positions = [Int](repeating: 0, count: parameters.count)
         for position in parameters.indices.reversed() {
-            let domain = parameters[position].domain.values
-            values[position] = domain[remainder % domain.count]
-            remainder /= domain.count
+            let count = parameters[position].domain.values.count
+            positions[position] = remainder % count
+            remainder /= count
         }
-        return Configuration(names: parameters.map(\.name), values: values)
+        return configuration(positions: positions)
+    }
+
+    /// The configuration taking, of each parameter, the value at that position in its domain.
+    public func configuration(positions: [Int]) -> Configuration {
+        Configuration(
+            names: parameters.map(\.name), values: zip(parameters, positions).map { $0.domain.values[$1] })
     }
 
     /// The template defaults, kept where a narrowed domain still holds them, else each domain's first value.

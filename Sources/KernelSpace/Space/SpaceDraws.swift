@@ -85,7 +85,7 @@ public struct SpaceDraws: Sendable {
                 tries += 1
                 for position in stagePositions { positions[position] = random(below: parameters[position]) }
             } while staged.template.stageRestriction(
-                stage, configuration(positions, of: parameters), for: staged.problem,
+                stage, staged.space.configuration(positions: positions), for: staged.problem,
                 stageProblem: staged.stageProblems[stage]) != nil
         }
         return zip(parameters, positions).reduce(0) { $0 * $1.0.domain.values.count + $1.1 }
@@ -93,9 +93,5 @@ public struct SpaceDraws: Sendable {
 
     private mutating func random(below parameter: Parameter) -> Int {
         Int(generator.next() % UInt64(parameter.domain.values.count))
-    }
-
-    private func configuration(_ positions: [Int], of parameters: [Parameter]) -> Configuration {
-        Configuration(names: parameters.map(\.name), values: zip(parameters, positions).map { $0.domain.values[$1] })
     }
 }

@@ -22,6 +22,12 @@ public protocol StagedTemplate: KernelTemplate {
 }
 
 extension StagedTemplate {
+    /// By default the block searches every stage parameter.
+    public func sets(_ stage: Int, _ name: String) -> Bool { false }
+
+    /// By default every problem of the block's fields can run.
+    public func blockRestriction(for problem: Problem) -> String? { nil }
+
     /// Every stage's parameters the block does not set, prefixed, then ``blockParameters``.
     public var parameters: [Parameter] {
         stages.enumerated().flatMap { index, stage in

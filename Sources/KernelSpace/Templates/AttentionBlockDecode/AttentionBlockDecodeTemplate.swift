@@ -87,9 +87,6 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
     /// `o_weights`, after the stages' parameters.
     public var blockParameters: [Parameter] { [Self.weights.parameter] }
 
-    /// Every problem of the block's fields can run.
-    public func blockRestriction(for problem: Problem) -> String? { nil }
-
     /// The problem of one decode token with hidden size `hidden` attending over `positions` cached
     /// positions (its own included).
     public static func problem(

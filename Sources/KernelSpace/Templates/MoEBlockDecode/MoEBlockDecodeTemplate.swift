@@ -43,9 +43,6 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// `add_engine`, after the stages' parameters.
     public var blockParameters: [Parameter] { [Self.addEngine.parameter] }
 
-    /// The block searches every stage parameter.
-    public func sets(_ stage: Int, _ name: String) -> Bool { false }
-
     /// The problem of `tokens` decode tokens through this block.
     public static func problem(
         tokens: Int, hidden: Int, columns: Int, experts: Int, k: Int, cores: LogicalCoreSize = .one

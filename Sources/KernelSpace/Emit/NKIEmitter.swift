@@ -157,7 +157,9 @@ public enum NKIEmitter {
             }
             return "\(NKISpelling.dmaCopy)(dst=\(a(dst)), src=\(a(src)), dst_rmw_op=\(NKISpelling.alu(.add)))"
         case .dma(let dst, let src, _):
-            return "\(NKISpelling.dmaCopy)(dst=\(a(dst)), src=\(a(src)))"
+            let dstText = reshaped(dst, like: src, context) ?? a(dst)
+            let srcText = reshaped(src, like: dst, context) ?? a(src)
+            return "\(NKISpelling.dmaCopy)(dst=\(dstText), src=\(srcText))"
         case .dmaTranspose(let dst, let src, _):
             return "\(NKISpelling.dmaTranspose)(dst=\(a(dst)), src=\(a(src)))"
         case .matmul(let dst, let stationary, let moving, _):
@@ -232,6 +234,45 @@ public enum NKIEmitter {
             return "\(start):\(end)"
         }
         return "\(buffer.name)[\(parts.joined(separator: ", "))]"
+    }
+
+    /// An HBM region read or written in the shape of the on-chip side of its DMA, when that shape
+    /// is not the region's own (a row `[1, H]` moved as `[128, H / 128]`): an access pattern over
+    /// the region's elements with the on-chip side's sizes, the run-time offset's dimension (if any)
+    /// kept as a leading pair. Nil when the shapes agree, `hbm` is not in HBM, or the region is
+    /// clamped or strided.
+    private static func reshaped(_ hbm: Access, like onChip: Access, _ context: Context) -> String? {
+        let buffers = context.program.buffers
+        guard buffers[hbm.buffer].memory == .hbm, buffers[onChip.buffer].memory != .hbm else { return nil }
+        let sizes = { (access: Access) in access.ranges.map(\.size).filter { $0 != 1 } }
+        // Only whole, contiguous regions have a shape-free element order.
+        guard sizes(hbm) != sizes(onChip), !hbm.isClamped, !onChip.isClamped,
+            hbm.ranges.allSatisfy({ $0.stride == 1 })
+        else { return nil }
+        let shape = buffers[hbm.buffer].shape
+        var elementStrides = [Int](repeating: 1, count: shape.count)
+        for index in stride(from: shape.count - 2, through: 0, by: -1) {
+            elementStrides[index] = elementStrides[index + 1] * shape[index + 1]
+        }
+        var offset = Affine.const(0)
+        for (dimension, range) in hbm.ranges.enumerated() { offset = offset + range.start * elementStrides[dimension] }
+        let extents = onChip.ranges.map(\.size)
+        var pairs: [String] = []
+        var step = 1
+        for extent in extents.reversed() {
+            pairs.insert("[\(step), \(extent)]", at: 0)
+            step *= extent
+        }
+        var text = "\(buffers[hbm.buffer].name).ap(pattern=["
+        if let dynamic = hbm.dynamic {
+            text += "[\(elementStrides[dynamic.dimension]), 1], "
+        }
+        text += pairs.joined(separator: ", ") + "], offset=\(python(offset, context))"
+        if let dynamic = hbm.dynamic {
+            let index = access(dynamic.index, context, [:])
+            text += ", scalar_offset=\(index), indirect_dim=0"
+        }
+        return text + ")"
     }
 
     /// A strided access as an explicit access pattern: `t.ap(pattern=[[step, num], ...], offset=...)`.

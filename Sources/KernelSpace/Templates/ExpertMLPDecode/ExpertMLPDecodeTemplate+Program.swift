@@ -1,18 +1,43 @@
 extension ExpertMLPDecodeTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        guard configuration[Self.split] == .experts else {
-            var builder = ExpertMLPDecodeBuilder(
-                shape: ExpertShape(problem), configuration: configuration, partial: false)
-            return builder.build()
+        // Split over the cores, each core sums half of each token's choices into its own partial
+        // sum; the cores then add them.
+        let split = configuration[Self.split] == .experts
+        let shape = ExpertShape(split ? problem.with(ExpertShape.topK, problem[ExpertShape.topK] / 2) : problem)
+        let program: KernelProgram
+        if configuration[Self.weights] == .stationary {
+            var builder = StationaryExpertBuilder(shape: shape, configuration: configuration, partial: split)
+            program = builder.build()
+        } else {
+            var builder = ExpertMLPDecodeBuilder(shape: shape, configuration: configuration, partial: split)
+            program = builder.build()
         }
-        // Each core sums half of each token's choices into its own partial sum; the cores then add them.
-        let half = problem.with(ExpertShape.topK, problem[ExpertShape.topK] / 2)
-        var builder = ExpertMLPDecodeBuilder(shape: ExpertShape(half), configuration: configuration, partial: true)
-        let program = builder.build()
+        guard split else { return program }
         let (inputs, output) = (program.inputs, program.outputs[0].id)
         return program.spread(over: 2, slicing: [inputs[3].id: 1, inputs[4].id: 1, output: 1])
             .summingPartials(of: output, engine: configuration[Self.accumulateEngine], as: .bf16)
+    }
+}
+
+/// The HBM arguments and the output of an ``ExpertMLPDecodeTemplate`` program, in argument order.
+struct ExpertMLPDecodeArguments {
+    let x: BufferDecl
+    let gateUp: BufferDecl
+    let down: BufferDecl
+    let index: BufferDecl
+    let weight: BufferDecl
+    /// The sum over experts: bf16, or one core's partial sum in `partialType`.
+    let y: BufferDecl
+
+    init(_ b: inout ProgramBuilder, shape: ExpertShape, partialType: DType?) {
+        let (tokens, hidden, columns, experts, k) = shape.dimensions
+        x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
+        gateUp = b.buffer("gate_up", .hbm, [experts, hidden, 2 * columns], .bf16, role: .input(1))
+        down = b.buffer("down", .hbm, [experts, columns, hidden], .bf16, role: .input(2))
+        index = b.buffer("expert_index", .hbm, [tokens, k], .int32, role: .input(3))
+        weight = b.buffer("expert_weight", .hbm, [tokens, k], .fp32, role: .input(4))
+        y = b.buffer("y", .hbm, [tokens, hidden], partialType ?? .bf16, role: .output)
     }
 }
 
@@ -20,7 +45,7 @@ extension ExpertMLPDecodeTemplate {
 /// expert, an ``ExpertProjection`` of the token's row, scaled by the routing weight and added into
 /// the token's row of the sum. As one core's part of a split, the sum is written unrounded (the
 /// accumulator's type) for the cores to add.
-private struct ExpertMLPDecodeBuilder {
+struct ExpertMLPDecodeBuilder {
     let shape: ExpertShape
     let configuration: Configuration
     private var b = ProgramBuilder()
@@ -35,14 +60,12 @@ private struct ExpertMLPDecodeBuilder {
     }
 
     mutating func build() -> KernelProgram {
-        let (tokens, hidden, columns, experts, k) = shape.dimensions
+        let (tokens, hidden, _, _, k) = shape.dimensions
         let accumulatorType = configuration[ExpertMLPDecodeTemplate.accumulatorType].dtype
-        let x = b.buffer("x", .hbm, [tokens, hidden], .bf16, role: .input(0))
-        let gateUp = b.buffer("gate_up", .hbm, [experts, hidden, 2 * columns], .bf16, role: .input(1))
-        let down = b.buffer("down", .hbm, [experts, columns, hidden], .bf16, role: .input(2))
-        let index = b.buffer("expert_index", .hbm, [tokens, k], .int32, role: .input(3))
-        let weight = b.buffer("expert_weight", .hbm, [tokens, k], .fp32, role: .input(4))
-        let y = b.buffer("y", .hbm, [tokens, hidden], partial ? accumulatorType : .bf16, role: .output)
+        let arguments = ExpertMLPDecodeArguments(&b, shape: shape, partialType: partial ? accumulatorType : nil)
+        let (x, gateUp, down, index, weight, y) = (
+            arguments.x, arguments.gateUp, arguments.down, arguments.index, arguments.weight, arguments.y
+        )
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let projection = ExpertProjection(
             &b, rows: 1, shape: shape, downTile: configuration[ExpertMLPDecodeTemplate.downTile],

@@ -7,7 +7,8 @@ import Foundation
 /// columns first), `down [E, I, H]`, `expert_index [T, k]` int32, `expert_weight [T, k]` fp32.
 ///
 /// `acc_dtype` (the sum over experts in fp32 or bf16) changes numerics; the rest moves data or
-/// changes engines.
+/// changes engines. `weights` swaps the matmul operands: every sum runs in the same order either
+/// way, so both orientations compute the same bits.
 public struct ExpertMLPDecodeTemplate: KernelTemplate {
     /// Creates a value with every field given.
     public init() {}
@@ -20,6 +21,9 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     public var numericParameters: Set<String> { [Self.accumulatorType.parameter.name, Self.split.parameter.name] }
 
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "experts' weights prefetched ahead (rotating copies)")
+    static let weights = ChoiceKey<WeightOperand>(
+        "weights", [.moving, .stationary], default: .moving,
+        "matmul operand of the experts' weights: moving past the token (moving) or 128 x 128 tiles held (stationary)")
     static let gateUp = ExpertShape.gateUp
     static let downTile = ExpertShape.downTile
     static let multiplyEngine = ExpertShape.multiplyEngine
@@ -36,7 +40,8 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
-            Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter, Self.multiplyEngine.parameter,
+            Self.bufs.parameter, Self.weights.parameter, Self.gateUp.parameter, Self.downTile.parameter,
+            Self.multiplyEngine.parameter,
             Self.accumulateEngine.parameter, Self.accumulatorType.parameter, Self.split.parameter,
         ]
     }
@@ -82,6 +87,17 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
             return "split=experts adds the partial sums by halves of H=\(hidden)"
         }
         let downTile = configuration[Self.downTile]
+        if configuration[Self.weights] == .stationary {
+            if hidden > 128 && hidden / 128 > 32 {
+                return "weights=stationary keeps H/128=\(hidden / 128) columns per partition; at most 32"
+            }
+            if configuration[Self.gateUp] != .fused {
+                return "gate_up=separate has no effect with weights=stationary (one contiguous DMA loads both)"
+            }
+            if downTile != 256 {
+                return "down_tile has no effect with weights=stationary (the down projection runs in 128-row tiles)"
+            }
+        }
         if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
         return nil
     }

@@ -27,6 +27,17 @@ public enum GateUpLoad: String, ParameterChoice {
     case separate
 }
 
+/// Which matmul operand an expert's weights are (``ExpertMLPDecodeTemplate``).
+public enum WeightOperand: String, ParameterChoice {
+    /// The weights stream as the moving operand past the token rows (stationary): results come out
+    /// with tokens on partitions.
+    case moving
+    /// The weights are the stationary operand, 128 x 128 at a time, and the token column moves:
+    /// results come out with the intermediate and hidden sizes on partitions, so the elementwise
+    /// steps and the weighted sum touch few elements per partition.
+    case stationary
+}
+
 /// Where the router normalises its softmax.
 public enum SoftmaxScope: String, ParameterChoice {
     /// Over all experts before choosing the top k.

@@ -62,22 +62,9 @@ struct ExpertProjection {
     ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
         let ht = hiddenTile
-        let hiddenRange = AffineRange(start: .term(ht, hiddenPartitions), size: hiddenPartitions)
-        func source(_ from: Int, _ width: Int) -> Access {
-            Access(gateUp, [.index(.const(0)), hiddenRange, AffineRange(start: .const(from), size: width)])
-                .offset(0, by: expertIndex)
-        }
-        func target(_ from: Int, _ width: Int) -> Access {
-            Access(
-                gateUpSB, [.full(hiddenPartitions), .index(.term(ht)), AffineRange(start: .const(from), size: width)])
-        }
-        let loads: [Stmt] =
-            fused
-            ? [.op(.dma(dst: target(0, 2 * columns), src: source(0, 2 * columns), queue: 1))]
-            : [
-                .op(.dma(dst: target(0, columns), src: source(0, columns), queue: 1)),
-                .op(.dma(dst: target(columns, columns), src: source(columns, columns), queue: 3)),
-            ]
+        let loads = Self.gateUpLoads(
+            gateUp, into: gateUpSB, expertIndex: expertIndex, hiddenTile: ht, partitions: hiddenPartitions,
+            columns: columns, fused: fused)
         let both = Access(projected, [allRows, .full(2 * columns)])
         var statements: [Stmt] = [
             .allocate(gateUpSB.id), .loop(Loop(ht, trips: hiddenTiles, body: loads)), .allocate(projected.id),
@@ -109,9 +96,7 @@ struct ExpertProjection {
         let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-columnStart)
         let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
         let pieceFlip = Access(flip, [columnRows, AffineRange(start: .const(0), size: rows)])
-        let downSource = Access(
-            down, [.index(.const(0)), AffineRange(start: columnStart, size: 128, limit: columnLimit), .full(hidden)]
-        ).offset(0, by: expertIndex)
+        let downSource = Self.downRows(down, expertIndex: expertIndex, columnTile: it, columns: columns)
         statements += [
             .allocate(productT.id), .allocate(downSB.id),
             .loop(
@@ -160,23 +145,69 @@ struct ExpertProjection {
         return statements
     }
 
+    /// The DMAs that load one hidden tile `hiddenTile` of the expert's `gate_up` columns into
+    /// `gateUpSB` (`[partitions, hidden tiles, 2I]`): one for both halves, or one each.
+    static func gateUpLoads(
+        _ gateUp: BufferDecl, into gateUpSB: BufferDecl, expertIndex: Access, hiddenTile: LoopVar, partitions: Int,
+        columns: Int, fused: Bool
+    ) -> [Stmt] {
+        let hiddenRange = AffineRange(start: .term(hiddenTile, partitions), size: partitions)
+        func source(_ from: Int, _ width: Int) -> Access {
+            Access(gateUp, [.index(.const(0)), hiddenRange, AffineRange(start: .const(from), size: width)])
+                .offset(0, by: expertIndex)
+        }
+        func target(_ from: Int, _ width: Int) -> Access {
+            Access(
+                gateUpSB, [.full(partitions), .index(.term(hiddenTile)), AffineRange(start: .const(from), size: width)])
+        }
+        return fused
+            ? [.op(.dma(dst: target(0, 2 * columns), src: source(0, 2 * columns), queue: 1))]
+            : [
+                .op(.dma(dst: target(0, columns), src: source(0, columns), queue: 1)),
+                .op(.dma(dst: target(columns, columns), src: source(columns, columns), queue: 3)),
+            ]
+    }
+
+    /// The expert's `down` rows of intermediate tile `columnTile` (up to 128, all H columns), the
+    /// start offset by the run-time expert index.
+    static func downRows(_ down: BufferDecl, expertIndex: Access, columnTile: LoopVar, columns: Int) -> Access {
+        let start = Affine.term(columnTile, 128)
+        let limit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-start)
+        return Access(
+            down, [.index(.const(0)), AffineRange(start: start, size: 128, limit: limit), .full(down.shape[2])]
+        )
+        .offset(0, by: expertIndex)
+    }
+
     /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
     /// (`[hiddenPartitions, hiddenTiles, rows]`), one hidden tile at a time through TensorE.
     func transposeRows(_ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar) -> [Stmt] {
+        Self.transposeRows(
+            source, rows: rows, into: xT, variable: variable, flip: flip, partitions: hiddenPartitions,
+            tiles: hiddenTiles)
+    }
+
+    /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
+    /// (`[partitions, tiles, rows]`), one hidden tile at a time through TensorE and the PSUM
+    /// buffer `flip`.
+    static func transposeRows(
+        _ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar, flip: BufferDecl, partitions: Int,
+        tiles: Int
+    ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
         let flipped = Access(
-            flip, [AffineRange(start: .const(0), size: hiddenPartitions), AffineRange(start: .const(0), size: rows)])
-        let tile = AffineRange(start: .term(variable, hiddenPartitions), size: hiddenPartitions)
+            flip, [AffineRange(start: .const(0), size: partitions), AffineRange(start: .const(0), size: rows)])
+        let tile = AffineRange(start: .term(variable, partitions), size: partitions)
         return [
             .allocate(xT.id),
             .loop(
                 Loop(
-                    variable, trips: hiddenTiles,
+                    variable, trips: tiles,
                     body: [
                         .allocate(flip.id), .op(.transpose(dst: flipped, src: Access(source, [allRows, tile]))),
                         .op(
                             .copy(
-                                dst: Access(xT, [.full(hiddenPartitions), .index(.term(variable)), allRows]),
+                                dst: Access(xT, [.full(partitions), .index(.term(variable)), allRows]),
                                 src: flipped,
                                 engine: .vector)),
                     ])),

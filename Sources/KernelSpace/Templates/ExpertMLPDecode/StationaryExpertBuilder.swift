@@ -1,0 +1,175 @@
+/// Builds the program of an ``ExpertMLPDecodeTemplate`` configuration with `weights=stationary`:
+/// the experts' weights are the stationary operand, 128 x 128 at a time, and the token's column
+/// moves. The hidden size lies on partitions interleaved, `h = p * H/128 + ht` (as a `[128, H/128]`
+/// reshape of a row would), so a token's row, an expert's whole `gate_up` matrix (12 KiB per
+/// partition at H = 2048) and the output row each move in one contiguous DMA with no transpose.
+/// Gate and up come out transposed (`[I, 1]`), the moving operand the down projection needs; the
+/// down projection reads its weights' columns with stride H/128 so that its result lands in the
+/// same interleaved layout, and the weighted sum over experts runs on `[128, H/128]` (16 elements
+/// per partition at H = 2048 instead of 2048 on one).
+///
+/// Every sum runs in the order of the `moving` program (PSUM accumulation over hidden tiles, then
+/// intermediate tiles; the weighted sum over experts in slot order) and the layouts only move
+/// values, so both orientations compute the same bits.
+struct StationaryExpertBuilder {
+    let shape: ExpertShape
+    let configuration: Configuration
+    /// Whether the output is one core's partial sum, in the accumulator's type.
+    let partial: Bool
+    private var b = ProgramBuilder()
+
+    init(shape: ExpertShape, configuration: Configuration, partial: Bool) {
+        self.shape = shape
+        self.configuration = configuration
+        self.partial = partial
+    }
+
+    private typealias Key = ExpertMLPDecodeTemplate
+
+    mutating func build() -> KernelProgram {
+        let (tokens, hidden, columns, _, k) = shape.dimensions
+        let accumulatorType = configuration[Key.accumulatorType].dtype
+        let accumulate = configuration[Key.accumulateEngine]
+        let bufs = configuration[Key.bufs]
+        let arguments = ExpertMLPDecodeArguments(&b, shape: shape, partialType: partial ? accumulatorType : nil)
+        let partitions = min(128, hidden)
+        let hiddenTiles = hidden / partitions
+        let columnTiles = (columns + 127) / 128
+
+        let gateUpSB = b.buffer("gate_up_sb", .sbuf, [partitions, hiddenTiles, 2 * columns], .bf16, copies: bufs)
+        let downSB = b.buffer("down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: bufs)
+        let projected = b.buffer("gate_up_t_psum", .psum, [128, 2 * columnTiles], .fp32, copies: 2)
+        let activated = b.buffer("silu_gate_t", .sbuf, [128, columnTiles], .bf16, copies: 2)
+        let product = b.buffer("hidden_act_t", .sbuf, [128, columnTiles], .bf16, copies: 2)
+        let downT = b.buffer("down_t_psum", .psum, [partitions, hiddenTiles], .fp32, copies: 2)
+        let scaled = b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
+        let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
+        let weights = b.buffer("expert_weight_rows", .sbuf, [partitions, k], .fp32, copies: 2)
+        let xT = b.buffer("x_t", .sbuf, [partitions, hiddenTiles, tokens], .bf16)
+        let sum = b.buffer("expert_sum_t", .sbuf, [partitions, hiddenTiles, tokens], accumulatorType)
+        let result = b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], partial ? accumulatorType : .bf16)
+        let (t, slot, ht, it, half, hc) = (
+            b.variable("t"), b.variable("j"), b.variable("ht"), b.variable("it"), b.variable("half"), b.variable("hc")
+        )
+        let allRows = AffineRange.full(tokens)
+        let tokenColumn = AffineRange.index(.term(t))
+        let expertIndex = Access(indexSB, [tokenColumn, .index(.term(slot))])
+        // Rows of intermediate tile `it` (the last is cut to what remains of I).
+        let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-Affine.term(it, 128))
+        let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
+        // A token's values in the interleaved layout, and the same token's row in HBM.
+        func interleaved(_ buffer: BufferDecl) -> Access {
+            Access(buffer, [.full(partitions), .full(hiddenTiles), tokenColumn])
+        }
+        func row(_ buffer: BufferDecl) -> Access { Access(buffer, [tokenColumn, .full(hidden)]) }
+
+        // Gate (half 0) and up (half 1), transposed: [I tile, 1] per intermediate tile, summed
+        // over the hidden tiles in PSUM.
+        let gateUpColumns = AffineRange(start: .term(half, columns) + .term(it, 128), size: 128, limit: columnLimit)
+        let projection: [Stmt] = [
+            .op(
+                .matmul(
+                    dst: Access(projected, [columnRows, .index(.term(half, columnTiles) + .term(it))]),
+                    stationary: Access(gateUpSB, [.full(partitions), .index(.term(ht)), gateUpColumns]),
+                    moving: Access(xT, [.full(partitions), .index(.term(ht)), tokenColumn]),
+                    accumulation: .acrossLoops([ht.id])))
+        ]
+        let activatedT = Access(activated, [columnRows, .index(.term(it))])
+        let productT = Access(product, [columnRows, .index(.term(it))])
+        let elementwise: [Stmt] = [
+            .op(
+                .activation(dst: activatedT, src: Access(projected, [columnRows, .index(.term(it))]), function: .silu)),
+            .op(
+                .tensorTensor(
+                    dst: productT, a: activatedT, b: Access(projected, [columnRows, .index(.term(it) + columnTiles)]),
+                    op: .multiply, engine: configuration[Key.multiplyEngine])),
+        ]
+        // The down projection, transposed: result column `hc` holds hidden rows p * H/128 + hc,
+        // summed over the intermediate tiles in PSUM.
+        let downProjection: [Stmt] = [
+            .op(
+                .matmul(
+                    dst: Access(downT, [.full(partitions), .index(.term(hc))]),
+                    stationary: Access(
+                        downSB,
+                        [
+                            columnRows, .index(.term(it)),
+                            AffineRange(start: .term(hc), size: partitions, stride: hiddenTiles),
+                        ]),
+                    moving: productT, accumulation: .acrossLoops([it.id])))
+        ]
+        let scaledAll = Access(scaled, [.full(partitions), .full(hiddenTiles)])
+        let routingWeight = Access(weights, [.full(partitions), .index(.term(slot))])
+        let expert: [Stmt] = [
+            .allocate(gateUpSB.id),
+            .op(
+                .dma(
+                    dst: Access(gateUpSB, [.full(partitions), .full(hiddenTiles), .full(2 * columns)]),
+                    src: Access(arguments.gateUp, [.index(.const(0)), .full(hidden), .full(2 * columns)])
+                        .offset(0, by: expertIndex),
+                    queue: 1)),
+            .allocate(downSB.id),
+            .loop(
+                Loop(
+                    it, trips: columnTiles,
+                    body: [
+                        .op(
+                            .dma(
+                                dst: Access(downSB, [columnRows, .index(.term(it)), .full(hidden)]),
+                                src: ExpertProjection.downRows(
+                                    arguments.down, expertIndex: expertIndex, columnTile: it, columns: columns),
+                                queue: 2))
+                    ])),
+            .allocate(projected.id),
+            .loop(
+                Loop(
+                    half, trips: 2,
+                    body: [
+                        .loop(
+                            Loop(it, trips: columnTiles, body: [.loop(Loop(ht, trips: hiddenTiles, body: projection))]))
+                    ])),
+            .allocate(activated.id), .allocate(product.id),
+            .loop(Loop(it, trips: columnTiles, body: elementwise)),
+            .allocate(downT.id),
+            .loop(Loop(hc, trips: hiddenTiles, body: [.loop(Loop(it, trips: columnTiles, body: downProjection))])),
+            .allocate(scaled.id),
+            .op(
+                .tensorScalar(
+                    dst: scaledAll, src: Access(downT, [.full(partitions), .full(hiddenTiles)]),
+                    steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: accumulate)),
+            .op(.tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: accumulate)),
+        ]
+        // Per token: its row in the interleaved layout, its routing weights on every partition,
+        // then its experts.
+        let token: [Stmt] = [
+            .op(.dma(dst: interleaved(xT), src: row(arguments.x), queue: 0)),
+            .allocate(weights.id),
+            .op(
+                .dma(
+                    dst: Access(weights, [.full(partitions), .full(k)]),
+                    src: Access(arguments.weight, [.broadcast(.term(t), count: partitions), .full(k)]), queue: 3)),
+            .loop(Loop(slot, trips: k, kind: .sequential, body: expert)),
+        ]
+        let body: [Stmt] = [
+            .allocate(indexSB.id),
+            .op(
+                .dma(
+                    dst: Access(indexSB, [allRows, .full(k)]), src: Access(arguments.index, [allRows, .full(k)]),
+                    queue: 0)),
+            .allocate(xT.id), .allocate(sum.id),
+            .op(
+                .memset(
+                    dst: Access(sum, [.full(partitions), .full(hiddenTiles), allRows]), value: 0, engine: accumulate)),
+            .loop(Loop(t, trips: tokens, body: token)),
+            .allocate(result.id),
+            .loop(
+                Loop(
+                    t, trips: tokens,
+                    body: [
+                        .op(.copy(dst: interleaved(result), src: interleaved(sum), engine: .vector)),
+                        .op(.dma(dst: row(arguments.y), src: interleaved(result), queue: 0)),
+                    ])),
+        ]
+        return b.program(name: "expert_mlp_decode_kernel", body: body)
+    }
+}

@@ -1,0 +1,49 @@
+import KernelSpace
+import Testing
+
+/// `expert-mlp-decode` with `weights=stationary` interleaves the hidden size over partitions and
+/// swaps the matmul operands; it is declared to compute the same bits as `weights=moving`.
+@Suite struct ExpertOrientationTests {
+    static let problems = [
+        "T=1,H=256,I=96,E=8,k=3", "T=2,H=128,I=160,E=6,k=2", "T=2,H=384,I=64,E=4,k=2",
+        "T=1,H=2048,I=192,E=8,k=2", "T=1,H=512,I=192,E=8,k=4,lnc=2",
+    ]
+
+    @Test(arguments: problems)
+    func stationaryWeightsComputeTheBitsOfMovingWeights(problemText: String) throws {
+        let template = try #require(catalogTemplate("expert-mlp-decode"))
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem(problemText)
+        let splits = problemText.contains("lnc=2") ? ["none", "experts"] : ["none"]
+        for split in splits {
+            for accumulator in ["fp32", "bf16"] {
+                let common = "acc_dtype=\(accumulator),split=\(split),bufs=2"
+                let moving = try space.parse("weights=moving,down_tile=256," + common)
+                let stationary = try space.parse("weights=stationary,down_tile=256," + common)
+                #expect(template.restriction(stationary, for: problem) == nil)
+                let check = NumericCheck.run(template, problem: problem, configuration: stationary)
+                #expect(check.passed, "\(problemText) \(stationary.key): \(check.reason ?? "")")
+                let verdict = NumericCheck.bitExact(
+                    template, problem: problem, configuration: stationary, reference: moving)
+                #expect(verdict.exact, "\(problemText) \(stationary.key): \(verdict.reason ?? "")")
+            }
+        }
+    }
+
+    @Test func stationaryWeightsLoadEachExpertsGateUpInOneDMA() throws {
+        let template = try #require(catalogTemplate("expert-mlp-decode"))
+        let problem = try template.parseProblem("T=1,H=2048,I=192,E=128,k=8")
+        func gateUpLoads(_ key: String) throws -> Int {
+            let program = template.program(for: problem, configuration: try SearchSpace(template).parse(key))
+            let gateUp = try #require(program.buffers.first { $0.name == "gate_up" }?.id)
+            var loads = 0
+            program.forEachInstruction { instruction, loops in
+                guard case .dma(_, let src, _) = instruction, src.buffer == gateUp else { return }
+                loads += loops.map(\.trips).reduce(1, *)
+            }
+            return loads
+        }
+        #expect(try gateUpLoads("weights=stationary,down_tile=256") == 8)
+        #expect(try gateUpLoads("weights=moving") == 8 * 16)
+    }
+}

@@ -2,11 +2,14 @@ import Foundation
 
 /// RMSNorm over the hidden size: `y = weight * bf16(s / sqrt(mean(s^2) + eps))` with `s = x` or,
 /// with `residual=1`, `s = bf16(x + r)`, which the kernel also returns (Qwen3's decoder layer adds
-/// the residual, then normalises). Tokens sit on partitions, `tile_t` at a time; the weight is
-/// loaded once, broadcast to every partition.
+/// the residual, then normalises). With `layout=tokens`, tokens sit on partitions, `tile_t` at a
+/// time, and the weight is loaded once, broadcast to every partition. With `layout=hidden`, each
+/// token's row is spread over the partitions (see ``NormLayout``), which suits a decode step's one
+/// token: every instruction then touches H/128 elements per partition instead of H on one.
 ///
-/// Numerics: the sum of squares is fp32 in element order on either engine, so `square` only moves
-/// work; rounding points follow Hugging Face's `Qwen3MoeRMSNorm` (eps 1e-6).
+/// Numerics: the sum of squares is fp32; in element order with `layout=tokens` on either engine,
+/// so `square` only moves work; `layout=hidden` sums each partition's run, then the partitions.
+/// Rounding points follow Hugging Face's `Qwen3MoeRMSNorm` (eps 1e-6).
 public struct RMSNormTemplate: KernelTemplate {
     /// The template for a model whose RMSNorm adds `epsilon`.
     public init(epsilon: Float) { self.epsilon = epsilon }
@@ -18,13 +21,16 @@ public struct RMSNormTemplate: KernelTemplate {
     /// Added to the mean square (the model's `rms_norm_eps`).
     public let epsilon: Float
 
-    /// Every parameter only moves data or changes engines.
-    public let numericParameters: Set<String> = []
+    /// `layout` changes the order of the sum of squares; the others only move data or change engines.
+    public var numericParameters: Set<String> { [Self.layout.parameter.name] }
 
     static let tokens = SizeField("T")
     static let hidden = SizeField("H")
     static let residual = ChoiceField<Toggle>("residual", default: .off)
 
+    static let layout = ChoiceKey<NormLayout>(
+        "layout", [.tokens, .hidden], default: .tokens,
+        "tokens on partitions, or each token's hidden values over the partitions (for few tokens)")
     static let tileT = IntKey("tile_t", [32, 64, 128], default: 128, "tokens per tile (partitions)")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each token tile")
     static let square = ChoiceKey<Engine>(
@@ -42,7 +48,7 @@ public struct RMSNormTemplate: KernelTemplate {
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
-        [Self.tileT, Self.bufs].map(\.parameter)
+        [Self.layout.parameter] + [Self.tileT, Self.bufs].map(\.parameter)
             + [Self.square, Self.scaleEngine, Self.weightEngine, Self.addEngine].map(\.parameter)
     }
 
@@ -67,7 +73,7 @@ public struct RMSNormTemplate: KernelTemplate {
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["T=40,H=96", "T=200,H=64,residual=1"] }
+    public var checkProblems: [String] { ["T=40,H=96", "T=200,H=64,residual=1", "T=4,H=2048,residual=1"] }
     /// A problem to show this template on.
     public var demoProblem: String { "T=64,H=512,residual=1" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -80,7 +86,16 @@ public struct RMSNormTemplate: KernelTemplate {
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         let tile = configuration[Self.tileT]
-        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        if configuration[Self.layout] == .hidden {
+            if shape.hidden % 128 != 0 || shape.hidden / 128 > 64 {
+                return
+                    "layout=hidden spreads H over 128 partitions: H=\(shape.hidden) must be 128 to 8192 in steps of 128"
+            }
+            if tile != Self.tileT.parameter.defaultValue.intValue {
+                return "tile_t has no effect with layout=hidden (one token at a time); leave it at its default"
+            }
+        } else if let reason = KernelIdioms.redundantTile(
+            "tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
         {
             return reason
         }
@@ -124,7 +139,7 @@ public struct RMSNormTemplate: KernelTemplate {
 
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        problem.with(
-            Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))
+        let extent = configuration[Self.layout] == .hidden ? 2 : configuration[Self.tileT]
+        return problem.with(Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: extent))
     }
 }

@@ -38,6 +38,17 @@ public enum WeightOperand: String, ParameterChoice {
     case stationary
 }
 
+/// Where an RMSNorm puts a token's hidden values (``RMSNormTemplate``).
+public enum NormLayout: String, ParameterChoice {
+    /// Tokens on partitions, a token's row along one partition: the sum of squares in element
+    /// order.
+    case tokens
+    /// One token at a time, its row spread over the 128 partitions (`h = p * H/128 + f`, as a
+    /// `[128, H/128]` reshape): per-partition sums, then a matmul with ones adds them across
+    /// partitions (a different summation order).
+    case hidden
+}
+
 /// Where the router normalises its softmax.
 public enum SoftmaxScope: String, ParameterChoice {
     /// Over all experts before choosing the top k.

@@ -1,0 +1,43 @@
+import KernelSpace
+import Testing
+
+/// `rmsnorm` with `layout=hidden` spreads one token's row over the partitions (a decode step's
+/// norm), summing squares per partition and then across partitions with a matmul of ones.
+@Suite struct RMSNormLayoutTests {
+    @Test(arguments: ["T=1,H=2048", "T=4,H=2048,residual=1", "T=2,H=128,residual=1", "T=3,H=384"])
+    func theHiddenLayoutMatchesTheReference(problemText: String) throws {
+        let template = try #require(catalogTemplate("rmsnorm"))
+        let problem = try template.parseProblem(problemText)
+        for square in ["scalar", "vector"] {
+            let configuration = try SearchSpace(template).parse("layout=hidden,square=\(square)")
+            #expect(template.restriction(configuration, for: problem) == nil)
+            let check = NumericCheck.run(template, problem: problem, configuration: configuration)
+            #expect(check.passed, "\(problemText) \(configuration.key): \(check.reason ?? "")")
+        }
+    }
+
+    @Test func everyElementwiseStepTouchesHOver128ElementsPerPartition() throws {
+        let template = try #require(catalogTemplate("rmsnorm"))
+        let problem = try template.parseProblem("T=1,H=2048,residual=1")
+        func widest(_ key: String) throws -> Int {
+            let program = template.program(for: problem, configuration: try SearchSpace(template).parse(key))
+            var widest = 0
+            program.forEachInstruction { instruction, _ in
+                guard [.vector, .scalar, .gpsimd].contains(instruction.engine) else { return }
+                let (_, free) = instruction.destination.shape2D([Int](repeating: 0, count: program.loopVariables.count))
+                widest = max(widest, free)
+            }
+            return widest
+        }
+        // The ones matrix is set once, 128 wide; the per-token steps are 16 wide.
+        #expect(try widest("layout=hidden") == 128)
+        #expect(try widest("layout=tokens") == 2048)
+    }
+
+    @Test func theHiddenLayoutNeedsWholePartitionRows() throws {
+        let template = try #require(catalogTemplate("rmsnorm"))
+        let configuration = try SearchSpace(template).parse("layout=hidden")
+        let reason = template.restriction(configuration, for: try template.parseProblem("T=1,H=96"))
+        #expect(reason?.contains("H=96") == true)
+    }
+}

@@ -37,17 +37,39 @@ extension RouterTemplate {
             let limit: Affine? = hidden % 128 == 0 ? nil : .const(hidden) + (-start)
             return AffineRange(start: global ? start : .const(0), size: 128, limit: limit)
         }
-        let loadWeight = Loop(
-            lh, trips: hiddenTiles,
-            body: [
-                .op(
-                    .dma(
-                        dst: Access(wSBUF, [hiddenRange(lh, global: false), .index(.term(lh)), .full(experts)]),
-                        src: Access(w, [hiddenRange(lh, global: true), .full(experts)]), queue: 1))
-            ])
+        let interleaved = configuration[Self.hiddenOrder] == .interleaved
+        // Interleaved, one DMA streams W into [128, H/128, E] (row p * H/128 + f at [p, f]).
+        let loadWeight: Stmt =
+            interleaved
+            ? .op(
+                .dma(
+                    dst: Access(wSBUF, [.full(128), .full(hiddenTiles), .full(experts)]),
+                    src: Access(w, [.full(hidden), .full(experts)]), queue: 1))
+            : .loop(
+                Loop(
+                    lh, trips: hiddenTiles,
+                    body: [
+                        .op(
+                            .dma(
+                                dst: Access(
+                                    wSBUF, [hiddenRange(lh, global: false), .index(.term(lh)), .full(experts)]),
+                                src: Access(w, [hiddenRange(lh, global: true), .full(experts)]), queue: 1))
+                    ]))
         var body: [Stmt] = [.allocate(xT.id)]
         let xTile = Access(xT, [hiddenRange(h, global: false), .index(.term(h)), rows])
-        if configuration[Self.xLayout] == .dmaTranspose {
+        if interleaved {
+            // Each token's row streams into its column of x^T in the same interleaved order.
+            body.append(
+                .loop(
+                    Loop(
+                        lh, trips: tile, limit: rowLimit,
+                        body: [
+                            .op(
+                                .dma(
+                                    dst: Access(xT, [.full(128), .full(hiddenTiles), .index(.term(lh))]),
+                                    src: Access(x, [.index(rowStart + .term(lh)), .full(hidden)]), queue: 0))
+                        ])))
+        } else if configuration[Self.xLayout] == .dmaTranspose {
             body.append(
                 .loop(
                     Loop(
@@ -139,7 +161,7 @@ extension RouterTemplate {
                 .dma(dst: Access(weightsOut, [globalRows, chosen]), src: Access(topWeights, [rows, chosen]), queue: 2)),
             .op(.dma(dst: Access(indicesOut, [globalRows, chosen]), src: Access(topIndex, [rows, chosen]), queue: 2)),
         ]
-        let prologue: [Stmt] = [.allocate(wSBUF.id), .loop(loadWeight)]
+        let prologue: [Stmt] = [.allocate(wSBUF.id), loadWeight]
         return b.program(
             name: "router_kernel", body: prologue + [.loop(Loop(t, trips: (tokens + tile - 1) / tile, body: body))])
     }

@@ -18,8 +18,8 @@ public struct RouterTemplate: KernelTemplate {
     /// One line on what the kernel computes.
     public let summary = "router logits (fp32), softmax, top-k (max8 / find_index8), renormalised weights"
 
-    /// Normalising over all experts first rounds differently.
-    public var numericParameters: Set<String> { [Self.softmax.parameter.name] }
+    /// Normalising over all experts first rounds differently; so does the interleaved hidden order.
+    public var numericParameters: Set<String> { [Self.softmax.parameter.name, Self.hiddenOrder.parameter.name] }
 
     static let tokens = SizeField("T")
     static let hidden = SizeField("H")
@@ -31,6 +31,9 @@ public struct RouterTemplate: KernelTemplate {
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.tensorTranspose, .dmaTranspose], default: .tensorTranspose,
         "how x gets the hidden size onto partitions")
+    static let hiddenOrder = ChoiceKey<HiddenOrder>(
+        "hidden_order", [.tiles, .interleaved], default: .tiles,
+        "contract over H in 128-row tiles (x transposed per tile) or interleaved (one DMA per row, for few tokens)")
     static let softmax = ChoiceKey<SoftmaxScope>(
         "softmax", [.full, .topk], default: .full,
         "normalise over all experts before top-k, or only the top-k (changes rounding)")
@@ -43,7 +46,8 @@ public struct RouterTemplate: KernelTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
-            Self.tileT.parameter, Self.bufs.parameter, Self.xLayout.parameter, Self.softmax.parameter,
+            Self.tileT.parameter, Self.bufs.parameter, Self.hiddenOrder.parameter, Self.xLayout.parameter,
+            Self.softmax.parameter,
             Self.normaliseEngine.parameter,
         ]
     }
@@ -71,7 +75,7 @@ public struct RouterTemplate: KernelTemplate {
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4"] }
+    public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4", "T=3,H=512,E=64,k=4"] }
     /// A problem to show this template on.
     public var demoProblem: String { "T=16,H=256,E=64" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -90,6 +94,17 @@ public struct RouterTemplate: KernelTemplate {
         if shape.experts < 8 { return "E=\(shape.experts) is fewer than the 8 values max8 returns" }
         if !normaliseTopK && configuration[Self.softmax] == .topk {
             return "softmax=topk divides by the top-k sum; this model keeps the softmax probabilities"
+        }
+        if configuration[Self.hiddenOrder] == .interleaved {
+            if shape.hidden % 128 != 0 {
+                return "hidden_order=interleaved needs H a multiple of 128 (H=\(shape.hidden))"
+            }
+            if shape.tokens > 32 {
+                return "hidden_order=interleaved loads one row per DMA: at most 32 tokens (T=\(shape.tokens))"
+            }
+            if configuration[Self.xLayout] != .tensorTranspose {
+                return "x_layout has no effect with hidden_order=interleaved (nothing is transposed)"
+            }
         }
         let tile = configuration[Self.tileT]
         if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)

@@ -49,6 +49,16 @@ public enum NormLayout: String, ParameterChoice {
     case hidden
 }
 
+/// How a contraction over the hidden size walks it (``RouterTemplate``).
+public enum HiddenOrder: String, ParameterChoice {
+    /// In tiles of 128 consecutive values (`h = tile * 128 + p`), each brought onto partitions.
+    case tiles
+    /// Interleaved, `h = p * H/128 + f`: a row, and the weight matrix, load into `[128, H/128]`
+    /// layouts by contiguous DMAs with no transpose; the sum runs over `f` outside `p`, a
+    /// different order.
+    case interleaved
+}
+
 /// Where the router normalises its softmax.
 public enum SoftmaxScope: String, ParameterChoice {
     /// Over all experts before choosing the top k.

@@ -28,8 +28,17 @@ import Testing
         let problem = try block.parseProblem(text)
         let inputs = block.inputs(for: problem, seed: 5)
         let expected = block.reference(for: problem, inputs: inputs)
-        let configurations = validConfigurations(SearchSpace(block), problem, limit: 10, seed: 3)
+        let space = SearchSpace(block)
+        var configurations = validConfigurations(space, problem, limit: 10, seed: 3)
         #expect(configurations.count >= 4)
+        if text.hasSuffix("lnc=2") {
+            // And one whose stages all run on one core (no split), if the sample has none.
+            configurations.append(
+                try #require(
+                    validConfigurations(space, problem, limit: 200, seed: 3).first {
+                        block.program(for: problem, configuration: $0).cores == 1
+                    }))
+        }
         var cores = Set<Int>()
         for configuration in configurations {
             let program = block.program(for: problem, configuration: configuration)

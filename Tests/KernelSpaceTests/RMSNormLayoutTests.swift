@@ -9,7 +9,7 @@ import Testing
         let template = try #require(catalogTemplate("rmsnorm"))
         let problem = try template.parseProblem(problemText)
         for square in ["scalar", "vector"] {
-            let configuration = try SearchSpace(template).parse("layout=hidden,square=\(square)")
+            let configuration = try SearchSpace(template).parse("layout=hidden,tile_t=32,square=\(square)")
             #expect(template.restriction(configuration, for: problem) == nil)
             let check = NumericCheck.run(template, problem: problem, configuration: configuration)
             #expect(check.passed, "\(problemText) \(configuration.key): \(check.reason ?? "")")
@@ -30,13 +30,13 @@ import Testing
             return widest
         }
         // The ones matrix is set once, 128 wide; the per-token steps are 16 wide.
-        #expect(try widest("layout=hidden") == 128)
+        #expect(try widest("layout=hidden,tile_t=32") == 128)
         #expect(try widest("layout=tokens") == 2048)
     }
 
     @Test func theHiddenLayoutNeedsWholePartitionRows() throws {
         let template = try #require(catalogTemplate("rmsnorm"))
-        let configuration = try SearchSpace(template).parse("layout=hidden")
+        let configuration = try SearchSpace(template).parse("layout=hidden,tile_t=32")
         let reason = template.restriction(configuration, for: try template.parseProblem("T=1,H=96"))
         #expect(reason?.contains("H=96") == true)
     }

@@ -20,18 +20,12 @@ private struct QKNormRopeBuilder {
     }
 
     mutating func build() -> KernelProgram {
+        if configuration[QKNormRopeTemplate.layout] == .heads { return buildHeads() }
         let (tokens, d) = (shape.tokens, shape.headDim)
         let (qHeads, kvHeads) = (shape.queryHeads, shape.keyValueHeads)
         let tile = configuration[QKNormRopeTemplate.tileT]
         let bufs = configuration[QKNormRopeTemplate.bufs]
-        let q = b.buffer("q", .hbm, [tokens, qHeads * d], .bf16, role: .input(0))
-        let k = b.buffer("k", .hbm, [tokens, kvHeads * d], .bf16, role: .input(1))
-        let qWeight = b.buffer("q_norm_weight", .hbm, [1, d], .bf16, role: .input(2))
-        let kWeight = b.buffer("k_norm_weight", .hbm, [1, d], .bf16, role: .input(3))
-        let cos = b.buffer("cos", .hbm, [tokens, d], .bf16, role: .input(4))
-        let sin = b.buffer("sin", .hbm, [tokens, d], .bf16, role: .input(5))
-        let qOut = b.buffer("q_out", .hbm, [tokens, qHeads * d], .bf16, role: .output)
-        let kOut = b.buffer("k_out", .hbm, [tokens, kvHeads * d], .bf16, role: .output)
+        let (q, k, qWeight, kWeight, cos, sin, qOut, kOut) = declareArguments()
         let qRows = b.buffer("q_norm_rows", .sbuf, [tile, d], .bf16)
         let kRows = b.buffer("k_norm_rows", .sbuf, [tile, d], .bf16)
         let cosTile = b.buffer("cos_tile", .sbuf, [tile, d], .bf16, copies: bufs)
@@ -76,7 +70,6 @@ private struct QKNormRopeBuilder {
         globalRows: AffineRange, cos: BufferDecl, sin: BufferDecl
     ) -> [Stmt] {
         let d = shape.headDim
-        let half = d / 2
         let tile = configuration[QKNormRopeTemplate.tileT]
         let bufs = configuration[QKNormRopeTemplate.bufs]
         let x = b.buffer("\(name)_tile", .sbuf, [tile, count, d], .bf16, copies: bufs)
@@ -89,29 +82,133 @@ private struct QKNormRopeBuilder {
         let turned = b.buffer("\(name)_turned", .sbuf, [tile, d], .bf16, copies: bufs)
         let head = b.variable("\(name)h")
         let everything = AffineRange.full(count * d)
+        let headSlice = Access(x, [rows, .index(.term(head)), .full(d)])
+        let scratch = Scratch(
+            squares: squares, total: total, normal: normal, weighted: weighted, direct: direct, turned: turned)
+        let perHead = normaliseAndRotate(
+            headSlice, rows: rows, scratch: scratch, weights: Access(weights, [rows, .full(d)]), cos: cos, sin: sin
+        ) { from, size in Access(out, [rows, .index(.term(head)), AffineRange(start: .const(from), size: size)]) }
+        let flat = { (buffer: BufferDecl) in Access(buffer, [rows, .full(count), .full(d)]) }
+        return [
+            .allocate(x.id),
+            .op(.dma(dst: flat(x), src: Access(input, [globalRows, everything]), queue: 0)),
+            .allocate(out.id),
+            .loop(Loop(head, trips: count, body: perHead)),
+            .op(.dma(dst: Access(output, [globalRows, everything]), src: flat(out), queue: 2)),
+        ]
+    }
+
+    /// The kernel's arguments (`q`, `k`, the two norm weights, `cos`, `sin`) and outputs, in order.
+    private mutating func declareArguments() -> (
+        BufferDecl, BufferDecl, BufferDecl, BufferDecl, BufferDecl, BufferDecl, BufferDecl, BufferDecl
+    ) {
+        let (tokens, d) = (shape.tokens, shape.headDim)
+        let (qHeads, kvHeads) = (shape.queryHeads, shape.keyValueHeads)
+        return (
+            b.buffer("q", .hbm, [tokens, qHeads * d], .bf16, role: .input(0)),
+            b.buffer("k", .hbm, [tokens, kvHeads * d], .bf16, role: .input(1)),
+            b.buffer("q_norm_weight", .hbm, [1, d], .bf16, role: .input(2)),
+            b.buffer("k_norm_weight", .hbm, [1, d], .bf16, role: .input(3)),
+            b.buffer("cos", .hbm, [tokens, d], .bf16, role: .input(4)),
+            b.buffer("sin", .hbm, [tokens, d], .bf16, role: .input(5)),
+            b.buffer("q_out", .hbm, [tokens, qHeads * d], .bf16, role: .output),
+            b.buffer("k_out", .hbm, [tokens, kvHeads * d], .bf16, role: .output)
+        )
+    }
+
+    /// `layout=heads`: per token, q's heads on partitions `0 ..< q_heads` and k's after them (each
+    /// row of the token streams onto its heads' partitions in one DMA), the norm weights and the
+    /// token's cos and sin broadcast to the matching partitions, one pass for every head.
+    private mutating func buildHeads() -> KernelProgram {
+        let (tokens, d) = (shape.tokens, shape.headDim)
+        let (qHeads, kvHeads) = (shape.queryHeads, shape.keyValueHeads)
+        let heads = qHeads + kvHeads
+        let bufs = configuration[QKNormRopeTemplate.bufs]
+        let (q, k, qWeight, kWeight, cos, sin, qOut, kOut) = declareArguments()
+        func tile(_ name: String, _ dtype: DType = .bf16, copies: Int = bufs) -> BufferDecl {
+            b.buffer(name, .sbuf, [heads, d], dtype, copies: copies)
+        }
+        let weights = tile("norm_weights", copies: 1)
+        let x = tile("heads_tile")
+        let out = tile("heads_rotated")
+        let cosTile = tile("cos_tile")
+        let sinTile = tile("sin_tile")
+        let scratch = Scratch(
+            squares: tile("squares", .fp32), total: b.buffer("sum_squares", .sbuf, [heads, 1], .fp32, copies: bufs),
+            normal: tile("normalised"), weighted: tile("weighted"), direct: tile("direct"), turned: tile("turned"))
+        let t = b.variable("t")
+        let all = AffineRange.full(heads)
+        let qRows = AffineRange(start: .const(0), size: qHeads)
+        let kRows = AffineRange(start: .const(qHeads), size: kvHeads)
+        func row(_ buffer: BufferDecl) -> Access { Access(buffer, [.index(.term(t)), .full(buffer.shape[1])]) }
+        func broadcast(_ buffer: BufferDecl, _ at: Affine, to rows: AffineRange) -> Access {
+            Access(buffer, [.broadcast(at, count: rows.size), .full(d)])
+        }
+        var body: [Stmt] = [
+            .allocate(x.id),
+            .op(.dma(dst: Access(x, [qRows, .full(d)]), src: row(q), queue: 0)),
+            .op(.dma(dst: Access(x, [kRows, .full(d)]), src: row(k), queue: 0)),
+            .allocate(cosTile.id),
+            .op(.dma(dst: Access(cosTile, [all, .full(d)]), src: broadcast(cos, .term(t), to: all), queue: 1)),
+            .allocate(sinTile.id),
+            .op(.dma(dst: Access(sinTile, [all, .full(d)]), src: broadcast(sin, .term(t), to: all), queue: 1)),
+            .allocate(out.id),
+        ]
+        body += normaliseAndRotate(
+            Access(x, [all, .full(d)]), rows: all, scratch: scratch, weights: Access(weights, [all, .full(d)]),
+            cos: cosTile, sin: sinTile
+        ) { from, size in Access(out, [all, AffineRange(start: .const(from), size: size)]) }
+        body += [
+            .op(.dma(dst: row(qOut), src: Access(out, [qRows, .full(d)]), queue: 2)),
+            .op(.dma(dst: row(kOut), src: Access(out, [kRows, .full(d)]), queue: 2)),
+        ]
+        let prologue: [Stmt] = [
+            .allocate(weights.id),
+            .op(
+                .dma(dst: Access(weights, [qRows, .full(d)]), src: broadcast(qWeight, .const(0), to: qRows), queue: 1)),
+            .op(
+                .dma(dst: Access(weights, [kRows, .full(d)]), src: broadcast(kWeight, .const(0), to: kRows), queue: 1)),
+        ]
+        return b.program(name: "qk_norm_rope_kernel", body: prologue + [.loop(Loop(t, trips: tokens, body: body))])
+    }
+
+    /// The scratch tiles of one pass of ``normaliseAndRotate(_:rows:scratch:weights:cos:sin:into:)``.
+    struct Scratch {
+        let squares: BufferDecl
+        let total: BufferDecl
+        let normal: BufferDecl
+        let weighted: BufferDecl
+        let direct: BufferDecl
+        let turned: BufferDecl
+    }
+
+    /// RMSNorm of each row of `source` (`[rows, d]`) over `d`, times `weights`, then the rotation
+    /// with the `cos` and `sin` tiles; `into(from, size)` is where columns `from ..< from + size`
+    /// of the result go.
+    private func normaliseAndRotate(
+        _ source: Access, rows: AffineRange, scratch: Scratch, weights: Access, cos: BufferDecl, sin: BufferDecl,
+        into: (Int, Int) -> Access
+    ) -> [Stmt] {
+        let d = shape.headDim
+        let half = d / 2
+        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, [rows, .full(d)]) }
         func slice(_ buffer: BufferDecl, _ from: Int, _ size: Int) -> Access {
             Access(buffer, [rows, AffineRange(start: .const(from), size: size)])
         }
-        let headSlice = Access(x, [rows, .index(.term(head)), .full(d)])
-        let column = Access(total, [rows, .full(1)])
+        let column = Access(scratch.total, [rows, .full(1)])
         let normEngine = configuration[QKNormRopeTemplate.normEngine]
         let ropeEngine = configuration[QKNormRopeTemplate.ropeEngine]
-        var perHead: [Stmt] = [.allocate(squares.id), .allocate(total.id)]
+        var statements: [Stmt] = [.allocate(scratch.squares.id), .allocate(scratch.total.id)]
         if configuration[QKNormRopeTemplate.square] == .scalar {
-            perHead.append(
-                .op(
-                    .activation(
-                        dst: Access(squares, [rows, .full(d)]), src: headSlice, function: .square, reduce: column)))
+            statements.append(
+                .op(.activation(dst: whole(scratch.squares), src: source, function: .square, reduce: column)))
         } else {
-            perHead += [
-                .op(
-                    .tensorTensor(
-                        dst: Access(squares, [rows, .full(d)]), a: headSlice, b: headSlice, op: .multiply,
-                        engine: .vector)),
-                .op(.tensorReduce(dst: column, src: Access(squares, [rows, .full(d)]), op: .add)),
+            statements += [
+                .op(.tensorTensor(dst: whole(scratch.squares), a: source, b: source, op: .multiply, engine: .vector)),
+                .op(.tensorReduce(dst: column, src: whole(scratch.squares), op: .add)),
             ]
         }
-        perHead += [
+        return statements + [
             .op(
                 .tensorScalar(
                     dst: column, src: column,
@@ -122,49 +219,39 @@ private struct QKNormRopeBuilder {
                     engine: .vector)),
             .op(
                 .tensorScalar(dst: column, src: column, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
-            .allocate(normal.id),
+            .allocate(scratch.normal.id),
             .op(
                 .tensorScalar(
-                    dst: Access(normal, [rows, .full(d)]), src: headSlice,
-                    steps: [ScalarStep(.multiply, .perPartition(column))], engine: normEngine)),
-            .allocate(weighted.id),
+                    dst: whole(scratch.normal), src: source, steps: [ScalarStep(.multiply, .perPartition(column))],
+                    engine: normEngine)),
+            .allocate(scratch.weighted.id),
             .op(
                 .tensorTensor(
-                    dst: Access(weighted, [rows, .full(d)]), a: Access(normal, [rows, .full(d)]),
-                    b: Access(weights, [rows, .full(d)]), op: .multiply, engine: normEngine)),
-            .allocate(direct.id),
+                    dst: whole(scratch.weighted), a: whole(scratch.normal), b: weights, op: .multiply,
+                    engine: normEngine)),
+            .allocate(scratch.direct.id),
             .op(
                 .tensorTensor(
-                    dst: Access(direct, [rows, .full(d)]), a: Access(weighted, [rows, .full(d)]),
-                    b: Access(cos, [rows, .full(d)]), op: .multiply, engine: ropeEngine)),
-            .allocate(turned.id),
+                    dst: whole(scratch.direct), a: whole(scratch.weighted), b: whole(cos), op: .multiply,
+                    engine: ropeEngine)),
+            .allocate(scratch.turned.id),
             // rotate_half(n) * sin: the first half takes the second half's values (negated below).
             .op(
                 .tensorTensor(
-                    dst: slice(turned, 0, half), a: slice(weighted, half, half), b: slice(sin, 0, half), op: .multiply,
-                    engine: ropeEngine)),
+                    dst: slice(scratch.turned, 0, half), a: slice(scratch.weighted, half, half),
+                    b: slice(sin, 0, half), op: .multiply, engine: ropeEngine)),
             .op(
                 .tensorTensor(
-                    dst: slice(turned, half, half), a: slice(weighted, 0, half), b: slice(sin, half, half),
-                    op: .multiply, engine: ropeEngine)),
+                    dst: slice(scratch.turned, half, half), a: slice(scratch.weighted, 0, half),
+                    b: slice(sin, half, half), op: .multiply, engine: ropeEngine)),
             .op(
                 .tensorTensor(
-                    dst: Access(out, [rows, .index(.term(head)), AffineRange(start: .const(0), size: half)]),
-                    a: slice(direct, 0, half),
-                    b: slice(turned, 0, half), op: .subtract, engine: ropeEngine)),
+                    dst: into(0, half), a: slice(scratch.direct, 0, half), b: slice(scratch.turned, 0, half),
+                    op: .subtract, engine: ropeEngine)),
             .op(
                 .tensorTensor(
-                    dst: Access(out, [rows, .index(.term(head)), AffineRange(start: .const(half), size: half)]),
-                    a: slice(direct, half, half),
-                    b: slice(turned, half, half), op: .add, engine: ropeEngine)),
-        ]
-        let flat = { (buffer: BufferDecl) in Access(buffer, [rows, .full(count), .full(d)]) }
-        return [
-            .allocate(x.id),
-            .op(.dma(dst: flat(x), src: Access(input, [globalRows, everything]), queue: 0)),
-            .allocate(out.id),
-            .loop(Loop(head, trips: count, body: perHead)),
-            .op(.dma(dst: Access(output, [globalRows, everything]), src: flat(out), queue: 2)),
+                    dst: into(half, half), a: slice(scratch.direct, half, half), b: slice(scratch.turned, half, half),
+                    op: .add, engine: ropeEngine)),
         ]
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Qwen3's per-head RMSNorm of queries and keys over `head_dim`, then rotary position embedding:
-/// `out = n * cos + rotate_half(n) * sin` with `rotate_half([a, b]) = [-b, a]`. Tokens sit on
-/// partitions; `q` and `k` arrive as `[T, heads * d]`; `cos` and `sin` are the caller's `[T, d]`
+/// `out = n * cos + rotate_half(n) * sin` with `rotate_half([a, b]) = [-b, a]`. With
+/// `layout=tokens`, tokens sit on partitions and the heads go one at a time; with `layout=heads`
+/// (for few tokens), one token's q and k heads sit on partitions together. `q` and `k` arrive as `[T, heads * d]`; `cos` and `sin` are the caller's `[T, d]`
 /// tables (bf16, with the model's RoPE base, as Hugging Face's `Qwen3MoeRotaryEmbedding` makes them). Every multiply
 /// and add rounds to bf16, as the Hugging Face modules do.
 public struct QKNormRopeTemplate: KernelTemplate {
@@ -30,6 +31,9 @@ public struct QKNormRopeTemplate: KernelTemplate {
     static let headDim = SizeField("d", default: 128)
     static let position = SizeField(offset: "pos", default: 0)
 
+    static let layout = ChoiceKey<HeadLayout>(
+        "layout", [.tokens, .heads], default: .tokens,
+        "tokens on partitions (a head at a time), or one token at a time with its heads on partitions")
     static let tileT = IntKey("tile_t", [32, 64, 128], default: 128, "tokens per tile (partitions)")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each token tile")
     static let square = ChoiceKey<Engine>(
@@ -48,7 +52,8 @@ public struct QKNormRopeTemplate: KernelTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
-            Self.tileT.parameter, Self.bufs.parameter, Self.square.parameter, Self.normEngine.parameter,
+            Self.layout.parameter, Self.tileT.parameter, Self.bufs.parameter, Self.square.parameter,
+            Self.normEngine.parameter,
             Self.ropeEngine.parameter,
         ]
     }
@@ -81,7 +86,10 @@ public struct QKNormRopeTemplate: KernelTemplate {
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
-        ["T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500"]
+        [
+            "T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500",
+            "T=3,q_heads=8,kv_heads=2,d=64,pos=9",
+        ]
     }
     /// A problem to show this template on.
     public var demoProblem: String { "T=16,q_heads=2,kv_heads=1,d=128,pos=3" }
@@ -96,7 +104,16 @@ public struct QKNormRopeTemplate: KernelTemplate {
         let shape = Shape(problem)
         if shape.headDim % 2 != 0 { return "d=\(shape.headDim) must be even to rotate halves" }
         let tile = configuration[Self.tileT]
-        if let reason = KernelIdioms.redundantTile("tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        if configuration[Self.layout] == .heads {
+            if shape.queryHeads + shape.keyValueHeads > 128 {
+                return
+                    "layout=heads puts q_heads + kv_heads = \(shape.queryHeads + shape.keyValueHeads) on 128 partitions"
+            }
+            if tile != KernelIdioms.singleTokenTile {
+                return "tile_t has no effect with layout=heads (one token at a time); it stays at 32"
+            }
+        } else if let reason = KernelIdioms.redundantTile(
+            "tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
         {
             return reason
         }
@@ -168,7 +185,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
 
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        problem.with(
-            Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))
+        let extent = configuration[Self.layout] == .heads ? 2 : configuration[Self.tileT]
+        return problem.with(Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: extent))
     }
 }

@@ -91,8 +91,8 @@ public struct RMSNormTemplate: KernelTemplate {
                 return
                     "layout=hidden spreads H over 128 partitions: H=\(shape.hidden) must be 128 to 8192 in steps of 128"
             }
-            if tile != Self.tileT.parameter.defaultValue.intValue {
-                return "tile_t has no effect with layout=hidden (one token at a time); leave it at its default"
+            if tile != KernelIdioms.singleTokenTile {
+                return "tile_t has no effect with layout=hidden (one token at a time); it stays at 32"
             }
         } else if let reason = KernelIdioms.redundantTile(
             "tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)

@@ -49,6 +49,15 @@ public enum NormLayout: String, ParameterChoice {
     case hidden
 }
 
+/// Where per-head work puts a token's heads (``QKNormRopeTemplate``).
+public enum HeadLayout: String, ParameterChoice {
+    /// Tokens on partitions, one head at a time.
+    case tokens
+    /// One token at a time, every q and k head on its own partition: each step runs once for all
+    /// heads (same arithmetic per head, so the same bits).
+    case heads
+}
+
 /// How a contraction over the hidden size walks it (``RouterTemplate``).
 public enum HiddenOrder: String, ParameterChoice {
     /// In tiles of 128 consecutive values (`h = tile * 128 + p`), each brought onto partitions.

@@ -16,6 +16,9 @@ enum KernelIdioms {
         ]
     }
 
+    /// The token tile a one-token-at-a-time layout keeps (the smallest tile, as at T = 1).
+    static let singleTokenTile = 32
+
     /// Why a tile is redundant for a dimension of `size`: it is larger than the smallest tile of
     /// the domain and its half already covers the dimension. Nil when the tile is useful.
     static func redundantTile(_ name: String, _ tile: Int, covering size: Int, dimension: String, smallest: Int)

@@ -169,6 +169,12 @@ enum StrategyBenchmark {
             guard let task = tasks.first(where: { $0.template.id == id }) else { continue }
             spaces.append((id, SearchSpace(task.template), task.problem))
         }
+        // The fused MoE block at the contest deployment (LNC 2), in a narrowed space.
+        if let block = deployment.fusedBlocks(.decode).first(where: { $0.call.template.id == "moe-block-decode" }) {
+            let template = block.call.template
+            spaces.append(
+                (template.id, try SpaceFile.space(for: template, in: "bench/spaces"), block.call.problem))
+        }
         // NKITUNE_BENCH_SPACES=linear,attention-prefill runs only those spaces.
         if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SPACES"]?.split(separator: ",") {
             spaces = spaces.filter { only.contains(Substring($0.0)) }

@@ -249,13 +249,8 @@ public enum NKIEmitter {
         guard sizes(hbm) != sizes(onChip), !hbm.isClamped, !onChip.isClamped,
             hbm.ranges.allSatisfy({ $0.stride == 1 })
         else { return nil }
-        let shape = buffers[hbm.buffer].shape
-        var elementStrides = [Int](repeating: 1, count: shape.count)
-        for index in stride(from: shape.count - 2, through: 0, by: -1) {
-            elementStrides[index] = elementStrides[index + 1] * shape[index + 1]
-        }
-        var offset = Affine.const(0)
-        for (dimension, range) in hbm.ranges.enumerated() { offset = offset + range.start * elementStrides[dimension] }
+        let elementStrides = buffers[hbm.buffer].elementStrides
+        let offset = startOffset(hbm, elementStrides)
         let extents = onChip.ranges.map(\.size)
         var pairs: [String] = []
         var step = 1
@@ -275,23 +270,19 @@ public enum NKIEmitter {
         return text + ")"
     }
 
+    /// The element offset where an access starts, given its buffer's element strides.
+    private static func startOffset(_ access: Access, _ elementStrides: [Int]) -> Affine {
+        zip(access.ranges, elementStrides).reduce(Affine.const(0)) { $0 + $1.0.start * $1.1 }
+    }
+
     /// A strided access as an explicit access pattern: `t.ap(pattern=[[step, num], ...], offset=...)`.
     private static func pattern(
         _ access: Access, _ buffer: BufferDecl, _ context: Context, _ limits: [Affine: String]
     ) -> String {
-        var elementStrides = [Int](repeating: 1, count: buffer.shape.count)
-        for index in stride(from: buffer.shape.count - 2, through: 0, by: -1) {
-            elementStrides[index] = elementStrides[index + 1] * buffer.shape[index + 1]
-        }
-        var offset = Affine.const(0)
+        let elementStrides = buffer.elementStrides
+        let offset = startOffset(access, elementStrides)
         var pairs: [String] = []
         for (dimension, range) in access.ranges.enumerated() {
-            offset =
-                offset
-                + Affine(
-                    terms: range.start.terms.map {
-                        Affine.Term(variable: $0.variable, coefficient: $0.coefficient * elementStrides[dimension])
-                    }, constant: range.start.constant * elementStrides[dimension])
             let count = range.limit.flatMap { limits[$0] } ?? String(range.size)
             pairs.append("[\(elementStrides[dimension] * range.stride), \(count)]")
         }

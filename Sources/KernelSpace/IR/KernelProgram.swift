@@ -44,6 +44,15 @@ public struct BufferDecl: Hashable, Sendable {
 
     /// Bytes per partition of one copy.
     public var bytesPerPartition: Int { freeElements * dtype.size }
+
+    /// Elements between neighbours along each dimension, row-major (the last dimension's is 1).
+    public var elementStrides: [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for index in stride(from: shape.count - 2, through: 0, by: -1) {
+            strides[index] = strides[index + 1] * shape[index + 1]
+        }
+        return strides
+    }
 }
 
 /// How the compiler may schedule a loop (NKI's `affine_range`, `sequential_range`, `static_range`).

@@ -100,13 +100,7 @@ struct Machine {
     init(program: KernelProgram) {
         self.program = program
         storage = program.buffers.map { [Float](repeating: .nan, count: $0.shape.reduce(1, *)) }
-        strides = program.buffers.map { buffer in
-            var strides = [Int](repeating: 1, count: buffer.shape.count)
-            for index in stride(from: buffer.shape.count - 2, through: 0, by: -1) {
-                strides[index] = strides[index + 1] * buffer.shape[index + 1]
-            }
-            return strides
-        }
+        strides = program.buffers.map(\.elementStrides)
     }
 
     mutating func execute(_ statements: [Stmt], _ environment: inout [Int]) throws(KernelSpaceError) {

@@ -103,17 +103,15 @@ public struct QKNormRopeTemplate: KernelTemplate {
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
         if shape.headDim % 2 != 0 { return "d=\(shape.headDim) must be even to rotate halves" }
-        let tile = configuration[Self.tileT]
-        if configuration[Self.layout] == .heads {
+        let oneTokenAtATime = configuration[Self.layout] == .heads
+        if oneTokenAtATime {
             if shape.queryHeads + shape.keyValueHeads > 128 {
                 return
                     "layout=heads puts q_heads + kv_heads = \(shape.queryHeads + shape.keyValueHeads) on 128 partitions"
             }
-            if tile != KernelIdioms.singleTokenTile {
-                return "tile_t has no effect with layout=heads (one token at a time); it stays at 32"
-            }
-        } else if let reason = KernelIdioms.redundantTile(
-            "tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        }
+        if let reason = KernelIdioms.tokenTileRestriction(
+            configuration[Self.tileT], tokens: shape.tokens, oneTokenAtATime: oneTokenAtATime ? "layout=heads" : nil)
         {
             return reason
         }

@@ -85,17 +85,15 @@ public struct RMSNormTemplate: KernelTemplate {
     /// Why a configuration is not a sensible variant of this problem, or nil if it is.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         let shape = Shape(problem)
-        let tile = configuration[Self.tileT]
-        if configuration[Self.layout] == .hidden {
+        let oneTokenAtATime = configuration[Self.layout] == .hidden
+        if oneTokenAtATime {
             if shape.hidden % 128 != 0 || shape.hidden / 128 > 64 {
                 return
                     "layout=hidden spreads H over 128 partitions: H=\(shape.hidden) must be 128 to 8192 in steps of 128"
             }
-            if tile != KernelIdioms.singleTokenTile {
-                return "tile_t has no effect with layout=hidden (one token at a time); it stays at 32"
-            }
-        } else if let reason = KernelIdioms.redundantTile(
-            "tile_t", tile, covering: shape.tokens, dimension: "T", smallest: 32)
+        }
+        if let reason = KernelIdioms.tokenTileRestriction(
+            configuration[Self.tileT], tokens: shape.tokens, oneTokenAtATime: oneTokenAtATime ? "layout=hidden" : nil)
         {
             return reason
         }

@@ -19,6 +19,16 @@ enum KernelIdioms {
     /// The token tile a one-token-at-a-time layout keeps (the smallest tile, as at T = 1).
     static let singleTokenTile = 32
 
+    /// Why `tile_t` is not sensible: with a one-token-at-a-time layout (named `layout`) it must
+    /// stay at ``singleTokenTile``; otherwise it must not be redundant for `tokens`.
+    static func tokenTileRestriction(_ tile: Int, tokens: Int, oneTokenAtATime layout: String?) -> String? {
+        guard let layout else {
+            return redundantTile("tile_t", tile, covering: tokens, dimension: "T", smallest: singleTokenTile)
+        }
+        return tile == singleTokenTile
+            ? nil : "tile_t has no effect with \(layout) (one token at a time); it stays at \(singleTokenTile)"
+    }
+
     /// Why a tile is redundant for a dimension of `size`: it is larger than the smallest tile of
     /// the domain and its half already covers the dimension. Nil when the tile is useful.
     static func redundantTile(_ name: String, _ tile: Int, covering size: Int, dimension: String, smallest: Int)

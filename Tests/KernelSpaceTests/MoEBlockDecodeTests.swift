@@ -47,10 +47,12 @@ import Testing
     }
 
     /// Names of the stages that clash in the chained kernel are made unique; the stages' outputs
-    /// that later stages read become intermediates, declared once in the emitted source.
+    /// that later stages read become intermediates (all of them with `handoff=hbm`), declared once
+    /// in the emitted source.
     @Test func theChainedSourceDeclaresEachIntermediateOnce() throws {
         let problem = try block.parseProblem("T=1,H=256,I=96,E=16,k=4")
-        let program = block.program(for: problem, configuration: block.defaultConfiguration)
+        let configuration = try SearchSpace(block).parse("handoff=hbm")
+        let program = block.program(for: problem, configuration: configuration)
         let names = program.buffers.map(\.name)
         #expect(Set(names).count == names.count)
         #expect(program.inputs.map(\.name) == ["x", "residual", "norm_weight", "router_weight", "gate_up", "down"])

@@ -48,7 +48,7 @@ extension AttentionBlockDecodeTemplate {
         if !program.buffers.contains(where: { $0.name == "out" }) {
             program.buffers[program.outputs[0].id].name = "out"
         }
-        return program
+        return configuration[StageHandoff.key].apply(to: program)
     }
 
     /// Writes the new token's key and value (`[1, kv_heads d]`) into row `S - 1` of each KV head's

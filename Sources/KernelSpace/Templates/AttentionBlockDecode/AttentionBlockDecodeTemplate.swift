@@ -84,8 +84,8 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
             || (stage == 0 && name == LinearTemplate.block.k.parameter.name)
     }
 
-    /// `o_weights`, after the stages' parameters.
-    public var blockParameters: [Parameter] { [Self.weights.parameter] }
+    /// `o_weights` and `handoff`, after the stages' parameters.
+    public var blockParameters: [Parameter] { [Self.weights.parameter, StageHandoff.key.parameter] }
 
     /// The problem of one decode token with hidden size `hidden` attending over `positions` cached
     /// positions (its own included).
@@ -149,8 +149,8 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
     }
 
     /// The block's configuration with each stage's searched parameters taken from that stage's own
-    /// configuration (each stage's tuned best, say), in ``stages`` order, and the output
-    /// projection's weights loaded in place.
+    /// configuration (each stage's tuned best, say), in ``stages`` order, and the block's own
+    /// parameters at their defaults (the output projection's weights loaded in place).
     public func configuration(stages configurations: [Configuration]) -> Configuration {
         var values: [ParameterValue] = []
         for (index, stage) in stages.enumerated() {
@@ -158,7 +158,7 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
                 values.append(configurations[index][parameter.name])
             }
         }
-        return Configuration(names: parameters.map(\.name), values: values + [Self.weights.parameter.defaultValue])
+        return Configuration(names: parameters.map(\.name), values: values + blockParameters.map(\.defaultValue))
     }
 
     /// Multiply-accumulates of one call: both projections' and the attention's.

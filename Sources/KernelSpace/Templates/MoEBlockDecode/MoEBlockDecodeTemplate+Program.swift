@@ -31,9 +31,10 @@ extension MoEBlockDecodeTemplate {
                 .init(add, inputs: [.output(stage: 2, index: 0), .output(stage: 0, index: 1)]),
             ],
             results: [ProgramChain.Output(stage: 3, index: 0)])
-        return chain.program(
+        let chained = chain.program(
             name: "moe_block_decode_kernel",
             arguments: ["x", "residual", "norm_weight", "router_weight", "gate_up", "down"])
+        return configuration[StageHandoff.key].apply(to: chained)
     }
 
     /// `out = residual_sum + experts`, rounded to bf16: one tile of `tokens` rows.

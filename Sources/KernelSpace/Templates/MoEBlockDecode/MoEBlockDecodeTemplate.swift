@@ -40,8 +40,8 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// The problem's dimensions and options, in order (those of ``ExpertMLPDecodeTemplate``).
     public var problemFields: [ProblemField] { experts.problemFields }
 
-    /// `add_engine`, after the stages' parameters.
-    public var blockParameters: [Parameter] { [Self.addEngine.parameter] }
+    /// `add_engine` and `handoff`, after the stages' parameters.
+    public var blockParameters: [Parameter] { [Self.addEngine.parameter, StageHandoff.key.parameter] }
 
     /// The problem of `tokens` decode tokens through this block.
     public static func problem(

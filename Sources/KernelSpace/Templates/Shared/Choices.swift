@@ -102,3 +102,34 @@ public enum RoutingScenario: String, ParameterChoice {
     /// Favouring low-numbered experts (weights about 1 / rank).
     case skewed
 }
+
+/// How a fused block's stages pass intermediates to each other
+/// (``KernelProgram/handingOverOnChip(engine:)``).
+public enum StageHandoff: String, ParameterChoice {
+    /// Stored to HBM by one stage and loaded back by the next.
+    case hbm
+    /// Copied in SBUF on VectorE where the producer's tile and the consumer's agree; else HBM.
+    case vector
+    /// Copied in SBUF on GpSimdE where the producer's tile and the consumer's agree; else HBM.
+    case gpsimd
+
+    /// The engine of the on-chip copies, or nil for HBM.
+    public var engine: Engine? {
+        switch self {
+        case .hbm: nil
+        case .vector: .vector
+        case .gpsimd: .gpsimd
+        }
+    }
+
+    /// The block's parameter, the same in every fused block.
+    static let key = ChoiceKey<StageHandoff>(
+        "handoff", StageHandoff.allCases, default: .vector,
+        "how stages pass intermediates: copied on chip by VectorE or GpSimdE where the tiles agree (HBM where not), "
+            + "or all through HBM")
+
+    /// `program` with its intermediates handed over as this choice says.
+    func apply(to program: KernelProgram) -> KernelProgram {
+        engine.map { program.handingOverOnChip(engine: $0) } ?? program
+    }
+}

@@ -88,3 +88,24 @@ import Testing
         }
     }
 }
+
+extension StageHandoffTests {
+    /// The handed-over relay's source: the inlined loop's store and the intermediate are gone, the
+    /// load is a copy.
+    @Test func theHandedOverSourceCopiesAndDeclaresNoIntermediate() {
+        let source = NKIEmitter.function(Self.relay(rewrite: false).handingOverOnChip(engine: .gpsimd))
+        #expect(
+            source == """
+                @nki.jit
+                def relay(x):
+                    out = nl.ndarray((2, 8), dtype=nl.bfloat16, buffer=nl.shared_hbm)
+                    tile = nl.ndarray((2, 8), dtype=nl.bfloat16, buffer=nl.sbuf)
+                    nisa.dma_copy(dst=tile, src=x)
+                    loaded = nl.ndarray((2, 8), dtype=nl.bfloat16, buffer=nl.sbuf)
+                    nisa.tensor_copy(dst=loaded, src=tile, engine=nisa.engine.gpsimd)
+                    nisa.dma_copy(dst=out, src=loaded)
+                    return out
+
+                """)
+    }
+}

@@ -13,7 +13,7 @@ extension Deployment {
     /// The fused blocks offered for a phase: for decode, the attention block (input RMSNorm, q/k/v
     /// projection, q/k norm and RoPE, KV cache write, attention, output projection; one token per
     /// call) in place of its five kernels, and the MoE block (post-attention residual and RMSNorm,
-    /// router, experts, residual out) in place of its three.
+    /// router, experts; the residual sum and the experts' sum out) in place of its three.
     ///
     /// ```swift
     /// let blocks = Deployment(model: .qwen3MoE30BA3B, target: "trn2").fusedBlocks(.decode)
@@ -36,7 +36,7 @@ extension Deployment {
                     "input RMSNorm", "qkv projection", "q/k norm + RoPE", "decode attention", "output projection",
                 ])
         ]
-        // The MoE block's final residual add holds the batch's tokens on partitions.
+        // The MoE block's experts hold the batch's tokens on partitions.
         if batch <= 128 {
             let problem = MoEBlockDecodeTemplate.problem(
                 tokens: batch, hidden: model.hiddenSize, columns: expertColumns, experts: model.experts,

@@ -145,8 +145,9 @@ enum FloorBenchmark {
             guard call.template.id == "moe-block-decode" else {
                 return 2 * tokens * hidden * bf16 + weights + tokens * k * 8
             }
-            // x, residual and out, the norm's and the router's weights, the chosen experts.
-            return 3 * tokens * hidden * bf16 + hidden * bf16 + hidden * experts * bf16 + weights
+            // x and residual in, the residual sum and the experts' sum out, the norm's and the
+            // router's weights, the chosen experts.
+            return 4 * tokens * hidden * bf16 + hidden * bf16 + hidden * experts * bf16 + weights
         default:
             return 0
         }

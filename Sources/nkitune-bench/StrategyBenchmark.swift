@@ -185,9 +185,13 @@ enum StrategyBenchmark {
         for constant in TargetConstant.allCases where Target.trn2.inferred.contains(constant) {
             perturbed[constant] = constant.value(on: .trn2) * Double.random(in: 0.7...1.3, using: &generator)
         }
-        let scenarios: [(name: String, hardware: Target, noise: Double)] = [
+        var scenarios: [(name: String, hardware: Target, noise: Double)] = [
             ("exact", .trn2, 0), ("mismatch", Target.trn2.applying(perturbed), 0.03),
         ]
+        // NKITUNE_BENCH_SCENARIOS=exact runs only that scenario.
+        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SCENARIOS"]?.split(separator: ",") {
+            scenarios = scenarios.filter { only.contains(Substring($0.name)) }
+        }
         print("\nStrategy benchmark: \(seeds) seeds per strategy, measurements to the optimum of an exhaustive sweep")
         print(
             "  mismatch hardware: "

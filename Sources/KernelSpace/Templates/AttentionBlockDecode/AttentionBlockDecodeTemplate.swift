@@ -10,7 +10,8 @@
 /// stage rounds exactly where it does alone, so the block's output is bit for bit the unfused
 /// chain's. Parameters are the stages' own, prefixed (`qkv_`, `rope_`, `attention_`, `o_`), and
 /// `o_weights`: the output projection's weights block by block, or resident in SBUF and loaded
-/// from an earlier stage's start on a DMA stream of their own (``ProgramChain/Stage/prefetchAt``). On two
+/// from an earlier stage's start on a DMA stream of their own (``ProgramChain/Stage/prefetchAt``),
+/// and `handoff` (``StageHandoff``: an intermediate copied on chip where the tiles agree). On two
 /// cores (`lnc=2`) each stage splits as its template does (columns, heads) or runs on both cores on
 /// its own copy; a barrier separates a split stage from a stage that reads all of its output.
 ///

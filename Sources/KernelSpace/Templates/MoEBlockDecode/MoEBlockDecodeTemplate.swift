@@ -1,18 +1,24 @@
 /// The whole MoE block of a decode step as one kernel: the residual add and post-attention RMSNorm
 /// (``RMSNormTemplate``), the router (fp32 logits, softmax, top-k, renormalised weights,
-/// ``RouterTemplate``), the k selected experts fetched by their run-time index and summed with
-/// their weights (``ExpertMLPDecodeTemplate``), and the residual add that gives the layer's output.
+/// ``RouterTemplate``), and the k selected experts fetched by their run-time index and summed with
+/// their weights (``ExpertMLPDecodeTemplate``). It returns the residual sum and the experts' sum,
+/// not their sum: under tensor parallelism each rank holds a slice of every expert's columns, so
+/// the experts' sums of the ranks are all-reduced before the residual is added, as the unfused
+/// model does.
 ///
 /// The stages are chained in one program (``ProgramChain``): normalised rows, routing weights and
-/// expert indices, and the experts' sum pass through HBM inside the kernel, so the block pays one
-/// launch, and the router's and experts' weight loads overlap the work before them. Every stage
+/// expert indices, and the experts' sum pass through HBM inside the kernel, or stay in SBUF where
+/// `handoff` copies them on chip (``StageHandoff``), so the block pays one launch, and the router's
+/// and experts' weight loads overlap the work before them. Every stage
 /// rounds exactly where it does alone, so the block's output is bit for bit the unfused chain's.
-/// Its parameters are the stages' own, prefixed (`norm_`, `router_`, `experts_`), and `add_engine`.
+/// Its parameters are the stages' own, prefixed (`norm_`, `router_`, `experts_`), and `handoff`.
 /// On two cores (`lnc=2`, `experts_split=experts`) the norm and router run on both cores, each on
-/// its own copy of their outputs, and the experts split as in ``ExpertMLPDecodeTemplate``.
+/// its own copy of their outputs (both write the same residual sum out), and the experts split as
+/// in ``ExpertMLPDecodeTemplate``.
 ///
 /// Arguments: `x [T, H]` (the attention block's output), `residual [T, H]`, `norm_weight [1, H]`,
-/// `router_weight [H, E]`, `gate_up [E, H, 2I]`, `down [E, I, H]`. Output: `out [T, H]`.
+/// `router_weight [H, E]`, `gate_up [E, H, 2I]`, `down [E, I, H]`. Outputs: `residual_sum [T, H]`
+/// (`x + residual`, the next residual) and `experts_out [T, H]` (this rank's weighted sum of experts).
 public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// The block with a model's numbers.
     public init(epsilon: Float, normaliseTopK: Bool) {
@@ -27,10 +33,8 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// The identifier on the command line and in cache keys.
     public let id = "moe-block-decode"
     /// One line on what the kernel computes.
-    public let summary = "decode MoE block in one kernel: residual + RMSNorm, router, top-k experts, residual out"
-
-    static let addEngine = ChoiceKey<Engine>(
-        "add_engine", [.vector, .gpsimd], default: .vector, "engine of the final residual add")
+    public let summary =
+        "decode MoE block in one kernel: residual + RMSNorm, router, top-k experts; returns residual sum and experts' sum"
 
     /// The stages (norm, router, experts), each with the prefix of its parameters.
     public var stages: [(prefix: String, template: any KernelTemplate)] {
@@ -40,8 +44,8 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
     /// The problem's dimensions and options, in order (those of ``ExpertMLPDecodeTemplate``).
     public var problemFields: [ProblemField] { experts.problemFields }
 
-    /// `add_engine` and `handoff`, after the stages' parameters.
-    public var blockParameters: [Parameter] { [Self.addEngine.parameter, StageHandoff.key.parameter] }
+    /// `handoff`, after the stages' parameters.
+    public var blockParameters: [Parameter] { [StageHandoff.key.parameter] }
 
     /// The problem of `tokens` decode tokens through this block.
     public static func problem(
@@ -84,12 +88,6 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
         return router.macs(for: problems.router) + experts.macs(for: problems.experts)
     }
 
-    /// The final residual add holds the tokens on partitions: at most 128.
-    public func blockRestriction(for problem: Problem) -> String? {
-        let tokens = problem[ExpertShape.tokens]
-        return tokens > 128 ? "T=\(tokens) exceeds the 128 partitions of the final residual add" : nil
-    }
-
     /// Random logical inputs: attention output, residual, norm weight, router weight, expert weights.
     public func inputs(for problem: Problem, seed: UInt64) -> [HostTensor] {
         let (tokens, hidden, columns, expertCount, _) = ExpertShape(problem).dimensions
@@ -103,15 +101,14 @@ public struct MoEBlockDecodeTemplate: StagedTemplate {
         ]
     }
 
-    /// The stages' references chained, then the residual add rounded to bf16.
+    /// The stages' references chained: the residual sum, then the experts' weighted sum.
     public func reference(for problem: Problem, inputs: [HostTensor]) -> [HostTensor] {
         let problems = problems(problem)
         let normed = norm.reference(for: problems.norm, inputs: [inputs[0], inputs[1], inputs[2]])
         let routed = router.reference(for: problems.router, inputs: [normed[0], inputs[3]])
         let summed = experts.reference(
             for: problems.experts, inputs: [normed[0], inputs[4], inputs[5], routed[1], routed[0]])
-        let out = zip(normed[1].data, summed[0].data).map { DType.roundToBF16($0 + $1) }
-        return [HostTensor(shape: summed[0].shape, data: out)]
+        return [normed[1], summed[0]]
     }
 
     /// The experts stage's reduction of H, and experts cut to at least the router's 8 candidates.

@@ -82,6 +82,9 @@ class FakeTensor:
     def __ge__(self, other):
         return self._binary(other, np.greater_equal)
 
+    def __lt__(self, other):
+        return self._binary(other, np.less)
+
     def _index(self, index):
         return index.data if isinstance(index, FakeTensor) else index
 
@@ -309,8 +312,8 @@ def main(arguments):
             case = json.load(handle)
         experts = FakeTensor.of(np.array(case["experts"], dtype=np.int64))
         weights = FakeTensor.of(np.array(case["weights"], dtype=np.float32))
-        tables = tuned._block_tables(experts, weights, case["size"], case["blocks"])
-        for got, key in zip(tables, ("block_expert", "block_token", "block_weight")):
+        tables = tuned._block_tables(experts, weights, case["size"], case["blocks"], case["cores"])
+        for got, key in zip(tables, ("block_expert", "block_token", "block_weight", "block_active")):
             want = np.array(case[key], dtype=np.float32).reshape(got.shape)
             if not np.allclose(got.data.astype(np.float32), want):
                 problems.append(f"{key} differs from nkitune's: {got.data.ravel()[:12]} vs {want.ravel()[:12]}")

@@ -87,7 +87,8 @@ struct FlatProgram {
             switch statement {
             case .loop(let loop):
                 let body = lower(loop.body, target)
-                let limit = loop.limit.map { expression($0) } ?? -1
+                // A count read on the device is timed at the count the problem's scenario gives.
+                let limit = (loop.runtime?.expected ?? loop.limit).map { expression($0) } ?? -1
                 nodes[first + offset] = FlatNode(
                     kind: .loop, value: loop.variable.id, trips: loop.trips, body: body, limit: limit)
             case .allocate(let buffer):

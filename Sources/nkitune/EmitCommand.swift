@@ -11,6 +11,7 @@ struct EmitCommand: ParsableCommand {
     @OptionGroup var problemOptions: ProblemOptions
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
+    @OptionGroup var releaseOption: ReleaseOption
 
     @Option(help: "Configuration key (NAME=VALUE,...); parameters left out take their defaults.")
     var config: String?
@@ -31,7 +32,8 @@ struct EmitCommand: ParsableCommand {
             "target: \(target.name)",
         ]
         if let predicted { header.append("predicted latency (performance model): \(formatLatency(predicted))") }
-        let source = NKIEmitter.emit(program, header: header)
+        let source = NKIEmitter.emit(program, header: header, release: releaseOption.sdk)
+        if let note = releaseOption.note(for: [program], on: target) { Output.error(note) }
         guard let out else {
             Output.write(source)
             return

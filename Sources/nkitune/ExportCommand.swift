@@ -27,6 +27,7 @@ struct ExportCommand: ParsableCommand {
     @OptionGroup var cacheOptions: CacheOptions
     @OptionGroup var spaceOptions: SpaceOptions
     @OptionGroup var accuracyOptions: AccuracyOptions
+    @OptionGroup var releaseOption: ReleaseOption
 
     @Option(help: "Directory to write.")
     var out: String
@@ -41,8 +42,10 @@ struct ExportCommand: ParsableCommand {
         let cache = try cacheOptions.openCacheForReading()
         let backend = try cacheOptions.makeBackend(jobs: 1, cache: cache, target: target)
         let run = ModelTuner.runKey(deployment, backend: backend)
-        let export = try ModelExporter(backend: backend, cache: cache).gather(
+        var export = try ModelExporter(backend: backend, cache: cache).gather(
             deployment, target: target, spaces: spaces, run: run)
+        export.release = releaseOption.sdk
+        if let note = releaseOption.note(for: export.kernels.map(\.program), on: target) { Output.error(note) }
         let tuned = export.kernels.filter { $0.source == "tuned" }.count
         Output.error(
             "exporting \(export.kernels.count) kernels of \(deployment.model.name) on \(target.name) (\(tuned) tuned); "

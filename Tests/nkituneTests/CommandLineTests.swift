@@ -92,6 +92,37 @@ func failure(_ arguments: [String]) -> String? {
         #expect(source.contains("# predicted latency (performance model): "))
         #expect(source.contains("def linear_kernel("))
     }
+
+    /// Written for a release without dynamic loops, the prefill experts run their empty blocks: the
+    /// note says so with both timings; from 2.29 the kernel skips them and there is no note.
+    @Test func olderReleasesGetANoteAndNewerOnesTheDynamicLoop() throws {
+        let template = ExpertMLPPrefillTemplate()
+        let problem = try template.parseProblem("T=64,H=256,I=64,E=8,k=2,lnc=2")
+        let program = template.program(
+            for: problem, configuration: try SearchSpace(template).parse("block=32,down_tile=256,split=blocks"))
+        let old = try ReleaseOption.parse(["--sdk", "2.27"])
+        let note = try #require(old.note(for: [program], on: .trn2))
+        #expect(note.contains("expert_mlp_prefill_kernel") && note.contains(" instead of "), "\(note)")
+        #expect(
+            old.note(
+                for: [
+                    LinearTemplate().program(
+                        for: try LinearTemplate().parseProblem("M=8,K=128,N=128"),
+                        configuration: LinearTemplate().defaultConfiguration)
+                ], on: .trn2) == nil)
+        #expect(try ReleaseOption.parse(["--sdk", "2.29"]).note(for: [program], on: .trn2) == nil)
+        let directory = (cache as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let out = directory + "/experts.py"
+        let arguments = [
+            "emit", "expert-mlp-prefill", "--problem", "T=64,H=256,I=64,E=8,k=2,lnc=2", "--config",
+            "block=32,down_tile=256,split=blocks", "--sdk", "2.29", "--cache", cache, "--out", out,
+        ]
+        #expect(failure(arguments) == nil)
+        let source = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(source.contains("for _ in nl.dynamic_range(live_count):"))
+    }
 }
 
 @Suite struct ExplainTests {

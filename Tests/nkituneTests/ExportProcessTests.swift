@@ -13,20 +13,21 @@ import Testing
     /// A routing unlike either timing scenario, with the block tables nkitune's interpreter uses.
     func blockTablesCase() throws -> String {
         let template = ExpertMLPPrefillTemplate()
-        let problem = try template.parseProblem("T=640,H=2048,I=192,E=128,k=8,routing=skewed")
+        let problem = try template.parseProblem("T=640,H=2048,I=192,E=128,k=8,routing=skewed,lnc=2")
         var inputs = template.inputs(for: problem, seed: 3)
         // Every token's first expert forced to 5: one expert far over a block, most others light.
         for token in 0..<640 { inputs[3].data[token * 8] = 5 }
         inputs[3].data[8] = 127
-        let configuration = template.defaultConfiguration
+        // Split cores: the used blocks are dealt to the cores' slices in turn.
+        let configuration = try SearchSpace(template).parse("split=blocks")
         let arguments = template.arguments(inputs, problem: problem, configuration: configuration)
         let blocks = arguments[3].shape[1]
         let object: [String: Any] = [
             "experts": (0..<640).map { token in (0..<8).map { Int(inputs[3].data[token * 8 + $0]) } },
             "weights": (0..<640).map { token in (0..<8).map { Double(inputs[4].data[token * 8 + $0]) } },
-            "size": arguments[4].shape[1] / blocks, "blocks": blocks,
+            "size": arguments[4].shape[1] / blocks, "blocks": blocks, "cores": 2,
             "block_expert": arguments[3].data.map(Double.init), "block_token": arguments[4].data.map(Double.init),
-            "block_weight": arguments[5].data.map(Double.init),
+            "block_weight": arguments[5].data.map(Double.init), "block_active": arguments[6].data.map(Double.init),
         ]
         let data = try JSONSerialization.data(withJSONObject: object)
         return String(decoding: data, as: UTF8.self)

@@ -16,6 +16,6 @@ public enum KernelFile {
         }
         if let check = kernel.check { header.append("numeric check on the interpreter: \(check.rawValue)") }
         header.append("serves: " + kernel.task.roles.joined(separator: "; "))
-        return NKIEmitter.emit(kernel.program, header: header)
+        return NKIEmitter.emit(kernel.program, header: header, release: export.release)
     }
 }

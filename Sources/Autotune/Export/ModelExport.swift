@@ -26,6 +26,8 @@ public struct ModelExport: Sendable {
     public var slices: [SliceRecord]
     /// When the export was made (ISO 8601).
     public var date: String
+    /// The Neuron SDK release the kernels are written for.
+    public var release: NKIRelease = .default
 
     /// The kernel serving `role` (`decode: routed experts`), if any.
     public func kernel(serving role: String) -> ExportedKernel? {

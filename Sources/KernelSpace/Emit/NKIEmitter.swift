@@ -102,6 +102,8 @@ public enum NKIEmitter {
         let psumTargets = context.psumTargets
         for statement in statements {
             switch statement {
+            case .loop(let loop) where loop.runtime != nil:
+                emitCountedOnDevice(loop, context, &writer)
             case .loop(let loop):
                 let kind: LoopKind = context.staticVariables.contains(loop.variable.id) ? .static : loop.kind
                 let count = loop.limit.map { "min(\(loop.trips), \(python($0, context)))" } ?? String(loop.trips)
@@ -120,6 +122,29 @@ public enum NKIEmitter {
                 let cores = (0..<context.program.cores).map(String.init).joined(separator: ", ")
                 writer.line("\(NKISpelling.coreBarrier)(data=\(context.program.buffers[id].name), cores=(\(cores)))")
             }
+        }
+    }
+
+    /// A loop whose count is read on the device: the count into a register, then `nl.dynamic_range`
+    /// over it; a release without dynamic loops runs every trip (the trips past the count change
+    /// nothing, see ``RuntimeCount``).
+    private static func emitCountedOnDevice(_ loop: Loop, _ context: Context, _ writer: inout CodeWriter) {
+        guard let runtime = loop.runtime else { return }
+        var whole = loop
+        whole.runtime = nil
+        let source = access(runtime.source, context, [:])
+        guard context.release.hasDynamicLoops else {
+            writer.line(
+                "# SDK \(context.release.rawValue) has no dynamic loops: every trip runs whatever \(source) "
+                    + "holds (the trips past it change nothing)")
+            emit([.loop(whole)], context, &writer)
+            return
+        }
+        let register = "\(loop.variable.name)_count"
+        writer.line("\(register) = \(NKISpelling.registerAlloc)()")
+        writer.line("\(NKISpelling.registerLoad)(dst=\(register), src=\(source))")
+        writer.block("for _ in \(NKISpelling.dynamicRange)(\(register)):") { writer in
+            emit(loop.body, context, &writer)
         }
     }
 

@@ -31,6 +31,9 @@ public enum NKISpelling {
         }
     }
 
+    static let dynamicRange = "nl.dynamic_range"
+    static let registerAlloc = "nisa.register_alloc"
+    static let registerLoad = "nisa.register_load"
     static let programID = "nl.program_id"
     static let coreBarrier = "nisa.core_barrier"
     static let ndarray = "nl.ndarray"

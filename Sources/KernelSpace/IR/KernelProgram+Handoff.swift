@@ -40,7 +40,11 @@ extension KernelProgram {
             statements.map { statement in
                 guard case .loop(var loop) = statement else { return [statement.substitutingZero(for: removed)] }
                 loop.limit = loop.limit.map { $0.droppingTerms(of: removed) }
-                let once = loop.limit.map { $0.isConstant && loop.count([]) == 1 } ?? (loop.trips == 1)
+                loop.runtime = loop.runtime.map { $0.droppingTerms(of: removed) }
+                // A count read on the device is unknown here, whatever the trips.
+                let once =
+                    loop.runtime == nil
+                    && (loop.limit.map { $0.isConstant && loop.count([]) == 1 } ?? (loop.trips == 1))
                 guard once else {
                     loop.body = inline(loop.body, removed).flatMap { $0 }
                     return [.loop(loop)]
@@ -105,6 +109,7 @@ extension KernelProgram {
         func rewrite(_ statement: Stmt) -> Stmt {
             switch statement {
             case .loop(var loop):
+                if let runtime = loop.runtime { loop.runtime?.source = access(runtime.source) }
                 loop.body = loop.body.map(rewrite)
                 return .loop(loop)
             case .allocate(let id): return .allocate(renumbered[id]!)
@@ -234,19 +239,11 @@ extension Stmt {
     func substitutingZero(for variables: Set<Int>) -> Stmt {
         guard !variables.isEmpty else { return self }
         func affine(_ expression: Affine) -> Affine { expression.droppingTerms(of: variables) }
-        func range(_ range: AffineRange) -> AffineRange {
-            AffineRange(
-                start: affine(range.start), size: range.size, limit: range.limit.map(affine), stride: range.stride)
-        }
-        func access(_ old: Access) -> Access {
-            var new = old
-            new.ranges = old.ranges.map(range)
-            if let dynamic = old.dynamic { new.dynamic?.ranges = dynamic.ranges.map(range) }
-            return new
-        }
+        func access(_ old: Access) -> Access { old.droppingTerms(of: variables) }
         switch self {
         case .loop(var loop):
             loop.limit = loop.limit.map(affine)
+            loop.runtime = loop.runtime.map { $0.droppingTerms(of: variables) }
             loop.body = loop.body.map { $0.substitutingZero(for: variables) }
             return .loop(loop)
         case .allocate, .barrier: return self
@@ -270,5 +267,27 @@ extension Affine {
     /// The expression with the given variables taken as 0.
     func droppingTerms(of variables: Set<Int>) -> Affine {
         Affine(terms: terms.filter { !variables.contains($0.variable) }, constant: constant)
+    }
+}
+
+extension Access {
+    /// The region with the given loop variables taken as 0, in its ranges and its run-time offset's.
+    func droppingTerms(of variables: Set<Int>) -> Access {
+        func range(_ range: AffineRange) -> AffineRange {
+            AffineRange(
+                start: range.start.droppingTerms(of: variables), size: range.size,
+                limit: range.limit.map { $0.droppingTerms(of: variables) }, stride: range.stride)
+        }
+        var new = self
+        new.ranges = ranges.map(range)
+        if let dynamic { new.dynamic?.ranges = dynamic.ranges.map(range) }
+        return new
+    }
+}
+
+extension RuntimeCount {
+    /// The count with the given loop variables taken as 0.
+    func droppingTerms(of variables: Set<Int>) -> RuntimeCount {
+        RuntimeCount(source: source.droppingTerms(of: variables), expected: expected.droppingTerms(of: variables))
     }
 }

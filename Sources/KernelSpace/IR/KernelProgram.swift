@@ -63,7 +63,8 @@ public enum LoopKind: String, Sendable, Hashable {
 }
 
 /// A counted loop over a loop variable: `trips` iterations, or fewer where `limit` (an expression
-/// of outer loop variables, such as a causal triangle's row) is smaller.
+/// of outer loop variables, such as a causal triangle's row) or a count read on the device
+/// (``RuntimeCount``) is smaller.
 public struct Loop: Hashable, Sendable {
     /// The loop variable.
     public var variable: LoopVar
@@ -73,19 +74,30 @@ public struct Loop: Hashable, Sendable {
     public var limit: Affine?
     /// How the compiler may schedule it.
     public var kind: LoopKind
+    /// A count read on the device, or nil; such a loop has no `limit` and its body does not mention
+    /// its variable.
+    public var runtime: RuntimeCount?
     /// The statements, in order.
     public var body: [Stmt]
 
     /// Creates a value with every field given.
-    public init(_ variable: LoopVar, trips: Int, limit: Affine? = nil, kind: LoopKind = .affine, body: [Stmt]) {
+    public init(
+        _ variable: LoopVar, trips: Int, limit: Affine? = nil, kind: LoopKind = .affine, runtime: RuntimeCount? = nil,
+        body: [Stmt]
+    ) {
+        precondition(
+            runtime == nil || (limit == nil && !body.contains { $0.mentions(variable.id) }),
+            "a loop counted on the device has no limit and its body does not use \(variable.name)")
         self.variable = variable
         self.trips = trips
         self.limit = limit
         self.kind = kind
+        self.runtime = runtime
         self.body = body
     }
 
-    /// Iterations for the given outer loop values.
+    /// Iterations for the given outer loop values (for a loop counted on the device, the most it
+    /// can run).
     @inlinable
     public func count(_ environment: [Int]) -> Int {
         guard let limit else { return trips }

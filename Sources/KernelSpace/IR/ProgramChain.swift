@@ -316,6 +316,9 @@ private struct Merge {
                     new.variable = LoopVar(
                         id: variableMap[loop.variable.id]!, name: variables[variableMap[loop.variable.id]!].name)
                     new.limit = loop.limit.map(affine)
+                    new.runtime = loop.runtime.map {
+                        RuntimeCount(source: access($0.source), expected: affine($0.expected))
+                    }
                     new.body = rewrite(loop.body)
                     return .loop(new)
                 case .allocate(let id): return .allocate(bufferMap[id]!)

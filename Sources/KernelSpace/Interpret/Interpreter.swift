@@ -107,7 +107,21 @@ struct Machine {
         for statement in statements {
             switch statement {
             case .loop(let loop):
-                for trip in 0..<loop.count(environment) {
+                var count = loop.count(environment)
+                if let runtime = loop.runtime {
+                    let index = try view(runtime.source, environment)
+                    guard index.partitions == 1, index.free == 1 else {
+                        throw KernelSpaceError(.interpreter, "a run-time loop count must come from one element")
+                    }
+                    let value = Int(storage[runtime.source.buffer][index.offset(0, 0)])
+                    guard value <= count else {
+                        throw KernelSpaceError(
+                            .interpreter,
+                            "run-time count \(value) exceeds the \(count) trips of loop \(loop.variable.name)")
+                    }
+                    count = max(0, value)
+                }
+                for trip in 0..<count {
                     environment[loop.variable.id] = trip
                     try execute(loop.body, &environment)
                 }

@@ -39,6 +39,9 @@ private struct AttentionPrefillBuilder {
         var probabilities: BufferDecl
         var pT: BufferDecl
         var vRows: BufferDecl
+        /// With `kv=resident`, a KV head's whole K^T (`[d, S]`) and V (`[key tile, key tiles, d]`).
+        var kAll: BufferDecl?
+        var vAll: BufferDecl?
         var pvPSUM: BufferDecl
         var accumulator: BufferDecl
     }
@@ -52,6 +55,7 @@ private struct AttentionPrefillBuilder {
         let ratio = tile / keyTileSize
         let bufs = configuration[AttentionPrefillTemplate.bufs]
         let layout = configuration[AttentionPrefillTemplate.kLayout]
+        let resident = configuration[AttentionPrefillTemplate.kv] == .resident
         let tiles = (positions + tile - 1) / tile
         let keyTiles = (positions + keyTileSize - 1) / keyTileSize
         let q = b.buffer("q", .hbm, [heads * positions, d], .bf16, role: .input(0))
@@ -80,6 +84,8 @@ private struct AttentionPrefillBuilder {
             probabilities: b.buffer("p", .sbuf, [tile, keyTileSize], .bf16, copies: 2),
             pT: b.buffer("p_t", .sbuf, [keyTileSize, tile], .bf16, copies: 2),
             vRows: b.buffer("v_rows", .sbuf, [keyTileSize, d], .bf16, copies: bufs),
+            kAll: resident ? b.buffer("k_all_t", .sbuf, [d, keyTiles * keyTileSize], .bf16) : nil,
+            vAll: resident ? b.buffer("v_all", .sbuf, [keyTileSize, keyTiles, d], .bf16) : nil,
             pvPSUM: b.buffer("pv_psum", .psum, [tile, d], .fp32, copies: 2),
             accumulator: b.buffer("out_acc", .sbuf, [tile, d], .fp32))
         let qRows = b.buffer("q_rows", .sbuf, [tile, d], .bf16, copies: 2)
@@ -113,68 +119,144 @@ private struct AttentionPrefillBuilder {
                 .op(.copy(dst: qTiles, src: flipped, engine: .vector)),
             ]
         }
-        perQuery += [
-            .op(.memset(dst: column(state.running), value: -1e30, engine: .vector)),
-            .op(.memset(dst: column(state.total), value: 0, engine: .vector)),
-            .op(.memset(dst: rows(state.accumulator, d), value: 0, engine: .vector)),
-        ]
-        // Key tiles wholly below the diagonal, then the `ratio` key tiles the diagonal crosses, each with its mask.
-        let offDiagonal = keyBlock(.term(keyTile), mask: nil, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
-        perQuery.append(
-            .loop(Loop(keyTile, trips: max(1, keyTiles), limit: .term(queryTile, ratio), body: offDiagonal)))
+        let row = configuration[AttentionPrefillTemplate.softmax] == .row
         let diagonalStep = b.variable("dj")
-        let diagonal = keyBlock(
-            .term(queryTile, ratio) + .term(diagonalStep), mask: .term(diagonalStep), state: state, kv: kv,
-            queryRows: queryRows, k: k, v: v)
         let remaining = Affine.const(keyTiles) + (-Affine.term(queryTile, ratio))
-        perQuery.append(.loop(Loop(diagonalStep, trips: ratio, limit: remaining, body: diagonal)))
+        // Key tiles wholly below the diagonal, then the `ratio` key tiles the diagonal crosses, each with its mask.
+        func overKeyTiles(_ block: (Affine, Affine?) -> [Stmt]) -> [Stmt] {
+            [
+                .loop(
+                    Loop(
+                        keyTile, trips: max(1, keyTiles), limit: .term(queryTile, ratio),
+                        body: block(.term(keyTile), nil))
+                ),
+                .loop(
+                    Loop(
+                        diagonalStep, trips: ratio, limit: remaining,
+                        body: block(.term(queryTile, ratio) + .term(diagonalStep), .term(diagonalStep)))),
+            ]
+        }
+        let normalised: (sum: Access, values: Access)
+        if row {
+            let rowState = RowState(
+                scores: b.buffer("row_scores", .sbuf, [tile, positions], .fp32, copies: 2),
+                probabilities: b.buffer("row_p", .sbuf, [tile, positions], .bf16, copies: 2),
+                sum: b.buffer("row_sum", .sbuf, [tile, 1], .fp32, copies: 2),
+                key: b.variable("kj"))
+            perQuery.append(.allocate(rowState.scores.id))
+            perQuery += overKeyTiles { keyIndex, mask in
+                let (load, keysT) = keysTransposed(keyIndex, state: state, kv: kv, k: k)
+                let columns = keyRange(keyIndex, inRow: true)
+                return load
+                    + scores(
+                        into: Access(rowState.scores, [queryRows, columns]), keysT: keysT, mask: mask, state: state,
+                        queryRows: queryRows)
+            }
+            perQuery += rowSoftmax(rowState, state: state, kv: kv, queryTile: queryTile, queryRows: queryRows, v: v)
+            normalised = (column(rowState.sum), Access(state.pvPSUM, [queryRows, .full(d)]))
+        } else {
+            perQuery += [
+                .op(.memset(dst: column(state.running), value: -1e30, engine: .vector)),
+                .op(.memset(dst: column(state.total), value: 0, engine: .vector)),
+                .op(.memset(dst: rows(state.accumulator, d), value: 0, engine: .vector)),
+            ]
+            perQuery += overKeyTiles { keyIndex, mask in
+                keyBlock(keyIndex, mask: mask, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
+            }
+            normalised = (column(state.total), rows(state.accumulator, d))
+        }
         perQuery += [
             .allocate(result.id),
             .op(
                 .tensorScalar(
-                    dst: rows(result, d), src: rows(state.accumulator, d),
-                    steps: [ScalarStep(.divide, .perPartition(column(state.total)))], engine: .vector)),
+                    dst: rows(result, d), src: normalised.values,
+                    steps: [ScalarStep(.divide, .perPartition(normalised.sum))], engine: .vector)),
             .op(.dma(dst: Access(out, [queryGlobal, .full(d)]), src: rows(result, d), queue: 0)),
         ]
         // The diagonal's causal masks, once: min(0, q - k) * 1e30 is 0 where key <= query; mask j serves
         // the j-th key tile inside a query tile.
         let wholeMask = Access(state.mask, [.full(tile), .full(ratio), .full(keyTileSize)])
-        let prologue: [Stmt] = [
-            .allocate(state.mask.id), .op(.iota(dst: wholeMask, partition: 1, free: -1, offset: .const(0))),
-            .op(
-                .tensorScalar(
-                    dst: wholeMask, src: wholeMask,
-                    steps: [ScalarStep(.minimum, .immediate(0)), ScalarStep(.multiply, .immediate(1e30))],
-                    engine: .vector)),
-            .allocate(state.running.id), .allocate(state.total.id), .allocate(state.accumulator.id),
-        ]
+        let prologue: [Stmt] =
+            [
+                .allocate(state.mask.id), .op(.iota(dst: wholeMask, partition: 1, free: -1, offset: .const(0))),
+                .op(
+                    .tensorScalar(
+                        dst: wholeMask, src: wholeMask,
+                        steps: [ScalarStep(.minimum, .immediate(0)), ScalarStep(.multiply, .immediate(1e30))],
+                        engine: .vector)),
+            ]
+            + (row ? [] : [.allocate(state.running.id), .allocate(state.total.id), .allocate(state.accumulator.id)])
+        // A resident KV head's keys and values load once, before its query heads.
+        var perKV: [Stmt] = []
+        if let kAll = state.kAll, let vAll = state.vAll {
+            let j = b.variable("kl")
+            let columns = keyRange(.term(j))
+            let load =
+                loadKeys(
+                    .term(j), into: Access(kAll, [.full(d), keyRange(.term(j), inRow: true)]), state: state, kv: kv,
+                    k: k)
+                + [
+                    .op(
+                        .dma(
+                            dst: Access(vAll, [columns, .index(.term(j)), .full(d)]),
+                            src: Access(v, [keyGlobal(.term(j), kv: kv), .full(d)]), queue: 2))
+                ]
+            perKV = [.allocate(kAll.id), .allocate(vAll.id), .loop(Loop(j, trips: keyTiles, body: load))]
+        }
         let body: [Stmt] = [
             .loop(
                 Loop(
                     kv, trips: kvHeads,
-                    body: [
+                    body: perKV + [
                         .loop(Loop(member, trips: group, body: [.loop(Loop(queryTile, trips: tiles, body: perQuery))]))
                     ]))
         ]
         return b.program(name: "attention_prefill_kernel", body: prologue + body)
     }
 
-    /// One key tile's update of the running softmax and output accumulator.
-    private mutating func keyBlock(
-        _ keyIndex: Affine, mask: Affine?, state s: State, kv: LoopVar, queryRows: AffineRange, k: BufferDecl,
-        v: BufferDecl
-    ) -> [Stmt] {
-        let (positions, d) = (shape.positions, shape.headDim)
-        let tile = configuration[AttentionPrefillTemplate.kTile]
-        let keyStart = Affine(
-            terms: keyIndex.terms.map { .init(variable: $0.variable, coefficient: $0.coefficient * tile) })
+    /// Buffers and the key-tile variable of a query tile's whole-row softmax.
+    private struct RowState {
+        var scores: BufferDecl
+        var probabilities: BufferDecl
+        var sum: BufferDecl
+        var key: LoopVar
+    }
+
+    /// The keys of key tile `keyIndex`: from 0 in a tile buffer, or at their position in a row.
+    private func keyRange(_ keyIndex: Affine, inRow: Bool = false) -> AffineRange {
+        let (positions, tile) = (shape.positions, configuration[AttentionPrefillTemplate.kTile])
+        let keyStart = keyIndex * tile
         let keyLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-keyStart)
-        let keyColumns = AffineRange(start: .const(0), size: tile, limit: keyLimit)
-        let keyGlobal = AffineRange(start: .term(kv, positions) + keyStart, size: tile, limit: keyLimit)
-        let rescaler = configuration[AttentionPrefillTemplate.rescaleEngine]
-        func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
-        let keysT = Access(s.kT, [.full(d), keyColumns])
-        var block: [Stmt] = [.allocate(s.kT.id)]
+        return AffineRange(start: inRow ? keyStart : .const(0), size: tile, limit: keyLimit)
+    }
+
+    /// Key tile `keyIndex` of KV head `kv` in `state.kT` as `[d, keys]`: its statements and the tile.
+    private func keysTransposed(_ keyIndex: Affine, state s: State, kv: LoopVar, k: BufferDecl) -> ([Stmt], Access) {
+        let d = shape.headDim
+        if let kAll = s.kAll { return ([], Access(kAll, [.full(d), keyRange(keyIndex, inRow: true)])) }
+        let keysT = Access(s.kT, [.full(d), keyRange(keyIndex)])
+        return ([.allocate(s.kT.id)] + loadKeys(keyIndex, into: keysT, state: s, kv: kv, k: k), keysT)
+    }
+
+    /// Key tile `keyIndex`'s rows of KV head `kv` in HBM.
+    private func keyGlobal(_ keyIndex: Affine, kv: LoopVar) -> AffineRange {
+        let tile = configuration[AttentionPrefillTemplate.kTile]
+        return AffineRange(
+            start: .term(kv, shape.positions) + keyIndex * tile, size: tile, limit: keyRange(keyIndex).limit)
+    }
+
+    /// Key tile `keyIndex` of KV head `kv` value by value into `keysT` (`[d, keys]`), in the
+    /// configuration's K layout.
+    private func loadKeys(_ keyIndex: Affine, into keysT: Access, state s: State, kv: LoopVar, k: BufferDecl)
+        -> [Stmt]
+    {
+        let d = shape.headDim
+        let tile = configuration[AttentionPrefillTemplate.kTile]
+        let keyStart = keyIndex * tile
+        let keyColumns = keyRange(keyIndex)
+        let keyLimit = keyColumns.limit
+        let keyGlobal = keyGlobal(keyIndex, kv: kv)
+        var block: [Stmt] = []
         switch configuration[AttentionPrefillTemplate.kLayout] {
         case .pretransposed:
             let rowsOfK = AffineRange(start: .term(kv, d), size: d)
@@ -197,16 +279,36 @@ private struct AttentionPrefillBuilder {
                 .op(.copy(dst: keysT, src: flipped, engine: .vector)),
             ]
         }
+        return block
+    }
+
+    /// Key tile `keyIndex`'s values as `[keys, d]`: resident, or loaded into `state.vRows`.
+    private func values(_ keyIndex: Affine, state s: State, kv: LoopVar, v: BufferDecl) -> ([Stmt], Access) {
+        let (columns, d) = (keyRange(keyIndex), shape.headDim)
+        if let vAll = s.vAll { return ([], Access(vAll, [columns, .index(keyIndex), .full(d)])) }
+        let rows = Access(s.vRows, [columns, .full(d)])
+        return (
+            [
+                .allocate(s.vRows.id),
+                .op(.dma(dst: rows, src: Access(v, [keyGlobal(keyIndex, kv: kv), .full(d)]), queue: 2)),
+            ], rows
+        )
+    }
+
+    /// The scaled (and on the diagonal, masked) scores of the query tile against `keysT`, written to
+    /// `scores`.
+    private func scores(into scores: Access, keysT: Access, mask: Affine?, state s: State, queryRows: AffineRange)
+        -> [Stmt]
+    {
+        let keyColumns = AffineRange(start: .const(0), size: keysT.ranges[1].size, limit: keysT.ranges[1].limit)
         let scoreTile = Access(s.scorePSUM, [queryRows, keyColumns])
-        let scores = Access(s.scores, [queryRows, keyColumns])
-        let scale = Float(1 / Foundation.sqrt(Double(d)))
-        block += [
+        let scale = Float(1 / Foundation.sqrt(Double(shape.headDim)))
+        var block: [Stmt] = [
             .allocate(s.scorePSUM.id),
             .op(
                 .matmul(
-                    dst: scoreTile, stationary: Access(s.qT, [.full(d), queryRows]), moving: keysT,
+                    dst: scoreTile, stationary: Access(s.qT, [.full(shape.headDim), queryRows]), moving: keysT,
                     accumulation: .overwrite)),
-            .allocate(s.scores.id),
             .op(
                 configuration[AttentionPrefillTemplate.scaleEngine] == .scalar
                     ? .activation(dst: scores, src: scoreTile, function: .copy, scale: scale)
@@ -221,6 +323,72 @@ private struct AttentionPrefillBuilder {
                         dst: scores, a: scores, b: Access(s.mask, [queryRows, .index(mask), keyColumns]), op: .add,
                         engine: .vector)))
         }
+        return block
+    }
+
+    /// The whole causal row's softmax of a query tile whose scores are in `row.scores`, then `P V`
+    /// accumulated over its key tiles into `state.pvPSUM` (divided by `row.sum` afterwards).
+    private func rowSoftmax(
+        _ row: RowState, state s: State, kv: LoopVar, queryTile: LoopVar, queryRows: AffineRange, v: BufferDecl
+    ) -> [Stmt] {
+        let positions = shape.positions
+        let (tile, keyTile) = (
+            configuration[AttentionPrefillTemplate.qTile], configuration[AttentionPrefillTemplate.kTile]
+        )
+        let keyTiles = (positions + keyTile - 1) / keyTile
+        // Keys up to the end of the query tile (the mask zeroes those past each query).
+        let keys = AffineRange(start: .const(0), size: positions, limit: .term(queryTile, tile) + tile)
+        func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
+        let j = row.key
+        let columns = keyRange(.term(j))
+        let inRow = keyRange(.term(j), inRow: true)
+        let pFlip = Access(s.flip, [columns, queryRows])
+        let (loadValues, values) = values(.term(j), state: s, kv: kv, v: v)
+        return [
+            .allocate(s.tileMax.id),
+            .op(.tensorReduce(dst: column(s.tileMax), src: Access(row.scores, [queryRows, keys]), op: .maximum)),
+            .allocate(s.negated.id),
+            .op(
+                .tensorScalar(
+                    dst: column(s.negated), src: column(s.tileMax), steps: [ScalarStep(.multiply, .immediate(-1))],
+                    engine: .vector)),
+            .allocate(row.probabilities.id), .allocate(row.sum.id),
+            .op(
+                .activation(
+                    dst: Access(row.probabilities, [queryRows, keys]), src: Access(row.scores, [queryRows, keys]),
+                    function: .exp, bias: column(s.negated), reduce: column(row.sum))),
+            .allocate(s.pvPSUM.id),
+            .loop(
+                Loop(
+                    j, trips: keyTiles, limit: .term(queryTile, tile / keyTile) + tile / keyTile,
+                    body: [
+                        .allocate(s.flip.id),
+                        .op(.transpose(dst: pFlip, src: Access(row.probabilities, [queryRows, inRow]))),
+                        .allocate(s.pT.id),
+                        .op(.copy(dst: Access(s.pT, [columns, queryRows]), src: pFlip, engine: .vector)),
+                    ] + loadValues + [
+                        .op(
+                            .matmul(
+                                dst: Access(s.pvPSUM, [queryRows, .full(shape.headDim)]),
+                                stationary: Access(s.pT, [columns, queryRows]), moving: values,
+                                accumulation: .acrossLoops([j.id])))
+                    ])),
+        ]
+    }
+
+    /// One key tile's update of the running softmax and output accumulator.
+    private func keyBlock(
+        _ keyIndex: Affine, mask: Affine?, state s: State, kv: LoopVar, queryRows: AffineRange, k: BufferDecl,
+        v: BufferDecl
+    ) -> [Stmt] {
+        let d = shape.headDim
+        let keyColumns = keyRange(keyIndex)
+        let rescaler = configuration[AttentionPrefillTemplate.rescaleEngine]
+        func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
+        let (load, keysT) = keysTransposed(keyIndex, state: s, kv: kv, k: k)
+        let scores = Access(s.scores, [queryRows, keyColumns])
+        var block = load + [.allocate(s.scores.id)]
+        block += self.scores(into: scores, keysT: keysT, mask: mask, state: s, queryRows: queryRows)
         let probabilities = Access(s.probabilities, [queryRows, keyColumns])
         let pFlip = Access(s.flip, [keyColumns, queryRows])
         let accumulator = Access(s.accumulator, [queryRows, .full(d)])
@@ -250,21 +418,24 @@ private struct AttentionPrefillBuilder {
                 .tensorTensor(dst: column(s.total), a: column(s.total), b: column(s.rowSum), op: .add, engine: .vector)),
             .allocate(s.flip.id), .op(.transpose(dst: pFlip, src: probabilities)),
             .allocate(s.pT.id), .op(.copy(dst: Access(s.pT, [keyColumns, queryRows]), src: pFlip, engine: .vector)),
-            .allocate(s.vRows.id),
-            .op(.dma(dst: Access(s.vRows, [keyColumns, .full(d)]), src: Access(v, [keyGlobal, .full(d)]), queue: 2)),
-            .allocate(s.pvPSUM.id),
-            .op(
-                .matmul(
-                    dst: product, stationary: Access(s.pT, [keyColumns, queryRows]),
-                    moving: Access(s.vRows, [keyColumns, .full(d)]),
-                    accumulation: .overwrite)),
-            .op(
-                .tensorScalar(
-                    dst: accumulator, src: accumulator, steps: [ScalarStep(.multiply, .perPartition(column(s.alpha)))],
-                    engine: rescaler)),
-            .op(.tensorTensor(dst: accumulator, a: accumulator, b: product, op: .add, engine: rescaler)),
-            .op(.copy(dst: column(s.running), src: column(s.newMax), engine: .vector)),
         ]
+        let (loadValues, values) = values(keyIndex, state: s, kv: kv, v: v)
+        block +=
+            loadValues + [
+                .allocate(s.pvPSUM.id),
+                .op(
+                    .matmul(
+                        dst: product, stationary: Access(s.pT, [keyColumns, queryRows]),
+                        moving: values,
+                        accumulation: .overwrite)),
+                .op(
+                    .tensorScalar(
+                        dst: accumulator, src: accumulator,
+                        steps: [ScalarStep(.multiply, .perPartition(column(s.alpha)))],
+                        engine: rescaler)),
+                .op(.tensorTensor(dst: accumulator, a: accumulator, b: product, op: .add, engine: rescaler)),
+                .op(.copy(dst: column(s.running), src: column(s.newMax), engine: .vector)),
+            ]
         return block
     }
 }

@@ -3,9 +3,11 @@ import Foundation
 /// Causal grouped-query attention over the prompt, flash style: for each query tile, key tiles up to
 /// the diagonal update a running row maximum, row sum and fp32 output accumulator (rescaled by
 /// `exp(m_old - m_new)`); the diagonal tile adds a causal mask made once by `iota`. Probabilities are
-/// bf16 for `P V`; the output is bf16.
+/// bf16 for `P V`; the output is bf16. With `softmax=row` a query tile's whole causal row of scores
+/// is gathered first and normalised once, and `P V` accumulates over the key tiles in PSUM (fewer,
+/// larger VectorE steps; ``SoftmaxPass``).
 ///
-/// `k_tile` sets where the online softmax rescales, so it changes numerics; `q_tile` (a multiple of
+/// `k_tile` sets where the online softmax rescales, so it changes numerics, as does `softmax`; `q_tile` (a multiple of
 /// `k_tile`, which keeps the causal triangle affine) and the rest move data or change engines. The
 /// softmax statistics stay in SBUF fp32 and ScalarE exponentiates: `activation` is ScalarE's alone in
 /// the NKI 2.27 ISA.
@@ -16,10 +18,10 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
     /// The identifier on the command line and in cache keys.
     public let id = "attention-prefill"
     /// One line on what the kernel computes.
-    public let summary = "causal grouped-query attention over the prompt (flash style, online softmax)"
+    public let summary = "causal grouped-query attention over the prompt (online or whole-row softmax)"
 
     /// The key tile sets where the online softmax rescales; the query tile only groups rows.
-    public var numericParameters: Set<String> { [Self.kTile.parameter.name] }
+    public var numericParameters: Set<String> { [Self.kTile.parameter.name, Self.softmax.parameter.name] }
 
     static let qTile = IntKey("q_tile", [64, 128], default: 128, "queries per tile (partitions)")
     static let kTile = IntKey("k_tile", [32, 64, 128], default: 128, "keys per tile (must divide q_tile)")
@@ -32,6 +34,12 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
         "how each query tile gets head_dim onto partitions")
     static let scaleEngine = ChoiceKey<Engine>(
         "scale_engine", [.scalar, .vector], default: .scalar, "engine that scales the scores")
+    static let kv = ChoiceKey<KVPlacement>(
+        "kv", [.stream, .resident], default: .stream,
+        "load K and V tiles for every query tile, or a KV head's whole K and V once into SBUF")
+    static let softmax = ChoiceKey<SoftmaxPass>(
+        "softmax", [.online, .row], default: .online,
+        "online (running max and rescaled accumulator per key tile) or row (the whole causal row normalised once)")
     static let rescaleEngine = ChoiceKey<Engine>(
         "rescale_engine", [.vector, .gpsimd], default: .vector,
         "engine that rescales and adds into the output accumulator")
@@ -42,7 +50,8 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.qTile, Self.kTile, Self.bufs].map(\.parameter)
-            + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
+            + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.kv.parameter, Self.softmax.parameter]
+            + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
             + [AttentionShape.split.parameter]
     }
 
@@ -73,6 +82,25 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
         if let reason = shape.restriction { return reason }
         let (queryTile, keyTile) = (configuration[Self.qTile], configuration[Self.kTile])
         if queryTile % keyTile != 0 { return "k_tile=\(keyTile) must divide q_tile=\(queryTile)" }
+        if configuration[Self.kv] == .resident {
+            if configuration[Self.bufs] != 1 {
+                return "kv=resident rotates no K/V tiles: bufs=\(configuration[Self.bufs]) is redundant"
+            }
+            // K^T and V of a whole KV head, bf16, per partition.
+            if shape.positions * 4 > 64 * 1024 {
+                return "kv=resident holds 4 bytes a key per partition: S=\(shape.positions) exceeds 64 KiB of SBUF"
+            }
+        }
+        if configuration[Self.softmax] == .row {
+            if configuration[Self.rescaleEngine] != .vector {
+                return
+                    "softmax=row rescales nothing: rescale_engine=\(configuration[Self.rescaleEngine].rawValue) is redundant"
+            }
+            // fp32 scores and bf16 probabilities of a whole row, per partition.
+            if shape.positions * 6 > 96 * 1024 {
+                return "softmax=row holds 6 bytes a key per partition: S=\(shape.positions) exceeds 96 KiB of SBUF"
+            }
+        }
         return KernelIdioms.redundantTile(
             "q_tile", queryTile, covering: shape.positions, dimension: "S", smallest: 64)
     }

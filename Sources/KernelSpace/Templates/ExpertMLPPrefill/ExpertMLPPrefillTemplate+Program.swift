@@ -3,32 +3,39 @@ extension ExpertMLPPrefillTemplate {
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let cores = Self.cores(configuration)
         let shape = ExpertShape(problem)
+        let size = configuration[Self.block]
+        // The busier core's share of the scenario's blocks (``blocks(indices:weights:shape:size:cores:)``).
+        let used = (Self.usedBlocks(problem, size: size) + cores - 1) / cores
         var builder = ExpertMLPPrefillBuilder(
             shape: shape, configuration: configuration,
-            blocks: Self.blockBound(shape, size: configuration[Self.block], cores: cores) / cores)
+            blocks: Self.blockBound(shape, size: size, cores: cores) / cores, expectedBlocks: used)
         let program = builder.build()
         guard cores > 1 else { return program }
-        // Each core runs its half of the block tables into its own partial output; then they add.
+        // Each core runs its share of the block tables into its own partial output; then they add.
         let (inputs, output) = (program.inputs, program.outputs[0].id)
-        return program.spread(over: cores, slicing: [inputs[3].id: 1, inputs[4].id: 1, inputs[5].id: 0, output: 1])
+        let slices = [inputs[3].id: 1, inputs[4].id: 1, inputs[5].id: 0, inputs[6].id: 1, output: 1]
+        return program.spread(over: cores, slicing: slices)
             .summingPartials(of: output, engine: configuration[Self.scaleEngine])
     }
 }
 
-/// Builds the program of one ``ExpertMLPPrefillTemplate`` configuration: per expert block, gather
-/// the block's token rows, an ``ExpertProjection`` of them, rows scaled by their routing weights,
-/// then scatter-added into the output.
+/// Builds the program of one ``ExpertMLPPrefillTemplate`` configuration: per active expert block,
+/// gather the block's token rows, an ``ExpertProjection`` of them, rows scaled by their routing
+/// weights, then scatter-added into the output.
 private struct ExpertMLPPrefillBuilder {
     let shape: ExpertShape
     let configuration: Configuration
-    /// Blocks of the routing at this block size.
+    /// Blocks the kernel is compiled for at this block size.
     let blocks: Int
+    /// Of those, the blocks the problem's routing scenario fills (timed by the performance model).
+    let expectedBlocks: Int
     private var b = ProgramBuilder()
 
-    init(shape: ExpertShape, configuration: Configuration, blocks: Int) {
+    init(shape: ExpertShape, configuration: Configuration, blocks: Int, expectedBlocks: Int) {
         self.shape = shape
         self.configuration = configuration
         self.blocks = blocks
+        self.expectedBlocks = expectedBlocks
     }
 
     mutating func build() -> KernelProgram {
@@ -42,21 +49,24 @@ private struct ExpertMLPPrefillBuilder {
         let blockExpert = b.buffer("block_expert", .hbm, [1, blocks], .int32, role: .input(3))
         let blockToken = b.buffer("block_token", .hbm, [1, blocks * rows], .int32, role: .input(4))
         let blockWeight = b.buffer("block_weight", .hbm, [blocks * rows, 1], .fp32, role: .input(5))
+        let blockActive = b.buffer("block_active", .hbm, [1, blocks], .int32, role: .input(6))
         let y = b.buffer("y", .hbm, [tokens, hidden], .bf16, role: .output)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let projection = ExpertProjection(
             &b, rows: rows, shape: shape, downTile: configuration[ExpertMLPPrefillTemplate.downTile], bufs: bufs,
             gateUp: gateUp,
-            down: down, flip: flip)
+            down: down, flip: flip, hiddenOrder: configuration[ExpertMLPPrefillTemplate.hiddenOrder])
         let (partitions, hiddenTiles) = (projection.hiddenPartitions, projection.hiddenTiles)
         let expertSB = b.buffer("block_expert_sb", .sbuf, [1, blocks], .int32)
         let tokenSB = b.buffer("block_token_sb", .sbuf, [1, blocks * rows], .int32)
+        let activeSB = b.buffer("block_active_sb", .sbuf, [1, blocks], .int32)
         let zero = b.buffer("zero_rows", .sbuf, [zeroRows, hidden], .bf16)
         let gathered = b.buffer("x_block", .sbuf, [rows, hidden], .bf16, copies: bufs)
         let weights = b.buffer("row_weight", .sbuf, [rows, 1], .fp32, copies: bufs)
         let xT = b.buffer("x_block_t", .sbuf, [partitions, hiddenTiles, rows], .bf16, copies: 2)
         let outRows = b.buffer("out_rows", .sbuf, [rows, hidden], .bf16, copies: 2)
         let (block, row, lt, zt) = (b.variable("blk"), b.variable("r"), b.variable("lt"), b.variable("zt"))
+        let live = b.variable("live")
         let allRows = AffineRange.full(rows)
         let tokenIndex = Access(tokenSB, [.full(1), AffineRange(start: .term(block, rows) + .term(row), size: 1)])
         let oneRow = AffineRange(start: .const(0), size: 1)
@@ -74,6 +84,11 @@ private struct ExpertMLPPrefillBuilder {
                     dst: Access(tokenSB, [.full(1), .full(blocks * rows)]),
                     src: Access(blockToken, [.full(1), .full(blocks * rows)]),
                     queue: 0)),
+            .allocate(activeSB.id),
+            .op(
+                .dma(
+                    dst: Access(activeSB, [.full(1), .full(blocks)]),
+                    src: Access(blockActive, [.full(1), .full(blocks)]), queue: 0)),
             .allocate(zero.id),
             .op(.memset(dst: Access(zero, [.full(zeroRows), .full(hidden)]), value: 0, engine: .vector)),
             .loop(
@@ -134,7 +149,12 @@ private struct ExpertMLPPrefillBuilder {
                                 src: Access(outRows, [AffineRange(start: .term(row), size: 1), .full(hidden)]), queue: 3
                             ))
                     ])))
-        body.append(.loop(Loop(block, trips: blocks, kind: .sequential, body: perBlock)))
+        // An empty block is skipped on the device: its flag is the count of a loop of one trip.
+        let active = RuntimeCount(
+            source: Access(activeSB, [.full(1), AffineRange(start: .term(block), size: 1)]),
+            expected: .const(expectedBlocks) + .term(block, -1))
+        let guarded = Loop(live, trips: 1, runtime: active, body: perBlock)
+        body.append(.loop(Loop(block, trips: blocks, kind: .sequential, body: [.loop(guarded)])))
         return b.program(name: "expert_mlp_prefill_kernel", body: body)
     }
 }

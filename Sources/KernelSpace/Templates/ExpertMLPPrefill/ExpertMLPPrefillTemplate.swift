@@ -3,13 +3,16 @@
 /// offset by the token index), runs its expert's gate/up, SiLU * up and down projections, scales
 /// rows by their routing weights, and scatter-adds them into the output (`dst_rmw_op=nl.add`).
 ///
-/// Routing is data: the block tables (each block's expert, its rows' tokens and weights) are run-time
-/// inputs built from the router's actual choices, and the program is compiled for the most blocks
-/// any routing of the problem can need (every used expert's last block partial, ``blockBound(_:size:)``);
-/// unused blocks are empty (weight 0). The problem's `routing` option (`balanced` spreads the
-/// `T * k` choices evenly, `skewed` favours low-numbered experts) only chooses the routing of the
-/// check inputs. Each token's experts are added in ascending expert order whatever the block size,
-/// so no parameter changes numerics.
+/// Routing is data: the block tables (each block's expert, its rows' tokens and weights, whether it
+/// holds any) are run-time inputs built from the router's actual choices, and the program is compiled
+/// for the most blocks any routing of the problem can need (every used expert's last block partial,
+/// ``blockBound(_:size:cores:)``). A block's statements run only when its flag is set, a count read on
+/// the device (``RuntimeCount``), so the empty blocks past the routing's own cost nothing (with
+/// split cores, the used blocks are dealt to the cores in turn). The problem's `routing` option
+/// (`balanced` spreads the `T * k` choices evenly, `skewed` favours low-numbered experts) chooses the
+/// routing of the check inputs and the block count the performance model times. Each token's
+/// experts are added in ascending expert order whatever the block size, so no parameter but the
+/// core split changes numerics.
 public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// Creates a value with every field given.
     public init() {}
@@ -19,13 +22,17 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// One line on what the kernel computes.
     public let summary = "prefill MoE: tokens grouped by expert in padded blocks, gathered, projected, scatter-added"
     /// The parameters that change the numbers computed (see ``KernelTemplate/numericParameters``).
-    public var numericParameters: Set<String> { [Self.split.parameter.name] }
+    public var numericParameters: Set<String> { [Self.split.parameter.name, Self.hiddenOrder.parameter.name] }
 
     static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
 
     static let block = IntKey("block", [32, 64, 128], default: 64, "token rows per expert block")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "blocks' rows and weights in flight (rotating copies)")
     static let gateUp = ExpertShape.gateUp
+    static let hiddenOrder = ChoiceKey<HiddenOrder>(
+        "hidden_order", [.tiles, .interleaved], default: .tiles,
+        "how H lies on partitions: tiles of 128, or interleaved so one DMA with a contiguous run per partition "
+            + "loads an expert's gate/up columns (sums over H in another order)")
     static let downTile = ExpertShape.downTile
     static let multiplyEngine = ExpertShape.multiplyEngine
     static let scaleEngine = ChoiceKey<Engine>(
@@ -41,7 +48,8 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
-            Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.downTile.parameter,
+            Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.hiddenOrder.parameter,
+            Self.downTile.parameter,
             Self.multiplyEngine.parameter, Self.scaleEngine.parameter, Self.split.parameter,
         ]
     }
@@ -86,6 +94,12 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         let block = configuration[Self.block]
         if let reason = KernelIdioms.redundantTile("block", block, covering: tokens, dimension: "T", smallest: 32) {
             return reason
+        }
+        if configuration[Self.hiddenOrder] == .interleaved {
+            if hidden <= 128 { return "hidden_order=interleaved is hidden_order=tiles when H <= 128 (H=\(hidden))" }
+            if configuration[Self.gateUp] != .fused {
+                return "hidden_order=interleaved loads gate and up columns in one DMA (gate_up=fused)"
+            }
         }
         let downTile = configuration[Self.downTile]
         if downTile > 256 && hidden <= 256 { return "down_tile=\(downTile) is redundant: 256 covers H=\(hidden)" }
@@ -141,13 +155,26 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         return (chosen, weights)
     }
 
+    /// Blocks of `size` rows the problem's own routing scenario fills: what the performance model
+    /// times of the ``blockBound(_:size:cores:)`` the kernel is compiled for.
+    static func usedBlocks(_ problem: Problem, size: Int) -> Int {
+        let (experts, _) = routing(problem)
+        var counts = [Int](repeating: 0, count: ExpertShape(problem).experts)
+        for row in experts { for expert in row { counts[expert] += 1 } }
+        return counts.reduce(0) { $0 + ($1 + size - 1) / size }
+    }
+
     /// The block tables of an actual routing (`indices` and `weights` as the router returns them,
     /// `[T, k]`): experts in ascending order, each expert's (token, slot) choices in token order,
     /// `size` rows a block (the last one padded with token 0, weight 0), then empty blocks up to
-    /// ``blockBound(_:size:)``. The exported model module builds the same tables with a few torch
-    /// operations on the router's outputs (a stable sort by expert), which the harness runs anyway.
+    /// ``blockBound(_:size:cores:)``; the used blocks are marked active. Shared by `cores`, core `c`
+    /// takes the `c`-th slice of the tables, which holds blocks `c`, `c + cores`, ... in order: used
+    /// block `g` sits at `(g % cores) * L + g / cores` for `L` blocks a core, so each core's active
+    /// blocks come first and the cores' counts differ by at most one. The exported model module
+    /// builds the same tables with a few torch operations on the router's outputs (a stable sort by
+    /// expert), which the harness runs anyway.
     static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int, cores: Int = 1)
-        -> [(expert: Int, tokens: [Int], weights: [Float])]
+        -> [(expert: Int, tokens: [Int], weights: [Float], active: Bool)]
     {
         let k = shape.k
         var assignments = [[Int]](repeating: [], count: shape.experts)
@@ -170,8 +197,14 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             }
         }
         let empty = (expert: 0, tokens: [Int](repeating: 0, count: size), weights: [Float](repeating: 0, count: size))
-        return result
-            + Array(repeating: empty, count: max(0, blockBound(shape, size: size, cores: cores) - result.count))
+        let total = blockBound(shape, size: size, cores: cores)
+        let ordered = result + Array(repeating: empty, count: max(0, total - result.count))
+        let perCore = total / cores
+        return (0..<total).map { position in
+            let block = (position % perCore) * cores + position / perCore
+            let (expert, tokens, weights) = ordered[block]
+            return (expert, tokens, weights, block < result.count)
+        }
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -194,6 +227,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
             HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),
             HostTensor(shape: [blocks.count * size, 1], data: blocks.flatMap(\.weights)),
+            HostTensor(shape: [1, blocks.count], data: blocks.map { $0.active ? 1 : 0 }),
         ]
     }
 

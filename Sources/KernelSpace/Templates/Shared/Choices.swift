@@ -133,3 +133,22 @@ public enum StageHandoff: String, ParameterChoice {
         engine.map { program.handingOverOnChip(engine: $0) } ?? program
     }
 }
+
+/// How causal attention over a prompt normalises a query tile's scores (``AttentionPrefillTemplate``).
+public enum SoftmaxPass: String, ParameterChoice {
+    /// Flash style: each key tile updates a running row maximum, row sum and output accumulator,
+    /// rescaled by `exp(m_old - m_new)`.
+    case online
+    /// The whole causal row at once: every key tile's scores into one SBUF row, one maximum, one
+    /// exponential with its sum, then `P V` accumulated over the key tiles in PSUM and divided once
+    /// (no rescaling; the row must fit in SBUF).
+    case row
+}
+
+/// Where attention over a prompt keeps a KV head's keys and values (``AttentionPrefillTemplate``).
+public enum KVPlacement: String, ParameterChoice {
+    /// Each key tile's K and V load again for every query tile that reads them.
+    case stream
+    /// A KV head's whole K^T and V load once into SBUF and serve all its query heads and tiles.
+    case resident
+}

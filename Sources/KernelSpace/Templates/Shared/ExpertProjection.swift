@@ -11,6 +11,10 @@ struct ExpertProjection {
     let hiddenPartitions: Int
     let hiddenTiles: Int
     let columnTiles: Int
+    /// How the hidden size lies on partitions: tiles of 128 consecutive values, or interleaved
+    /// (`h = p * tiles + f`), where one DMA loads an expert's gate/up columns with a contiguous run
+    /// of `tiles` rows on each partition.
+    let hiddenOrder: HiddenOrder
     private let gateUp: BufferDecl
     private let down: BufferDecl
     private let flip: BufferDecl
@@ -29,8 +33,9 @@ struct ExpertProjection {
     /// Declares the buffers and loop variables in `b`.
     init(
         _ b: inout ProgramBuilder, rows: Int, shape: ExpertShape, downTile: Int, bufs: Int, gateUp: BufferDecl,
-        down: BufferDecl, flip: BufferDecl
+        down: BufferDecl, flip: BufferDecl, hiddenOrder: HiddenOrder = .tiles
     ) {
+        self.hiddenOrder = hiddenOrder
         self.rows = rows
         hidden = shape.hidden
         columns = shape.columns
@@ -62,12 +67,23 @@ struct ExpertProjection {
     ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
         let ht = hiddenTile
-        let loads = Self.gateUpLoads(
-            gateUp, into: gateUpSB, expertIndex: expertIndex, hiddenTile: ht, partitions: hiddenPartitions,
-            columns: columns, fused: fused)
         let both = Access(projected, [allRows, .full(2 * columns)])
+        let load: Stmt
+        if hiddenOrder == .interleaved {
+            precondition(fused, "interleaved gate/up columns load in one DMA")
+            load = .op(
+                .dma(
+                    dst: Access(gateUpSB, [.full(hiddenPartitions), .full(hiddenTiles), .full(2 * columns)]),
+                    src: Access(gateUp, [.index(.const(0)), .full(hidden), .full(2 * columns)])
+                        .offset(0, by: expertIndex), queue: 1))
+        } else {
+            let loads = Self.gateUpLoads(
+                gateUp, into: gateUpSB, expertIndex: expertIndex, hiddenTile: ht, partitions: hiddenPartitions,
+                columns: columns, fused: fused)
+            load = .loop(Loop(ht, trips: hiddenTiles, body: loads))
+        }
         var statements: [Stmt] = [
-            .allocate(gateUpSB.id), .loop(Loop(ht, trips: hiddenTiles, body: loads)), .allocate(projected.id),
+            .allocate(gateUpSB.id), load, .allocate(projected.id),
             .loop(
                 Loop(
                     ht, trips: hiddenTiles,
@@ -180,24 +196,28 @@ struct ExpertProjection {
     }
 
     /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
-    /// (`[hiddenPartitions, hiddenTiles, rows]`), one hidden tile at a time through TensorE.
+    /// (`[hiddenPartitions, hiddenTiles, rows]`) in the projection's hidden order, one hidden tile
+    /// at a time through TensorE.
     func transposeRows(_ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar) -> [Stmt] {
         Self.transposeRows(
             source, rows: rows, into: xT, variable: variable, flip: flip, partitions: hiddenPartitions,
-            tiles: hiddenTiles)
+            tiles: hiddenTiles, order: hiddenOrder)
     }
 
     /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
     /// (`[partitions, tiles, rows]`), one hidden tile at a time through TensorE and the PSUM
-    /// buffer `flip`.
+    /// buffer `flip`; interleaved, tile `f` is every `tiles`-th column from `f` (a strided read).
     static func transposeRows(
         _ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar, flip: BufferDecl, partitions: Int,
-        tiles: Int
+        tiles: Int, order: HiddenOrder = .tiles
     ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
         let flipped = Access(
             flip, [AffineRange(start: .const(0), size: partitions), AffineRange(start: .const(0), size: rows)])
-        let tile = AffineRange(start: .term(variable, partitions), size: partitions)
+        let tile =
+            order == .interleaved
+            ? AffineRange(start: .term(variable), size: partitions, stride: tiles)
+            : AffineRange(start: .term(variable, partitions), size: partitions)
         return [
             .allocate(xT.id),
             .loop(

@@ -84,7 +84,8 @@ extension Deployment {
         return [
             KernelCall(
                 role: "input RMSNorm", template: rmsnorm,
-                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: false), count: layers),
+                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: false, cores: cores),
+                count: layers),
             KernelCall(
                 role: "qkv projection", template: qkv,
                 problem: qkv.problem(m: tokens, k: hidden, n: (queryHeads + 2 * keyValueHeads) * headDim, cores: cores),
@@ -94,7 +95,7 @@ extension Deployment {
                 template: QKNormRopeTemplate(epsilon: numerics.rmsNormEpsilon, ropeTheta: numerics.ropeTheta),
                 problem: QKNormRopeTemplate.problem(
                     tokens: tokens, queryHeads: queryHeads, keyValueHeads: keyValueHeads, headDim: headDim,
-                    position: phase == .prefill ? 0 : decodePosition),
+                    position: phase == .prefill ? 0 : decodePosition, cores: cores),
                 count: layers),
             attention,
             KernelCall(
@@ -103,16 +104,18 @@ extension Deployment {
                 count: layers),
             KernelCall(
                 role: "residual + post-attention RMSNorm", template: rmsnorm,
-                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: true), count: layers),
+                problem: RMSNormTemplate.problem(tokens: tokens, hidden: hidden, residual: true, cores: cores),
+                count: layers),
             KernelCall(
                 role: "router", template: RouterTemplate(normaliseTopK: numerics.normaliseTopK),
                 problem: RouterTemplate.problem(
-                    tokens: tokens, hidden: hidden, experts: model.experts, k: model.expertsPerToken),
+                    tokens: tokens, hidden: hidden, experts: model.experts, k: model.expertsPerToken, cores: cores),
                 count: layers),
             experts,
             KernelCall(
                 role: "final RMSNorm", template: rmsnorm,
-                problem: RMSNormTemplate.problem(tokens: logitsTokens, hidden: hidden, residual: false), count: 1),
+                problem: RMSNormTemplate.problem(tokens: logitsTokens, hidden: hidden, residual: false, cores: cores),
+                count: 1),
             KernelCall(
                 role: "lm_head (last token)", template: head,
                 problem: head.problem(m: logitsTokens, k: hidden, n: vocabularySlice, cores: cores), count: 1),

@@ -103,7 +103,7 @@ import Testing
         #expect(abs(tasks.map(\.weight).reduce(0, +) - expected) < 1e-6)
         #expect(zip(tasks, tasks.dropFirst()).allSatisfy { $0.weight >= $1.weight })
         // The final RMSNorm (one token) is the decode input RMSNorm's problem: one task, both roles.
-        let norm = tasks.first { $0.name == "rmsnorm T=1,H=2048,residual=0" }
+        let norm = tasks.first { $0.name == "rmsnorm T=1,H=2048,residual=0,lnc=\(deployment.logicalCoreSize)" }
         #expect(norm?.roles.count == 3)
     }
 }

@@ -1,8 +1,17 @@
 extension QKNormRopeTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
-        var builder = QKNormRopeBuilder(shape: Shape(problem), configuration: configuration, epsilon: epsilon)
-        return builder.build()
+        guard configuration[Self.split] == .tokens else {
+            var builder = QKNormRopeBuilder(shape: Shape(problem), configuration: configuration, epsilon: epsilon)
+            return builder.build()
+        }
+        // Each core takes half the rows of q, k, their tables and outputs; the norm weights are shared.
+        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+            var builder = QKNormRopeBuilder(shape: Shape(half), configuration: configuration, epsilon: epsilon)
+            return builder.build()
+        } rowTensors: { program in
+            program.buffers.filter { $0.memory == .hbm && !$0.name.hasSuffix("_norm_weight") }
+        }
     }
 }
 

@@ -43,10 +43,12 @@ public struct QKNormRopeTemplate: KernelTemplate {
         "norm_engine", [.vector, .gpsimd], default: .vector, "engine of the norm's products")
     static let ropeEngine = ChoiceKey<Engine>(
         "rope_engine", [.vector, .gpsimd], default: .vector, "engine of the rotation")
+    static let split = CoreSharing.split([.tokens], "how the cores share the rows: none, or half the tokens each")
 
     /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] {
         [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field)
+            + [CoreSharing.lnc.field]
     }
 
     /// The tunable parameters with their built-in domains and defaults.
@@ -54,7 +56,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
         [
             Self.layout.parameter, Self.tileT.parameter, Self.bufs.parameter, Self.square.parameter,
             Self.normEngine.parameter,
-            Self.ropeEngine.parameter,
+            Self.ropeEngine.parameter, Self.split.parameter,
         ]
     }
 
@@ -75,20 +77,22 @@ public struct QKNormRopeTemplate: KernelTemplate {
         }
     }
 
-    /// The problem of `tokens` rows of query and key heads at positions `position ..< position + tokens`.
-    public static func problem(tokens: Int, queryHeads: Int, keyValueHeads: Int, headDim: Int, position: Int)
-        -> Problem
-    {
+    /// The problem of `tokens` rows of query and key heads at positions `position ..< position + tokens`,
+    /// on a logical core of `cores`.
+    public static func problem(
+        tokens: Int, queryHeads: Int, keyValueHeads: Int, headDim: Int, position: Int, cores: LogicalCoreSize = .one
+    ) -> Problem {
         Problem(
-            names: [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field.name),
-            values: [tokens, queryHeads, keyValueHeads, headDim, position].map { .int($0) })
+            names: [Self.tokens, Self.queryHeads, Self.keyValueHeads, Self.headDim, Self.position].map(\.field.name)
+                + [CoreSharing.lnc.field.name],
+            values: [tokens, queryHeads, keyValueHeads, headDim, position].map { .int($0) } + [.choice(cores.rawValue)])
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
     public var checkProblems: [String] {
         [
             "T=40,q_heads=2,kv_heads=1,d=64,pos=7", "T=130,q_heads=1,kv_heads=1,d=128,pos=500",
-            "T=3,q_heads=8,kv_heads=2,d=64,pos=9",
+            "T=3,q_heads=8,kv_heads=2,d=64,pos=9", "T=70,q_heads=2,kv_heads=1,d=64,pos=5,lnc=2",
         ]
     }
     /// A problem to show this template on.
@@ -115,7 +119,8 @@ public struct QKNormRopeTemplate: KernelTemplate {
         {
             return reason
         }
-        return nil
+        let split = configuration[Self.split]
+        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
     }
 
     /// `cos` and `sin` tables for positions `pos ..< pos + T`, rounded to bf16.
@@ -184,6 +189,9 @@ public struct QKNormRopeTemplate: KernelTemplate {
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let extent = configuration[Self.layout] == .heads ? 2 : configuration[Self.tileT]
-        return problem.with(Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: extent))
+        // Split, each core's half keeps the tile structure.
+        let split = configuration[Self.split] == .tokens
+        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: extent)
+        return problem.with(Self.tokens, split ? 2 * rows : rows)
     }
 }

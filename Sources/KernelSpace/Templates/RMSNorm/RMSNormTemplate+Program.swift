@@ -4,6 +4,19 @@
 extension RMSNormTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        guard configuration[Self.split] == .tokens else {
+            return coreProgram(for: problem, configuration: configuration)
+        }
+        // The rows in and out are sliced; the weight is every core's.
+        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+            coreProgram(for: half, configuration: configuration)
+        } rowTensors: { program in
+            program.buffers.filter { $0.memory == .hbm && $0.name != "weight" }
+        }
+    }
+
+    /// One core's program.
+    private func coreProgram(for problem: Problem, configuration: Configuration) -> KernelProgram {
         if configuration[Self.layout] == .hidden { return hiddenProgram(for: problem, configuration: configuration) }
         let shape = Shape(problem)
         let (tokens, hidden) = (shape.tokens, shape.hidden)

@@ -42,14 +42,18 @@ public struct RMSNormTemplate: KernelTemplate {
         "weight_engine", [.vector, .gpsimd], default: .vector, "engine that applies the weight")
     static let addEngine = ChoiceKey<Engine>(
         "add_engine", [.vector, .gpsimd], default: .vector, "engine of the residual add")
+    static let split = CoreSharing.split([.tokens], "how the cores share the rows: none, or half the tokens each")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] { [Self.tokens.field, Self.hidden.field, Self.residual.field] }
+    public var problemFields: [ProblemField] {
+        [Self.tokens.field, Self.hidden.field, Self.residual.field, CoreSharing.lnc.field]
+    }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.layout.parameter] + [Self.tileT, Self.bufs].map(\.parameter)
             + [Self.square, Self.scaleEngine, Self.weightEngine, Self.addEngine].map(\.parameter)
+            + [Self.split.parameter]
     }
 
     /// The problem, unpacked once.
@@ -65,15 +69,22 @@ public struct RMSNormTemplate: KernelTemplate {
         }
     }
 
-    /// The problem of `tokens` rows of `hidden` values, with or without the residual add.
-    public static func problem(tokens: Int, hidden: Int, residual: Bool) -> Problem {
+    /// The problem of `tokens` rows of `hidden` values, with or without the residual add, on a
+    /// logical core of `cores`.
+    public static func problem(tokens: Int, hidden: Int, residual: Bool, cores: LogicalCoreSize = .one) -> Problem {
         Problem(
-            names: [Self.tokens, Self.hidden].map(\.field.name) + [Self.residual.field.name],
-            values: [.int(tokens), .int(hidden), .choice((residual ? Toggle.on : .off).rawValue)])
+            names: [Self.tokens, Self.hidden].map(\.field.name) + [
+                Self.residual.field.name, CoreSharing.lnc.field.name,
+            ],
+            values: [
+                .int(tokens), .int(hidden), .choice((residual ? Toggle.on : .off).rawValue), .choice(cores.rawValue),
+            ])
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["T=40,H=96", "T=200,H=64,residual=1", "T=4,H=2048,residual=1"] }
+    public var checkProblems: [String] {
+        ["T=40,H=96", "T=200,H=64,residual=1", "T=4,H=2048,residual=1", "T=40,H=96,residual=1,lnc=2"]
+    }
     /// A problem to show this template on.
     public var demoProblem: String { "T=64,H=512,residual=1" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -100,7 +111,8 @@ public struct RMSNormTemplate: KernelTemplate {
         if !shape.residual && configuration[Self.addEngine] != .vector {
             return "add_engine has no effect without a residual"
         }
-        return nil
+        let split = configuration[Self.split]
+        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -138,6 +150,9 @@ public struct RMSNormTemplate: KernelTemplate {
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let extent = configuration[Self.layout] == .hidden ? 2 : configuration[Self.tileT]
-        return problem.with(Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: extent))
+        let split = configuration[Self.split] == .tokens
+        // Split, each core's half keeps the tile structure.
+        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: extent)
+        return problem.with(Self.tokens, split ? 2 * rows : rows)
     }
 }

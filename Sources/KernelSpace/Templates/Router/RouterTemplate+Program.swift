@@ -3,6 +3,19 @@
 extension RouterTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        guard configuration[Self.split] == .tokens else {
+            return coreProgram(for: problem, configuration: configuration)
+        }
+        // The rows of x and of both outputs are sliced; the router weight is every core's.
+        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+            coreProgram(for: half, configuration: configuration)
+        } rowTensors: { program in
+            program.buffers.filter { $0.memory == .hbm && $0.name != "router_weight" }
+        }
+    }
+
+    /// One core's program.
+    private func coreProgram(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let shape = Shape(problem)
         let (tokens, hidden, experts, k) = (shape.tokens, shape.hidden, shape.experts, shape.k)
         let tile = configuration[Self.tileT]

@@ -39,16 +39,19 @@ public struct RouterTemplate: KernelTemplate {
         "normalise over all experts before top-k, or only the top-k (changes rounding)")
     static let normaliseEngine = ChoiceKey<Engine>(
         "normalise_engine", [.vector, .gpsimd], default: .vector, "engine of the divisions")
+    static let split = CoreSharing.split([.tokens], "how the cores share the rows: none, or half the tokens each")
 
     /// The problem's dimensions and options, in order.
-    public var problemFields: [ProblemField] { [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field) }
+    public var problemFields: [ProblemField] {
+        [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field) + [CoreSharing.lnc.field]
+    }
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [
             Self.tileT.parameter, Self.bufs.parameter, Self.hiddenOrder.parameter, Self.xLayout.parameter,
             Self.softmax.parameter,
-            Self.normaliseEngine.parameter,
+            Self.normaliseEngine.parameter, Self.split.parameter,
         ]
     }
 
@@ -68,14 +71,18 @@ public struct RouterTemplate: KernelTemplate {
     }
 
     /// The problem of routing `tokens` rows of `hidden` values over `experts`, choosing `k`.
-    public static func problem(tokens: Int, hidden: Int, experts: Int, k: Int) -> Problem {
+    public static func problem(tokens: Int, hidden: Int, experts: Int, k: Int, cores: LogicalCoreSize = .one)
+        -> Problem
+    {
         Problem(
-            names: [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field.name),
-            values: [tokens, hidden, experts, k].map { .int($0) })
+            names: [Self.tokens, Self.hidden, Self.experts, Self.topK].map(\.field.name) + [CoreSharing.lnc.field.name],
+            values: [tokens, hidden, experts, k].map { .int($0) } + [.choice(cores.rawValue)])
     }
 
     /// Small problems the test suite checks this template on, including sizes that do not divide its tiles.
-    public var checkProblems: [String] { ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4", "T=3,H=512,E=64,k=4"] }
+    public var checkProblems: [String] {
+        ["T=40,H=200,E=64", "T=130,H=128,E=128,k=4", "T=3,H=512,E=64,k=4", "T=70,H=256,E=64,lnc=2"]
+    }
     /// A problem to show this template on.
     public var demoProblem: String { "T=16,H=256,E=64" }
     /// The buffer counts are the compiler's on hardware (see ``CompilerHint/bufferCopies``).
@@ -111,7 +118,8 @@ public struct RouterTemplate: KernelTemplate {
         {
             return reason
         }
-        return nil
+        let split = configuration[Self.split]
+        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -149,8 +157,10 @@ public struct RouterTemplate: KernelTemplate {
 
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
-        problem.with(
-            Self.tokens, KernelIdioms.checkSize(problem[Self.tokens], extent: configuration[Self.tileT]))
+        // Split, each core's half keeps the tile structure.
+        let split = configuration[Self.split] == .tokens
+        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: configuration[Self.tileT])
+        return problem.with(Self.tokens, split ? 2 * rows : rows)
     }
 }
 

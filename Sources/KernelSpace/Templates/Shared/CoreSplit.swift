@@ -23,6 +23,8 @@ public enum CoreSplit: String, ParameterChoice {
     /// Each core runs its half of the expert blocks (nki-library's `shard_on_block`); partial sums
     /// meet in HBM.
     case blocks
+    /// Each core runs its half of the token rows, which need nothing of each other.
+    case tokens
 }
 
 /// The problem option and parameter shared by every template whose work can be split over the two
@@ -43,5 +45,29 @@ public enum CoreSharing {
     /// stays a variant: the tuner measures what the idle core costs.)
     public static func restriction(_ split: CoreSplit, _ problem: Problem) -> String? {
         split != .none && cores(problem) < 2 ? "split=\(split.rawValue) needs lnc=2 (two cores per logical core)" : nil
+    }
+
+    /// Why `split=tokens` is not a variant of `tokens` rows: each core takes half, so they must be
+    /// even (and at least 2); nil for another split.
+    public static func tokenRestriction(_ split: CoreSplit, tokens: Int) -> String? {
+        split == .tokens && tokens % 2 != 0 ? "split=tokens halves the rows: T=\(tokens) is odd" : nil
+    }
+
+    /// The program of `problem` with its `tokens` rows halved over two cores: `build` makes one
+    /// core's program for half the rows, and each of its HBM tensors whose first dimension is the
+    /// rows (`rowTensors`, picked from that program) is sliced along it.
+    ///
+    /// ```swift
+    /// let both = CoreSharing.splittingRows(problem, tokens: RMSNormTemplate.tokens) { half in
+    ///     program(for: half)
+    /// } rowTensors: { $0.buffers.filter { $0.name != "weight" } }
+    /// ```
+    static func splittingRows(
+        _ problem: Problem, tokens: SizeField, build: (Problem) -> KernelProgram,
+        rowTensors: (KernelProgram) -> [BufferDecl]
+    ) -> KernelProgram {
+        let half = build(problem.with(tokens, problem[tokens] / 2))
+        let slices = Dictionary(uniqueKeysWithValues: rowTensors(half).map { ($0.id, 0) })
+        return half.spread(over: 2, slicing: slices)
     }
 }

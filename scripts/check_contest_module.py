@@ -313,7 +313,10 @@ def main(arguments):
         experts = FakeTensor.of(np.array(case["experts"], dtype=np.int64))
         weights = FakeTensor.of(np.array(case["weights"], dtype=np.float32))
         tables = tuned._block_tables(experts, weights, case["size"], case["blocks"], case["cores"])
-        for got, key in zip(tables, ("block_expert", "block_token", "block_weight", "block_active")):
+        keys = ("block_expert", "block_token", "block_weight", "block_active", "block_row_active")
+        if len(tables) != len(keys):
+            problems.append(f"the module builds {len(tables)} block tables, nkitune's kernel takes {len(keys)}")
+        for got, key in zip(tables, keys):
             want = np.array(case[key], dtype=np.float32).reshape(got.shape)
             if not np.allclose(got.data.astype(np.float32), want):
                 problems.append(f"{key} differs from nkitune's: {got.data.ravel()[:12]} vs {want.ravel()[:12]}")

@@ -148,8 +148,8 @@ public enum ContestModule {
             def _block_tables(experts, weights, size, blocks, cores):
                 \"\"\"The prefill expert kernel's block tables from the router's choices: each expert's
                 (token, weight) pairs in blocks of `size` rows, partial blocks padded with weight 0, then
-                empty blocks up to the kernel's bound, the used ones flagged active and dealt to the
-                `cores` slices in turn (the same tables nkitune's interpreter checked).\"\"\"
+                empty blocks up to the kernel's bound, the used ones flagged active (and their own rows)
+                and dealt to the `cores` slices in turn (the same tables nkitune's interpreter checked).\"\"\"
                 flat = experts.reshape(-1).to(torch.int64)
                 order = torch.argsort(flat, stable=True)
                 counts = torch.bincount(flat, minlength=EXPERTS)
@@ -169,10 +169,14 @@ public enum ContestModule {
                 position = torch.arange(blocks)
                 dealt = (position % (blocks // cores)) * cores + position // (blocks // cores)
                 block_active = (dealt < used[-1]).to(torch.int32)
+                block_row_active = torch.zeros(blocks * size, dtype=torch.int32)
+                block_row_active[slot] = 1
                 block_token = block_token.reshape(blocks, size)[dealt]
                 block_weight = block_weight.reshape(blocks, size)[dealt]
+                block_row_active = block_row_active.reshape(blocks, size)[dealt]
                 return (block_expert[dealt].reshape(1, blocks), block_token.reshape(1, blocks * size),
-                        block_weight.reshape(blocks * size, 1), block_active.reshape(1, blocks))
+                        block_weight.reshape(blocks * size, 1), block_active.reshape(1, blocks),
+                        block_row_active.reshape(1, blocks * size))
 
 
             class NKIRMSNorm(nn.Module):

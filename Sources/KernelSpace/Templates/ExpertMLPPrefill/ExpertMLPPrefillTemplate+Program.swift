@@ -5,15 +5,18 @@ extension ExpertMLPPrefillTemplate {
         let shape = ExpertShape(problem)
         let size = configuration[Self.block]
         // The busier core's share of the scenario's blocks (``blocks(indices:weights:shape:size:cores:)``).
-        let used = (Self.usedBlocks(problem, size: size) + cores - 1) / cores
+        let usedBlocks = Self.usedBlocks(problem, size: size)
+        let used = (usedBlocks + cores - 1) / cores
+        // The rows a used block holds on average (the rest are padding that is not scatter-added).
+        let rows = (shape.tokens * shape.k + usedBlocks - 1) / max(1, usedBlocks)
         var builder = ExpertMLPPrefillBuilder(
             shape: shape, configuration: configuration,
-            blocks: Self.blockBound(shape, size: size, cores: cores) / cores, expectedBlocks: used)
+            blocks: Self.blockBound(shape, size: size, cores: cores) / cores, expectedBlocks: used, expectedRows: rows)
         let program = builder.build()
         guard cores > 1 else { return program }
         // Each core runs its share of the block tables into its own partial output; then they add.
         let (inputs, output) = (program.inputs, program.outputs[0].id)
-        let slices = [inputs[3].id: 1, inputs[4].id: 1, inputs[5].id: 0, inputs[6].id: 1, output: 1]
+        let slices = [inputs[3].id: 1, inputs[4].id: 1, inputs[5].id: 0, inputs[6].id: 1, inputs[7].id: 1, output: 1]
         return program.spread(over: cores, slicing: slices)
             .summingPartials(of: output, engine: configuration[Self.scaleEngine])
     }
@@ -29,13 +32,16 @@ private struct ExpertMLPPrefillBuilder {
     let blocks: Int
     /// Of those, the blocks the problem's routing scenario fills (timed by the performance model).
     let expectedBlocks: Int
+    /// The rows such a block holds (timed by the performance model).
+    let expectedRows: Int
     private var b = ProgramBuilder()
 
-    init(shape: ExpertShape, configuration: Configuration, blocks: Int, expectedBlocks: Int) {
+    init(shape: ExpertShape, configuration: Configuration, blocks: Int, expectedBlocks: Int, expectedRows: Int) {
         self.shape = shape
         self.configuration = configuration
         self.blocks = blocks
         self.expectedBlocks = expectedBlocks
+        self.expectedRows = expectedRows
     }
 
     mutating func build() -> KernelProgram {
@@ -50,6 +56,7 @@ private struct ExpertMLPPrefillBuilder {
         let blockToken = b.buffer("block_token", .hbm, [1, blocks * rows], .int32, role: .input(4))
         let blockWeight = b.buffer("block_weight", .hbm, [blocks * rows, 1], .fp32, role: .input(5))
         let blockActive = b.buffer("block_active", .hbm, [1, blocks], .int32, role: .input(6))
+        let rowActive = b.buffer("block_row_active", .hbm, [1, blocks * rows], .int32, role: .input(7))
         let y = b.buffer("y", .hbm, [tokens, hidden], .bf16, role: .output)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let projection = ExpertProjection(
@@ -60,13 +67,14 @@ private struct ExpertMLPPrefillBuilder {
         let expertSB = b.buffer("block_expert_sb", .sbuf, [1, blocks], .int32)
         let tokenSB = b.buffer("block_token_sb", .sbuf, [1, blocks * rows], .int32)
         let activeSB = b.buffer("block_active_sb", .sbuf, [1, blocks], .int32)
+        let rowActiveSB = b.buffer("block_row_active_sb", .sbuf, [1, blocks * rows], .int32)
         let zero = b.buffer("zero_rows", .sbuf, [zeroRows, hidden], .bf16)
         let gathered = b.buffer("x_block", .sbuf, [rows, hidden], .bf16, copies: bufs)
         let weights = b.buffer("row_weight", .sbuf, [rows, 1], .fp32, copies: bufs)
         let xT = b.buffer("x_block_t", .sbuf, [partitions, hiddenTiles, rows], .bf16, copies: 2)
         let outRows = b.buffer("out_rows", .sbuf, [rows, hidden], .bf16, copies: 2)
         let (block, row, lt, zt) = (b.variable("blk"), b.variable("r"), b.variable("lt"), b.variable("zt"))
-        let live = b.variable("live")
+        let (live, rowLive) = (b.variable("live"), b.variable("row_live"))
         let allRows = AffineRange.full(rows)
         let tokenIndex = Access(tokenSB, [.full(1), AffineRange(start: .term(block, rows) + .term(row), size: 1)])
         let oneRow = AffineRange(start: .const(0), size: 1)
@@ -89,6 +97,11 @@ private struct ExpertMLPPrefillBuilder {
                 .dma(
                     dst: Access(activeSB, [.full(1), .full(blocks)]),
                     src: Access(blockActive, [.full(1), .full(blocks)]), queue: 0)),
+            .allocate(rowActiveSB.id),
+            .op(
+                .dma(
+                    dst: Access(rowActiveSB, [.full(1), .full(blocks * rows)]),
+                    src: Access(rowActive, [.full(1), .full(blocks * rows)]), queue: 0)),
             .allocate(zero.id),
             .op(.memset(dst: Access(zero, [.full(zeroRows), .full(hidden)]), value: 0, engine: .vector)),
             .loop(
@@ -105,17 +118,18 @@ private struct ExpertMLPPrefillBuilder {
                                 queue: 2))
                     ])),
         ]
+        // A block's own rows only are gathered and scatter-added: a padding row's flag is 0. Its
+        // values are then whatever the tile held, and stay in its own output row, which is not added.
+        let ownRow = RuntimeCount(
+            source: Access(rowActiveSB, [.full(1), AffineRange(start: .term(block, rows) + .term(row), size: 1)]),
+            expected: .const(expectedRows) + .term(row, -1))
+        let gather = Stmt.op(
+            .dma(
+                dst: Access(gathered, [AffineRange(start: .term(row), size: 1), .full(hidden)]),
+                src: Access(x, [oneRow, .full(hidden)]).offset(0, by: tokenIndex), queue: 0))
         var perBlock: [Stmt] = [
             .allocate(gathered.id),
-            .loop(
-                Loop(
-                    row, trips: rows,
-                    body: [
-                        .op(
-                            .dma(
-                                dst: Access(gathered, [AffineRange(start: .term(row), size: 1), .full(hidden)]),
-                                src: Access(x, [oneRow, .full(hidden)]).offset(0, by: tokenIndex), queue: 0))
-                    ])),
+            .loop(Loop(row, trips: rows, body: [.loop(Loop(rowLive, trips: 1, runtime: ownRow, body: [gather]))])),
             .allocate(weights.id),
             .op(
                 .dma(
@@ -138,17 +152,12 @@ private struct ExpertMLPPrefillBuilder {
                         engine: configuration[ExpertMLPPrefillTemplate.scaleEngine]))
             ]
         }
+        let scatter = Stmt.op(
+            .dmaAdd(
+                dst: Access(y, [oneRow, .full(hidden)]).offset(0, by: tokenIndex),
+                src: Access(outRows, [AffineRange(start: .term(row), size: 1), .full(hidden)]), queue: 3))
         perBlock.append(
-            .loop(
-                Loop(
-                    row, trips: rows,
-                    body: [
-                        .op(
-                            .dmaAdd(
-                                dst: Access(y, [oneRow, .full(hidden)]).offset(0, by: tokenIndex),
-                                src: Access(outRows, [AffineRange(start: .term(row), size: 1), .full(hidden)]), queue: 3
-                            ))
-                    ])))
+            .loop(Loop(row, trips: rows, body: [.loop(Loop(rowLive, trips: 1, runtime: ownRow, body: [scatter]))])))
         // An empty block is skipped on the device: its flag is the count of a loop of one trip.
         let active = RuntimeCount(
             source: Access(activeSB, [.full(1), AffineRange(start: .term(block), size: 1)]),

@@ -8,7 +8,9 @@
 /// for the most blocks any routing of the problem can need (every used expert's last block partial,
 /// ``blockBound(_:size:cores:)``). A block's statements run only when its flag is set, a count read on
 /// the device (``RuntimeCount``), so the empty blocks past the routing's own cost nothing (with
-/// split cores, the used blocks are dealt to the cores in turn). The problem's `routing` option
+/// split cores, the used blocks are dealt to the cores in turn); so do a row's gather and
+/// scatter-add, which only the block's own rows run (a padding row's values stay in its own,
+/// unused output row). The problem's `routing` option
 /// (`balanced` spreads the `T * k` choices evenly, `skewed` favours low-numbered experts) chooses the
 /// routing of the check inputs and the block count the performance model times. Each token's
 /// experts are added in ascending expert order whatever the block size, so no parameter but the
@@ -167,14 +169,15 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// The block tables of an actual routing (`indices` and `weights` as the router returns them,
     /// `[T, k]`): experts in ascending order, each expert's (token, slot) choices in token order,
     /// `size` rows a block (the last one padded with token 0, weight 0), then empty blocks up to
-    /// ``blockBound(_:size:cores:)``; the used blocks are marked active. Shared by `cores`, core `c`
+    /// ``blockBound(_:size:cores:)``; the used blocks are marked active, with their own rows' count
+    /// (the rows past it are padding). Shared by `cores`, core `c`
     /// takes the `c`-th slice of the tables, which holds blocks `c`, `c + cores`, ... in order: used
     /// block `g` sits at `(g % cores) * L + g / cores` for `L` blocks a core, so each core's active
     /// blocks come first and the cores' counts differ by at most one. The exported model module
     /// builds the same tables with a few torch operations on the router's outputs (a stable sort by
     /// expert), which the harness runs anyway.
     static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int, cores: Int = 1)
-        -> [(expert: Int, tokens: [Int], weights: [Float], active: Bool)]
+        -> [(expert: Int, tokens: [Int], weights: [Float], active: Bool, rows: Int)]
     {
         let k = shape.k
         var assignments = [[Int]](repeating: [], count: shape.experts)
@@ -183,6 +186,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             if (0..<shape.experts).contains(expert) { assignments[expert].append(choice) }
         }
         var result: [(expert: Int, tokens: [Int], weights: [Float])] = []
+        var used: [Int] = []
         for (expert, pairs) in assignments.enumerated() {
             var start = 0
             while start < pairs.count {
@@ -193,6 +197,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
                         expert, chunk.map { $0 / k } + [Int](repeating: 0, count: padding),
                         chunk.map { weights.data[$0] } + [Float](repeating: 0, count: padding)
                     ))
+                used.append(chunk.count)
                 start += size
             }
         }
@@ -203,7 +208,8 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         return (0..<total).map { position in
             let block = (position % perCore) * cores + position / perCore
             let (expert, tokens, weights) = ordered[block]
-            return (expert, tokens, weights, block < result.count)
+            let rows = block < result.count ? used[block] : 0
+            return (expert, tokens, weights, block < result.count, rows)
         }
     }
 
@@ -228,6 +234,9 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),
             HostTensor(shape: [blocks.count * size, 1], data: blocks.flatMap(\.weights)),
             HostTensor(shape: [1, blocks.count], data: blocks.map { $0.active ? 1 : 0 }),
+            HostTensor(
+                shape: [1, blocks.count * size],
+                data: blocks.flatMap { block in (0..<size).map { $0 < block.rows ? 1 : 0 } }),
         ]
     }
 

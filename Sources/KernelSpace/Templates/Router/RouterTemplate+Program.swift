@@ -51,6 +51,7 @@ extension RouterTemplate {
             return AffineRange(start: global ? start : .const(0), size: 128, limit: limit)
         }
         let interleaved = configuration[Self.hiddenOrder] == .interleaved
+        let interleavedColumns = AffineRange(start: .term(h), size: 128, stride: hiddenTiles)
         // Interleaved, one DMA streams W into [128, H/128, E] (row p * H/128 + f at [p, f]).
         let loadWeight: Stmt =
             interleaved
@@ -70,7 +71,7 @@ extension RouterTemplate {
                     ]))
         var body: [Stmt] = [.allocate(xT.id)]
         let xTile = Access(xT, [hiddenRange(h, global: false), .index(.term(h)), rows])
-        if interleaved {
+        if interleaved && tile <= 32 {
             // Each token's row streams into its column of x^T in the same interleaved order.
             body.append(
                 .loop(
@@ -109,7 +110,11 @@ extension RouterTemplate {
                             .allocate(flipped.id),
                             .op(
                                 .transpose(
-                                    dst: transposed, src: Access(rowsBuffer, [rows, hiddenRange(h, global: true)]))),
+                                    dst: transposed,
+                                    src: Access(
+                                        rowsBuffer,
+                                        // Interleaved, tile f holds every (H/128)-th column from f.
+                                        [rows, interleaved ? interleavedColumns : hiddenRange(h, global: true)]))),
                             .op(.copy(dst: xTile, src: transposed, engine: .vector)),
                         ])),
             ]

@@ -33,7 +33,8 @@ public struct RouterTemplate: KernelTemplate {
         "how x gets the hidden size onto partitions")
     static let hiddenOrder = ChoiceKey<HiddenOrder>(
         "hidden_order", [.tiles, .interleaved], default: .tiles,
-        "contract over H in 128-row tiles (x transposed per tile) or interleaved (one DMA per row, for few tokens)")
+        "contract over H in 128-row tiles (x transposed per tile) or interleaved (W in one DMA; x one DMA per row "
+            + "with tile_t=32, else transposed by strided columns)")
     static let softmax = ChoiceKey<SoftmaxScope>(
         "softmax", [.full, .topk], default: .full,
         "normalise over all experts before top-k, or only the top-k (changes rounding)")
@@ -106,11 +107,8 @@ public struct RouterTemplate: KernelTemplate {
             if shape.hidden % 128 != 0 {
                 return "hidden_order=interleaved needs H a multiple of 128 (H=\(shape.hidden))"
             }
-            if shape.tokens > 32 {
-                return "hidden_order=interleaved loads one row per DMA: at most 32 tokens (T=\(shape.tokens))"
-            }
             if configuration[Self.xLayout] != .tensorTranspose {
-                return "x_layout has no effect with hidden_order=interleaved (nothing is transposed)"
+                return "hidden_order=interleaved transposes x on TensorE or not at all (x_layout=tensor_transpose)"
             }
         }
         let tile = configuration[Self.tileT]

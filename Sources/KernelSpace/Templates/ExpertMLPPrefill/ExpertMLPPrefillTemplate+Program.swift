@@ -80,28 +80,17 @@ private struct ExpertMLPPrefillBuilder {
         let oneRow = AffineRange(start: .const(0), size: 1)
         let zeroStart = Affine.term(zt, zeroRows)
         let zeroLimit: Affine? = tokens % zeroRows == 0 ? nil : .const(tokens) + (-zeroStart)
-        var body: [Stmt] = [
-            .allocate(expertSB.id),
-            .op(
-                .dma(
-                    dst: Access(expertSB, [.full(1), .full(blocks)]),
-                    src: Access(blockExpert, [.full(1), .full(blocks)]), queue: 0)),
-            .allocate(tokenSB.id),
-            .op(
-                .dma(
-                    dst: Access(tokenSB, [.full(1), .full(blocks * rows)]),
-                    src: Access(blockToken, [.full(1), .full(blocks * rows)]),
-                    queue: 0)),
-            .allocate(activeSB.id),
-            .op(
-                .dma(
-                    dst: Access(activeSB, [.full(1), .full(blocks)]),
-                    src: Access(blockActive, [.full(1), .full(blocks)]), queue: 0)),
-            .allocate(rowActiveSB.id),
-            .op(
-                .dma(
-                    dst: Access(rowActiveSB, [.full(1), .full(blocks * rows)]),
-                    src: Access(rowActive, [.full(1), .full(blocks * rows)]), queue: 0)),
+        // The block tables, whole, into SBUF once.
+        func load(_ table: BufferDecl, into onChip: BufferDecl) -> [Stmt] {
+            let whole = [AffineRange.full(1), .full(table.shape[1])]
+            return [
+                .allocate(onChip.id), .op(.dma(dst: Access(onChip, whole), src: Access(table, whole), queue: 0)),
+            ]
+        }
+        var body: [Stmt] =
+            load(blockExpert, into: expertSB) + load(blockToken, into: tokenSB) + load(blockActive, into: activeSB)
+            + load(rowActive, into: rowActiveSB)
+        body += [
             .allocate(zero.id),
             .op(.memset(dst: Access(zero, [.full(zeroRows), .full(hidden)]), value: 0, engine: .vector)),
             .loop(

@@ -6,11 +6,11 @@ extension QKNormRopeTemplate {
             return builder.build()
         }
         // Each core takes half the rows of q, k, their tables and outputs; the norm weights are shared.
-        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+        return CoreSharing.splittingRows(
+            problem, tokens: Self.tokens, shared: ["q_norm_weight", "k_norm_weight"]
+        ) { half in
             var builder = QKNormRopeBuilder(shape: Shape(half), configuration: configuration, epsilon: epsilon)
             return builder.build()
-        } rowTensors: { program in
-            program.buffers.filter { $0.memory == .hbm && !$0.name.hasSuffix("_norm_weight") }
         }
     }
 }

@@ -120,7 +120,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
             return reason
         }
         let split = configuration[Self.split]
-        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
+        return CoreSharing.restriction(split, problem, tokens: shape.tokens)
     }
 
     /// `cos` and `sin` tables for positions `pos ..< pos + T`, rounded to bf16.
@@ -190,8 +190,7 @@ public struct QKNormRopeTemplate: KernelTemplate {
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let extent = configuration[Self.layout] == .heads ? 2 : configuration[Self.tileT]
         // Split, each core's half keeps the tile structure.
-        let split = configuration[Self.split] == .tokens
-        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: extent)
-        return problem.with(Self.tokens, split ? 2 * rows : rows)
+        let rows = CoreSharing.checkRows(problem[Self.tokens], extent: extent, split: configuration[Self.split])
+        return problem.with(Self.tokens, rows)
     }
 }

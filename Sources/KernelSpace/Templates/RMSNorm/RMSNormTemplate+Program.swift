@@ -8,10 +8,8 @@ extension RMSNormTemplate {
             return coreProgram(for: problem, configuration: configuration)
         }
         // The rows in and out are sliced; the weight is every core's.
-        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+        return CoreSharing.splittingRows(problem, tokens: Self.tokens, shared: ["weight"]) { half in
             coreProgram(for: half, configuration: configuration)
-        } rowTensors: { program in
-            program.buffers.filter { $0.memory == .hbm && $0.name != "weight" }
         }
     }
 

@@ -112,7 +112,7 @@ public struct RMSNormTemplate: KernelTemplate {
             return "add_engine has no effect without a residual"
         }
         let split = configuration[Self.split]
-        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
+        return CoreSharing.restriction(split, problem, tokens: shape.tokens)
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -150,9 +150,8 @@ public struct RMSNormTemplate: KernelTemplate {
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         let extent = configuration[Self.layout] == .hidden ? 2 : configuration[Self.tileT]
-        let split = configuration[Self.split] == .tokens
         // Split, each core's half keeps the tile structure.
-        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: extent)
-        return problem.with(Self.tokens, split ? 2 * rows : rows)
+        let rows = CoreSharing.checkRows(problem[Self.tokens], extent: extent, split: configuration[Self.split])
+        return problem.with(Self.tokens, rows)
     }
 }

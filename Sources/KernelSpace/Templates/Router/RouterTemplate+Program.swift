@@ -7,10 +7,8 @@ extension RouterTemplate {
             return coreProgram(for: problem, configuration: configuration)
         }
         // The rows of x and of both outputs are sliced; the router weight is every core's.
-        return CoreSharing.splittingRows(problem, tokens: Self.tokens) { half in
+        return CoreSharing.splittingRows(problem, tokens: Self.tokens, shared: ["router_weight"]) { half in
             coreProgram(for: half, configuration: configuration)
-        } rowTensors: { program in
-            program.buffers.filter { $0.memory == .hbm && $0.name != "router_weight" }
         }
     }
 

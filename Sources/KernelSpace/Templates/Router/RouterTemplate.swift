@@ -117,7 +117,7 @@ public struct RouterTemplate: KernelTemplate {
             return reason
         }
         let split = configuration[Self.split]
-        return CoreSharing.restriction(split, problem) ?? CoreSharing.tokenRestriction(split, tokens: shape.tokens)
+        return CoreSharing.restriction(split, problem, tokens: shape.tokens)
     }
 
     /// Random logical inputs, the operands as the reference takes them.
@@ -156,9 +156,9 @@ public struct RouterTemplate: KernelTemplate {
     /// A smaller problem with the same program structure, for numeric checks.
     public func checkProblem(for problem: Problem, configuration: Configuration) -> Problem {
         // Split, each core's half keeps the tile structure.
-        let split = configuration[Self.split] == .tokens
-        let rows = KernelIdioms.checkSize(problem[Self.tokens] / (split ? 2 : 1), extent: configuration[Self.tileT])
-        return problem.with(Self.tokens, split ? 2 * rows : rows)
+        let rows = CoreSharing.checkRows(
+            problem[Self.tokens], extent: configuration[Self.tileT], split: configuration[Self.split])
+        return problem.with(Self.tokens, rows)
     }
 }
 

@@ -47,27 +47,34 @@ public enum CoreSharing {
         split != .none && cores(problem) < 2 ? "split=\(split.rawValue) needs lnc=2 (two cores per logical core)" : nil
     }
 
-    /// Why `split=tokens` is not a variant of `tokens` rows: each core takes half, so they must be
-    /// even (and at least 2); nil for another split.
-    public static func tokenRestriction(_ split: CoreSplit, tokens: Int) -> String? {
-        split == .tokens && tokens % 2 != 0 ? "split=tokens halves the rows: T=\(tokens) is odd" : nil
+    /// Why `split` is not a variant of a problem of `tokens` rows: a split needs two cores, and
+    /// `split=tokens` halves the rows, so they must be even.
+    public static func restriction(_ split: CoreSplit, _ problem: Problem, tokens: Int) -> String? {
+        if let reason = restriction(split, problem) { return reason }
+        return split == .tokens && tokens % 2 != 0 ? "split=tokens halves the rows: T=\(tokens) is odd" : nil
+    }
+
+    /// Rows of a numeric check with `checkSize(_:extent:)`'s structure on each core: with
+    /// `split=tokens`, each core's half is reduced and the check takes two of them.
+    static func checkRows(_ tokens: Int, extent: Int, split: CoreSplit) -> Int {
+        let cores = split == .tokens ? 2 : 1
+        return cores * KernelIdioms.checkSize(tokens / cores, extent: extent)
     }
 
     /// The program of `problem` with its `tokens` rows halved over two cores: `build` makes one
-    /// core's program for half the rows, and each of its HBM tensors whose first dimension is the
-    /// rows (`rowTensors`, picked from that program) is sliced along it.
+    /// core's program for half the rows, and each of its HBM tensors is sliced along its first
+    /// dimension, the rows, except those named in `shared` (weights every core reads whole).
     ///
     /// ```swift
-    /// let both = CoreSharing.splittingRows(problem, tokens: RMSNormTemplate.tokens) { half in
-    ///     program(for: half)
-    /// } rowTensors: { $0.buffers.filter { $0.name != "weight" } }
+    /// let both = CoreSharing.splittingRows(problem, tokens: RMSNormTemplate.tokens, shared: ["weight"]) {
+    ///     program(for: $0)
+    /// }
     /// ```
     static func splittingRows(
-        _ problem: Problem, tokens: SizeField, build: (Problem) -> KernelProgram,
-        rowTensors: (KernelProgram) -> [BufferDecl]
+        _ problem: Problem, tokens: SizeField, shared: Set<String>, build: (Problem) -> KernelProgram
     ) -> KernelProgram {
         let half = build(problem.with(tokens, problem[tokens] / 2))
-        let slices = Dictionary(uniqueKeysWithValues: rowTensors(half).map { ($0.id, 0) })
-        return half.spread(over: 2, slicing: slices)
+        let rows = half.buffers.filter { $0.memory == .hbm && !shared.contains($0.name) }
+        return half.spread(over: 2, slicing: Dictionary(uniqueKeysWithValues: rows.map { ($0.id, 0) }))
     }
 }

@@ -49,6 +49,9 @@ class FakeTensor:
         assert len(self.shape) == 2, f"t() of a {len(self.shape)}-d tensor"
         return FakeTensor(self.shape[::-1], None if self.data is None else self.data.T)
 
+    def contiguous(self):
+        return self if self.data is None else FakeTensor.of(np.ascontiguousarray(self.data))
+
     def to(self, dtype):
         if self.data is None:
             return self
@@ -313,7 +316,7 @@ def main(arguments):
         experts = FakeTensor.of(np.array(case["experts"], dtype=np.int64))
         weights = FakeTensor.of(np.array(case["weights"], dtype=np.float32))
         tables = tuned._block_tables(experts, weights, case["size"], case["blocks"], case["cores"])
-        keys = ("block_expert", "block_token", "block_weight", "block_active", "block_row_active")
+        keys = ("block_expert", "block_token", "block_weight", "block_active")
         if len(tables) != len(keys):
             problems.append(f"the module builds {len(tables)} block tables, nkitune's kernel takes {len(keys)}")
         for got, key in zip(tables, keys):

@@ -176,6 +176,7 @@ struct FlatProgram {
             op.queue = queue
             op.operand0 = access(buffers[dst.buffer].memory == .hbm ? src : dst)
             op.elementSize = buffers[src.buffer].dtype.size
+            op.timedRows = src.dynamic?.expectedRows ?? dst.dynamic?.expectedRows ?? Int.max
         }
         return op
     }
@@ -253,6 +254,9 @@ struct FlatOp {
     var factor: Double = 1
     var queue = 0
     var elementSize = 2
+    /// DMA: the most rows (partitions) timed, for rows at run-time offsets of which the problem's
+    /// scenario expects only some in range (the rest are skipped).
+    var timedRows = Int.max
 
     /// The on-chip regions read, without allocating.
     var reads: FixedTriple { FixedTriple(read0, read1, read2) }

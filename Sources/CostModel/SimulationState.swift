@@ -227,7 +227,8 @@ struct SimulationState {
     private mutating func transfer(
         _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
     ) -> (Double, Double) {
-        let (partitions, free) = flat.shape(op.operand0, environment)
+        let (shape, free) = flat.shape(op.operand0, environment)
+        let partitions = min(shape, op.timedRows)
         let bytes = partitions * free * op.elementSize
         let perEngine = target.dmaPartitionsPerEngine
         let engines = min(target.dmaEngines, (partitions + perEngine - 1) / perEngine)

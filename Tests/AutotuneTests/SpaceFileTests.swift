@@ -71,7 +71,7 @@ import Testing
             ),
             (
                 "version: 1\nkernel: linear\nparameters:\n  evict_engine: [vector, tensor]\n",
-                "linear.yaml:4:26: value 'tensor' of evict_engine is not one of vector, scalar, gpsimd"
+                "linear.yaml:4:26: value 'tensor' of evict_engine is not one of vector, scalar"
             ),
             (
                 "version: 1\nkernel: linear\nrestrictions:\n  - tile_n % 128 == 0 and $\n",

@@ -1,8 +1,8 @@
 import KernelSpace
 import Testing
 
-/// `attention-prefill`'s whole-row softmax and resident K/V: each computes causal attention, and a
-/// resident KV head's values load once.
+/// `attention-prefill`'s whole-row softmax, resident K/V and passes of two heads: each computes
+/// causal attention, a resident KV head's values load once, and a pass's heads share each load.
 @Suite struct AttentionPrefillPassTests {
     let template = AttentionPrefillTemplate()
 
@@ -15,9 +15,10 @@ import Testing
         let problem = try template.parseProblem(problemText)
         let inputs = template.inputs(for: problem, seed: 21)
         let reference = template.reference(for: problem, inputs: inputs)[0]
-        for softmax in ["online", "row"] {
-            for kv in ["stream,bufs=2", "resident,bufs=1"] {
-                let configuration = try SearchSpace(template).parse("\(key),softmax=\(softmax),kv=\(kv)")
+        let passes = ["online": [""], "row": ["", ",pass_heads=2", ",pass_heads=2,transpose_engine=scalar"]]
+        for (softmax, extras) in passes {
+            for (kv, extra) in ["stream,bufs=2", "resident,bufs=1"].flatMap({ kv in extras.map { (kv, $0) } }) {
+                let configuration = try SearchSpace(template).parse("\(key),softmax=\(softmax),kv=\(kv)\(extra)")
                 #expect(template.restriction(configuration, for: problem) == nil, "\(configuration.key)")
                 let output = try Interpreter.run(
                     template.program(for: problem, configuration: configuration),
@@ -47,14 +48,18 @@ import Testing
         // Two KV heads of four 128-key tiles: eight loads; streaming reloads them per query head and tile.
         #expect(try valueLoads("kv=resident,bufs=1,softmax=row", problem) == 8)
         #expect(try valueLoads("kv=stream,softmax=row", problem) == 2 * 2 * 4 * 4)
+        // A pass of two query heads loads each value tile once for both.
+        #expect(try valueLoads("kv=stream,softmax=row,pass_heads=2", problem) == 2 * 4 * 4)
     }
 
     @Test func redundantVariantsAreRestricted() throws {
         let problem = try template.parseProblem("S=640,heads=8,kv_heads=1,d=128")
         let space = SearchSpace(template)
-        let rescaled = try space.parse("softmax=row,rescale_engine=gpsimd")
         let rotated = try space.parse("kv=resident,bufs=2")
-        #expect(template.restriction(rescaled, for: problem)?.contains("rescale_engine") == true)
+        let online = try space.parse("softmax=online,pass_heads=2")
+        let moved = try space.parse("softmax=online,transpose_engine=scalar")
+        #expect(template.restriction(online, for: problem)?.contains("softmax=row") == true)
+        #expect(template.restriction(moved, for: problem)?.contains("softmax=row") == true)
         #expect(template.restriction(rotated, for: problem)?.contains("bufs=2") == true)
         let long = try template.parseProblem("S=32768,heads=8,kv_heads=1,d=128")
         #expect(template.restriction(try space.parse("softmax=row"), for: long)?.contains("S=32768") == true)

@@ -25,10 +25,9 @@ import Testing
         let object: [String: Any] = [
             "experts": (0..<640).map { token in (0..<8).map { Int(inputs[3].data[token * 8 + $0]) } },
             "weights": (0..<640).map { token in (0..<8).map { Double(inputs[4].data[token * 8 + $0]) } },
-            "size": arguments[4].shape[1] / blocks, "blocks": blocks, "cores": 2,
+            "size": arguments[4].shape[0], "blocks": blocks, "cores": 2,
             "block_expert": arguments[3].data.map(Double.init), "block_token": arguments[4].data.map(Double.init),
             "block_weight": arguments[5].data.map(Double.init), "block_active": arguments[6].data.map(Double.init),
-            "block_row_active": arguments[7].data.map(Double.init),
         ]
         let data = try JSONSerialization.data(withJSONObject: object)
         return String(decoding: data, as: UTF8.self)

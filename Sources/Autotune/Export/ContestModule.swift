@@ -96,8 +96,8 @@ public enum ContestModule {
             return "(\(kernel.launcher), \(transposed ? "True" : "False"))"
         }
         func blocks(_ kernel: ExportedKernel) -> String {
-            let count = kernel.program.inputs[3].shape[1]
-            let size = kernel.program.inputs[4].shape[1] / max(1, count)
+            // `block_expert` is `[1, blocks]`, `block_token` `[block, blocks]`.
+            let (count, size) = (kernel.program.inputs[3].shape[1], kernel.program.inputs[4].shape[0])
             return "(\(kernel.launcher), \(size), \(count), \(kernel.program.cores))"
         }
         let model = export.deployment.model
@@ -147,9 +147,9 @@ public enum ContestModule {
 
             def _block_tables(experts, weights, size, blocks, cores):
                 \"\"\"The prefill expert kernel's block tables from the router's choices: each expert's
-                (token, weight) pairs in blocks of `size` rows, partial blocks padded with weight 0, then
-                empty blocks up to the kernel's bound, the used ones flagged active (and their own rows)
-                and dealt to the `cores` slices in turn (the same tables nkitune's interpreter checked).\"\"\"
+                (token, weight) pairs in blocks of `size` rows, padding rows with weight 0 and token T plus
+                their slot, then empty blocks up to the kernel's bound, the used ones flagged active and
+                dealt to the `cores` slices in turn (the same tables nkitune's interpreter checked).\"\"\"
                 flat = experts.reshape(-1).to(torch.int64)
                 order = torch.argsort(flat, stable=True)
                 counts = torch.bincount(flat, minlength=EXPERTS)
@@ -159,7 +159,7 @@ public enum ContestModule {
                 sorted_experts = flat[order]
                 rank = torch.arange(flat.shape[0]) - first_choice[sorted_experts]
                 slot = (first_block[sorted_experts] + rank // size) * size + rank % size
-                block_token = torch.zeros(blocks * size, dtype=torch.int32)
+                block_token = (experts.shape[0] + torch.arange(blocks * size) % size).to(torch.int32)
                 block_weight = torch.zeros(blocks * size, dtype=torch.float32)
                 block_token[slot] = (order // TOP_K).to(torch.int32)
                 block_weight[slot] = weights.reshape(-1)[order].to(torch.float32)
@@ -169,14 +169,10 @@ public enum ContestModule {
                 position = torch.arange(blocks)
                 dealt = (position % (blocks // cores)) * cores + position // (blocks // cores)
                 block_active = (dealt < used[-1]).to(torch.int32)
-                block_row_active = torch.zeros(blocks * size, dtype=torch.int32)
-                block_row_active[slot] = 1
                 block_token = block_token.reshape(blocks, size)[dealt]
                 block_weight = block_weight.reshape(blocks, size)[dealt]
-                block_row_active = block_row_active.reshape(blocks, size)[dealt]
-                return (block_expert[dealt].reshape(1, blocks), block_token.reshape(1, blocks * size),
-                        block_weight.reshape(blocks * size, 1), block_active.reshape(1, blocks),
-                        block_row_active.reshape(1, blocks * size))
+                return (block_expert[dealt].reshape(1, blocks), block_token.t().contiguous(),
+                        block_weight.t().contiguous(), block_active.reshape(1, blocks))
 
 
             class NKIRMSNorm(nn.Module):

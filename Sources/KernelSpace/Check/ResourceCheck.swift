@@ -106,6 +106,14 @@ public enum ResourceCheck {
     private static func instructionViolation(
         _ instruction: Instruction, program: KernelProgram, limits: ResourceLimits
     ) -> String? {
+        // GpSimd has no port to PSUM (AWS's NKI docs: Scalar or Vector must take a PSUM tile).
+        if instruction.engine == .gpsimd,
+            let touched = (instruction.destinations + instruction.sources).first(where: {
+                program.buffers[$0.buffer].memory == .psum
+            })
+        {
+            return "GpSimd cannot access PSUM (\(program.buffers[touched.buffer].name))"
+        }
         switch instruction {
         case .matmul(let dst, let stationary, let moving, _):
             let outputBytes = staticFree(dst) * DType.fp32.size

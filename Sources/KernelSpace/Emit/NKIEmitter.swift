@@ -184,7 +184,9 @@ public enum NKIEmitter {
         case .dma(let dst, let src, _):
             let dstText = reshaped(dst, like: src, context) ?? a(dst)
             let srcText = reshaped(src, like: dst, context) ?? a(src)
-            return "\(NKISpelling.dmaCopy)(dst=\(dstText), src=\(srcText))"
+            let skips = [dst, src].contains { $0.dynamic?.kind == .vector(skipsOutOfRange: true) }
+            let tail = skips ? ", oob_mode=\(NKISpelling.skipOutOfRange)" : ""
+            return "\(NKISpelling.dmaCopy)(dst=\(dstText), src=\(srcText)\(tail))"
         case .dmaTranspose(let dst, let src, _):
             return "\(NKISpelling.dmaTranspose)(dst=\(a(dst)), src=\(a(src)))"
         case .matmul(let dst, let stationary, let moving, _):
@@ -265,14 +267,14 @@ public enum NKIEmitter {
     /// is not the region's own (a row `[1, H]` moved as `[128, H / 128]`): an access pattern over
     /// the region's elements with the on-chip side's sizes, the run-time offset's dimension (if any)
     /// kept as a leading pair. Nil when the shapes agree, `hbm` is not in HBM, or the region is
-    /// clamped or strided.
+    /// clamped or strided, or its rows are at run-time offsets.
     private static func reshaped(_ hbm: Access, like onChip: Access, _ context: Context) -> String? {
         let buffers = context.program.buffers
         guard buffers[hbm.buffer].memory == .hbm, buffers[onChip.buffer].memory != .hbm else { return nil }
         let sizes = { (access: Access) in access.ranges.map(\.size).filter { $0 != 1 } }
         // Only whole, contiguous regions have a shape-free element order.
         guard sizes(hbm) != sizes(onChip), !hbm.isClamped, !onChip.isClamped,
-            hbm.ranges.allSatisfy({ $0.stride == 1 })
+            hbm.ranges.allSatisfy({ $0.stride == 1 }), hbm.dynamic.map({ $0.kind == .scalar }) ?? true
         else { return nil }
         let elementStrides = buffers[hbm.buffer].elementStrides
         let offset = startOffset(hbm, elementStrides)
@@ -289,8 +291,7 @@ public enum NKIEmitter {
         }
         text += pairs.joined(separator: ", ") + "], offset=\(python(offset, context))"
         if let dynamic = hbm.dynamic {
-            let index = access(dynamic.index, context, [:])
-            text += ", scalar_offset=\(index), indirect_dim=0"
+            text += offsetArguments(dynamic, indirectDimension: 0, context, [:])
         }
         return text + ")"
     }
@@ -313,9 +314,18 @@ public enum NKIEmitter {
         }
         var text = "\(buffer.name).ap(pattern=[\(pairs.joined(separator: ", "))], offset=\(python(offset, context))"
         if let dynamic = access.dynamic {
-            text += ", scalar_offset=\(self.access(dynamic.index, context, limits)), indirect_dim=\(dynamic.dimension)"
+            text += offsetArguments(dynamic, indirectDimension: dynamic.dimension, context, limits)
         }
         return text + ")"
+    }
+
+    /// The run-time offset arguments of an access pattern: one value (`scalar_offset`) or one per
+    /// row (`vector_offset`), and the pattern dimension they apply to.
+    private static func offsetArguments(
+        _ dynamic: DynamicOffset, indirectDimension: Int, _ context: Context, _ limits: [Affine: String]
+    ) -> String {
+        let keyword = dynamic.kind == .scalar ? "scalar_offset" : "vector_offset"
+        return ", \(keyword)=\(access(dynamic.index, context, limits)), indirect_dim=\(indirectDimension)"
     }
 
     /// An affine expression as Python: `mb * 256 + tm * 128 + 3`, `200 - kb * 128`.

@@ -71,6 +71,7 @@ public enum NKISpelling {
     }
 
     static let dmaCopy = "nisa.dma_copy"
+    static let skipOutOfRange = "nisa.oob_mode.skip"
     static let dmaCompute = "nisa.dma_compute"
     static let dmaTranspose = "nisa.dma_transpose"
     static let matmul = "nisa.nc_matmul"

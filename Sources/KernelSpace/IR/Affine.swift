@@ -127,18 +127,34 @@ public struct AffineRange: Hashable, Sendable {
     }
 }
 
-/// A start offset known only at run time: the int32 value at one element of an SBUF buffer (an
-/// expert index the router chose), added to the start of one dimension of a DMA's HBM side.
+/// A start offset known only at run time, read from int32 values in SBUF and applied to one
+/// dimension of a DMA's HBM side (NKI's `scalar_offset` and `vector_offset`).
 public struct DynamicOffset: Hashable, Sendable {
-    /// The dimension the value offsets.
+    /// The dimension the values offset.
     public var dimension: Int
-    /// The SBUF buffer holding the value.
+    /// The SBUF buffer holding the values.
     public var buffer: Int
-    /// The `[1, 1]` region of the buffer holding the value.
+    /// The region of the buffer holding them: `[1, 1]` for ``OffsetKind/scalar``, `[P, 1]` for
+    /// ``OffsetKind/vector(skipsOutOfRange:)``.
     public var ranges: [AffineRange]
+    /// One value for the whole region, or one per row.
+    public var kind: OffsetKind = .scalar
+    /// For rows a DMA skips when out of range, how many the performance model times (the rows a
+    /// problem's scenario expects in range); nil for all of them.
+    public var expectedRows: Int? = nil
 
-    /// The region read for the value.
+    /// The region read for the values.
     public var index: Access { Access(buffer: buffer, ranges: ranges) }
+}
+
+/// How the values of a ``DynamicOffset`` move a region.
+public enum OffsetKind: Hashable, Sendable {
+    /// One value (an expert index the router chose) added to the dimension's start.
+    case scalar
+    /// One value per row of the region (a gather or scatter of token rows): row `i` of the
+    /// dimension is row `start + value[i]` of the tensor. With `skipsOutOfRange`, a row whose value
+    /// falls outside the tensor is not moved (`oob_mode.skip`; plain copies only).
+    case vector(skipsOutOfRange: Bool)
 }
 
 /// A rectangular region of a buffer: one range per buffer dimension, partition dimension first.
@@ -167,6 +183,19 @@ public struct Access: Hashable, Sendable {
         var shifted = self
         shifted.dynamic = DynamicOffset(dimension: dimension, buffer: index.buffer, ranges: index.ranges)
         return shifted
+    }
+
+    /// The rows of the same region at run-time offsets: row `i` is row `start + index[i]` of the
+    /// tensor, for `index` a `[P, 1]` int32 SBUF region with one value per row (P the region's row
+    /// count). With `skippingOutOfRange`, rows whose value falls outside the tensor are not moved,
+    /// and the performance model times `expectedRows` of them (all when nil).
+    public func rows(at index: Access, skippingOutOfRange: Bool = false, expectedRows: Int? = nil) -> Access {
+        var indexed = self
+        indexed.dynamic = DynamicOffset(
+            dimension: 0, buffer: index.buffer, ranges: index.ranges,
+            kind: .vector(skipsOutOfRange: skippingOutOfRange),
+            expectedRows: skippingOutOfRange ? expectedRows : nil)
+        return indexed
     }
 
     /// Partitions (first dimension) and free elements (product of the rest) for given loop values.

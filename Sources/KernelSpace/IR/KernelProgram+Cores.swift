@@ -82,14 +82,17 @@ extension KernelProgram {
     /// sums, one slice per core (`[R, cores * C]`), and adds a new output `[R, C]` of the same name
     /// and of type `dtype` (default: the partials') that holds their sum: after a barrier, core `c`
     /// adds the partials' columns `c * C / cores ..< (c + 1) * C / cores`, 128 rows at a time in fp32,
-    /// on `engine`.
-    public func summingPartials(of output: Int, engine: Engine, as dtype: DType? = nil) -> KernelProgram {
+    /// on `engine`. With `rows`, the sum holds the partials' first `rows` rows only (the rest are
+    /// scratch the program writes past them).
+    public func summingPartials(of output: Int, engine: Engine, as dtype: DType? = nil, rows: Int? = nil)
+        -> KernelProgram
+    {
         guard let core = coreVariable.map({ loopVariables[$0] }) else {
             preconditionFailure("\(name) runs on one core: there are no partial sums")
         }
         var program = self
         let partials = buffers[output]
-        let (rows, columns) = (partials.shape[0], partials.shape[1] / cores)
+        let (rows, columns) = (rows ?? partials.shape[0], partials.shape[1] / cores)
         let share = columns / cores
         precondition(partials.shape.count == 2 && columns % cores == 0, "partials split by whole column shares")
         program.buffers[output].role = .scratch

@@ -298,8 +298,8 @@ private struct Merge {
             new.buffer = bufferMap[old.buffer]!
             new.ranges = old.ranges.map(range)
             if let dynamic = old.dynamic {
-                new.dynamic = DynamicOffset(
-                    dimension: dynamic.dimension, buffer: bufferMap[dynamic.buffer]!, ranges: dynamic.ranges.map(range))
+                new.dynamic?.buffer = bufferMap[dynamic.buffer]!
+                new.dynamic?.ranges = dynamic.ranges.map(range)
             }
             switch layouts[old.buffer] {
             case .rows(let shift): new.ranges[0].start = new.ranges[0].start + shift

@@ -83,13 +83,20 @@ struct View {
     var partitionStride: Int
     var partitions: Int
     var freeOffsets: [Int]
+    /// For rows at run-time offsets (``OffsetKind/vector(skipsOutOfRange:)``), each partition's
+    /// start; nil for a row out of range that the DMA skips.
+    var rowStarts: [Int?]? = nil
 
     var free: Int { freeOffsets.count }
     var isEmpty: Bool { partitions == 0 || freeOffsets.isEmpty }
 
     @inline(__always) func offset(_ partition: Int, _ element: Int) -> Int {
-        base + partition * partitionStride + freeOffsets[element]
+        if let rowStarts { return rowStarts[partition]! + freeOffsets[element] }
+        return base + partition * partitionStride + freeOffsets[element]
     }
+
+    /// Whether a DMA moves the partition's row (false for a row out of range that it skips).
+    @inline(__always) func moves(_ partition: Int) -> Bool { rowStarts == nil || rowStarts![partition] != nil }
 }
 
 struct Machine {
@@ -141,11 +148,13 @@ struct Machine {
         let stride = strides[access.buffer]
         var base = 0
         var extents: [Int] = []
+        // Rows at run-time offsets are checked one by one (``rows(of:_:at:skipping:base:extents:_:_:)``).
+        let rowsAtOffsets = access.dynamic.map { $0.kind != .scalar } ?? false
         for (dimension, range) in access.ranges.enumerated() {
             let start = range.start.evaluate(environment)
             let extent = range.extent(environment)
             let last = start + (extent - 1) * range.stride
-            if extent > 0 && (start < 0 || last >= buffer.shape[dimension]) {
+            if extent > 0 && (start < 0 || last >= buffer.shape[dimension]) && !(rowsAtOffsets && dimension == 0) {
                 throw KernelSpaceError(
                     .interpreter,
                     "access [\(start), \(last + 1)) outside dimension \(dimension) "
@@ -163,6 +172,10 @@ struct Machine {
                 for index in 0..<extents[dimension] { next.append(offset + index * step) }
             }
             offsets = next
+        }
+        if let dynamic = access.dynamic, case .vector(let skips) = dynamic.kind {
+            return try rows(
+                of: access, buffer, at: dynamic, skipping: skips, base: base, extents: extents, offsets, environment)
         }
         if let dynamic = access.dynamic {
             let index = try view(dynamic.index, environment)
@@ -184,10 +197,36 @@ struct Machine {
             freeOffsets: offsets)
     }
 
+    /// The view of rows at run-time offsets: partition `i` starts at row `start + index[i]` of the
+    /// first dimension (`base` already holds the start).
+    private func rows(
+        of access: Access, _ buffer: BufferDecl, at dynamic: DynamicOffset, skipping: Bool, base: Int, extents: [Int],
+        _ offsets: [Int], _ environment: [Int]
+    ) throws(KernelSpaceError) -> View {
+        let index = try view(dynamic.index, environment)
+        guard dynamic.dimension == 0, index.partitions == extents[0], index.free == 1 else {
+            throw KernelSpaceError(
+                .interpreter, "row offsets of \(buffer.name) must be one value per row (\(extents[0]) rows)")
+        }
+        let start = access.ranges[0].start.evaluate(environment)
+        let starts = (0..<extents[0]).map { row -> Int? in
+            let value = Int(storage[dynamic.buffer][index.offset(row, 0)])
+            guard (0..<buffer.shape[0]).contains(start + value) else { return nil }
+            return base + value * strides[access.buffer][0]
+        }
+        if !skipping, let row = starts.firstIndex(where: { $0 == nil }) {
+            let value = Int(storage[dynamic.buffer][index.offset(row, 0)])
+            throw KernelSpaceError(
+                .interpreter,
+                "run-time row offset \(value) puts row \(row) outside \(buffer.name) (\(buffer.shape[0]) rows)")
+        }
+        return View(base: base, partitionStride: 0, partitions: extents[0], freeOffsets: offsets, rowStarts: starts)
+    }
+
     func read(_ view: View, _ buffer: Int) -> [Float] {
         var values = [Float](repeating: 0, count: view.partitions * view.free)
         storage[buffer].withUnsafeBufferPointer { data in
-            for partition in 0..<view.partitions {
+            for partition in 0..<view.partitions where view.moves(partition) {
                 for element in 0..<view.free {
                     values[partition * view.free + element] = data[view.offset(partition, element)]
                 }
@@ -196,10 +235,12 @@ struct Machine {
         return values
     }
 
-    mutating func write(_ values: [Float], _ view: View, _ buffer: Int) {
+    /// Writes `values` into the view's rows, except those it skips and those `source` skips (a
+    /// gather's rows out of range leave their destination rows as they were).
+    mutating func write(_ values: [Float], _ view: View, _ buffer: Int, source: View? = nil) {
         let dtype = program.buffers[buffer].dtype
         storage[buffer].withUnsafeMutableBufferPointer { data in
-            for partition in 0..<view.partitions {
+            for partition in 0..<view.partitions where view.moves(partition) && source?.moves(partition) ?? true {
                 for element in 0..<view.free {
                     data[view.offset(partition, element)] = dtype.round(values[partition * view.free + element])
                 }
@@ -235,12 +276,20 @@ struct Machine {
             } else {
                 try requireSameShape(dst, source, "copy into \(name(instruction.destination))")
             }
-            write(read(source, src.buffer), dst, target)
+            if source.rowStarts != nil || dst.rowStarts != nil {
+                try requireSameShape(
+                    dst, source, "DMA of rows at run-time offsets into \(name(instruction.destination))")
+            }
+            write(read(source, src.buffer), dst, target, source: source)
         case .dmaAdd(_, let src, _):
             let source = try view(src, environment)
             guard source.partitions * source.free == dst.partitions * dst.free else {
                 throw KernelSpaceError(
                     .interpreter, "DMA add into \(name(instruction.destination)): element counts differ")
+            }
+            if source.rowStarts != nil || dst.rowStarts != nil {
+                try requireSameShape(
+                    dst, source, "DMA add of rows at run-time offsets into \(name(instruction.destination))")
             }
             write(zip(read(dst, target), read(source, src.buffer)).map { $0 + $1 }, dst, target)
         case .dmaTranspose(_, let src, _), .transpose(_, let src):

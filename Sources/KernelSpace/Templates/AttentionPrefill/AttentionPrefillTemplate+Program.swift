@@ -88,38 +88,59 @@ private struct AttentionPrefillBuilder {
             vAll: resident ? b.buffer("v_all", .sbuf, [keyTileSize, keyTiles, d], .bf16) : nil,
             pvPSUM: b.buffer("pv_psum", .psum, [tile, d], .fp32, copies: 2),
             accumulator: b.buffer("out_acc", .sbuf, [tile, d], .fp32))
-        let qRows = b.buffer("q_rows", .sbuf, [tile, d], .bf16, copies: 2)
-        let result = b.buffer("out_rows", .sbuf, [tile, d], .bf16, copies: 2)
+        let pass = configuration[AttentionPrefillTemplate.passHeads]
         let kv = b.variable("g")
         let member = b.variable("hh")
         let queryTile = b.variable("qt")
         let keyTile = b.variable("kt")
-        let head = Affine.term(kv, group) + .term(member)
         let queryStart = Affine.term(queryTile, tile)
         let queryLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-queryStart)
         let queryRows = AffineRange(start: .const(0), size: tile, limit: queryLimit)
-        let queryGlobal = AffineRange(
-            start: Affine(
-                terms: head.terms.map { .init(variable: $0.variable, coefficient: $0.coefficient * positions) })
-                + queryStart, size: tile, limit: queryLimit)
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
         func rows(_ buffer: BufferDecl, _ width: Int) -> Access { Access(buffer, [queryRows, .full(width)]) }
-
-        var perQuery: [Stmt] = [
-            .allocate(qRows.id), .op(.dma(dst: rows(qRows, d), src: Access(q, [queryGlobal, .full(d)]), queue: 0)),
-            .allocate(state.qT.id),
-        ]
-        let qTiles = Access(state.qT, [.full(d), queryRows])
-        if configuration[AttentionPrefillTemplate.qLayout] == .dmaTranspose {
-            perQuery.append(.op(.dmaTranspose(dst: qTiles, src: Access(q, [queryGlobal, .full(d)]), queue: 0)))
-        } else {
-            let flipped = Access(state.flip, [AffineRange(start: .const(0), size: d), queryRows])
-            perQuery += [
-                .allocate(state.flip.id), .op(.transpose(dst: flipped, src: rows(qRows, d))),
-                .op(.copy(dst: qTiles, src: flipped, engine: .vector)),
-            ]
-        }
         let row = configuration[AttentionPrefillTemplate.softmax] == .row
+        // The heads of one pass: each its own buffers for what lives from one step to the next
+        // (the second head's names end in `_1`), the rest shared with `state`.
+        let passHeads = (0..<pass).map { index -> PassHead in
+            let suffix = index == 0 ? "" : "_\(index)"
+            var own = state
+            if index > 0 {
+                own.qT = b.buffer("q_t" + suffix, .sbuf, [d, tile], .bf16, copies: 2)
+                own.pvPSUM = b.buffer("pv_psum" + suffix, .psum, [tile, d], .fp32, copies: 2 / pass)
+            }
+            let head = Affine.term(kv, group) + .term(member, pass) + index
+            return PassHead(
+                state: own,
+                queryGlobal: AffineRange(start: head * positions + queryStart, size: tile, limit: queryLimit),
+                qRows: configuration[AttentionPrefillTemplate.qLayout] == .dmaTranspose
+                    ? nil : b.buffer("q_rows" + suffix, .sbuf, [tile, d], .bf16, copies: 2),
+                result: b.buffer("out_rows" + suffix, .sbuf, [tile, d], .bf16, copies: 2),
+                row: row
+                    ? RowState(
+                        scores: b.buffer("row_scores" + suffix, .sbuf, [tile, positions], .fp32, copies: 2),
+                        probabilities: b.buffer("row_p" + suffix, .sbuf, [tile, positions], .bf16, copies: 2),
+                        sum: b.buffer("row_sum" + suffix, .sbuf, [tile, 1], .fp32, copies: 2)) : nil)
+        }
+
+        // Each step of the query tile for every head of the pass in turn: one head's softmax on
+        // VectorE and ScalarE overlaps the next head's matmuls on TensorE.
+        var perQuery: [Stmt] = []
+        for head in passHeads {
+            let qTiles = Access(head.state.qT, [.full(d), queryRows])
+            perQuery.append(.allocate(head.state.qT.id))
+            if let qRows = head.qRows {
+                let flipped = Access(state.flip, [AffineRange(start: .const(0), size: d), queryRows])
+                perQuery += [
+                    .allocate(qRows.id),
+                    .op(.dma(dst: rows(qRows, d), src: Access(q, [head.queryGlobal, .full(d)]), queue: 0)),
+                    .allocate(state.flip.id), .op(.transpose(dst: flipped, src: rows(qRows, d))),
+                    .op(.copy(dst: qTiles, src: flipped, engine: .vector)),
+                ]
+            } else {
+                perQuery.append(
+                    .op(.dmaTranspose(dst: qTiles, src: Access(q, [head.queryGlobal, .full(d)]), queue: 0)))
+            }
+        }
         let diagonalStep = b.variable("dj")
         let remaining = Affine.const(keyTiles) + (-Affine.term(queryTile, ratio))
         // Key tiles wholly below the diagonal, then the `ratio` key tiles the diagonal crosses, each with its mask.
@@ -136,24 +157,25 @@ private struct AttentionPrefillBuilder {
                         body: block(.term(queryTile, ratio) + .term(diagonalStep), .term(diagonalStep)))),
             ]
         }
-        let normalised: (sum: Access, values: Access)
+        var normalised: [(sum: Access, values: Access)] = []
         if row {
-            let rowState = RowState(
-                scores: b.buffer("row_scores", .sbuf, [tile, positions], .fp32, copies: 2),
-                probabilities: b.buffer("row_p", .sbuf, [tile, positions], .bf16, copies: 2),
-                sum: b.buffer("row_sum", .sbuf, [tile, 1], .fp32, copies: 2),
-                key: b.variable("kj"))
-            perQuery.append(.allocate(rowState.scores.id))
+            perQuery += passHeads.map { Stmt.allocate($0.row!.scores.id) }
             perQuery += overKeyTiles { keyIndex, mask in
                 let (load, keysT) = keysTransposed(keyIndex, state: state, kv: kv, k: k)
                 let columns = keyRange(keyIndex, inRow: true)
                 return load
-                    + scores(
-                        into: Access(rowState.scores, [queryRows, columns]), keysT: keysT, mask: mask, state: state,
-                        queryRows: queryRows)
+                    + passHeads.flatMap { head in
+                        scores(
+                            into: Access(head.row!.scores, [queryRows, columns]), keysT: keysT, mask: mask,
+                            state: head.state, queryRows: queryRows)
+                    }
             }
-            perQuery += rowSoftmax(rowState, state: state, kv: kv, queryTile: queryTile, queryRows: queryRows, v: v)
-            normalised = (column(rowState.sum), Access(state.pvPSUM, [queryRows, .full(d)]))
+            perQuery += passHeads.flatMap {
+                rowStatistics($0.row!, state: $0.state, queryTile: queryTile, queryRows: queryRows)
+            }
+            perQuery += rowValues(
+                passHeads, key: b.variable("kj"), kv: kv, queryTile: queryTile, queryRows: queryRows, v: v)
+            normalised = passHeads.map { (column($0.row!.sum), Access($0.state.pvPSUM, [queryRows, .full(d)])) }
         } else {
             perQuery += [
                 .op(.memset(dst: column(state.running), value: -1e30, engine: .vector)),
@@ -163,16 +185,18 @@ private struct AttentionPrefillBuilder {
             perQuery += overKeyTiles { keyIndex, mask in
                 keyBlock(keyIndex, mask: mask, state: state, kv: kv, queryRows: queryRows, k: k, v: v)
             }
-            normalised = (column(state.total), rows(state.accumulator, d))
+            normalised = [(column(state.total), rows(state.accumulator, d))]
         }
-        perQuery += [
-            .allocate(result.id),
-            .op(
-                .tensorScalar(
-                    dst: rows(result, d), src: normalised.values,
-                    steps: [ScalarStep(.divide, .perPartition(normalised.sum))], engine: .vector)),
-            .op(.dma(dst: Access(out, [queryGlobal, .full(d)]), src: rows(result, d), queue: 0)),
-        ]
+        for (head, (sum, values)) in zip(passHeads, normalised) {
+            perQuery += [
+                .allocate(head.result.id),
+                .op(
+                    .tensorScalar(
+                        dst: rows(head.result, d), src: values, steps: [ScalarStep(.divide, .perPartition(sum))],
+                        engine: .vector)),
+                .op(.dma(dst: Access(out, [head.queryGlobal, .full(d)]), src: rows(head.result, d), queue: 0)),
+            ]
+        }
         // The diagonal's causal masks, once: min(0, q - k) * 1e30 is 0 where key <= query; mask j serves
         // the j-th key tile inside a query tile.
         let wholeMask = Access(state.mask, [.full(tile), .full(ratio), .full(keyTileSize)])
@@ -208,18 +232,33 @@ private struct AttentionPrefillBuilder {
                 Loop(
                     kv, trips: kvHeads,
                     body: perKV + [
-                        .loop(Loop(member, trips: group, body: [.loop(Loop(queryTile, trips: tiles, body: perQuery))]))
+                        .loop(
+                            Loop(
+                                member, trips: group / pass,
+                                body: [.loop(Loop(queryTile, trips: tiles, body: perQuery))]))
                     ]))
         ]
         return b.program(name: "attention_prefill_kernel", body: prologue + body)
     }
 
-    /// Buffers and the key-tile variable of a query tile's whole-row softmax.
+    /// Buffers of a query tile's whole-row softmax.
     private struct RowState {
         var scores: BufferDecl
         var probabilities: BufferDecl
         var sum: BufferDecl
-        var key: LoopVar
+    }
+
+    /// One query head of a pass (``AttentionPrefillTemplate`` `pass_heads`): its buffers and rows.
+    private struct PassHead {
+        /// The shared buffers, with this head's own q^T and `P V` accumulator.
+        var state: State
+        /// The head's query tile's rows of `q` and of the output.
+        var queryGlobal: AffineRange
+        /// The query rows TensorE transposes (nil when a DMA transposes them).
+        var qRows: BufferDecl?
+        var result: BufferDecl
+        /// With `softmax=row`, the head's whole-row buffers.
+        var row: RowState?
     }
 
     /// The keys of key tile `keyIndex`: from 0 in a tile buffer, or at their position in a row.
@@ -326,24 +365,13 @@ private struct AttentionPrefillBuilder {
         return block
     }
 
-    /// The whole causal row's softmax of a query tile whose scores are in `row.scores`, then `P V`
-    /// accumulated over its key tiles into `state.pvPSUM` (divided by `row.sum` afterwards).
-    private func rowSoftmax(
-        _ row: RowState, state s: State, kv: LoopVar, queryTile: LoopVar, queryRows: AffineRange, v: BufferDecl
-    ) -> [Stmt] {
-        let positions = shape.positions
-        let (tile, keyTile) = (
-            configuration[AttentionPrefillTemplate.qTile], configuration[AttentionPrefillTemplate.kTile]
-        )
-        let keyTiles = (positions + keyTile - 1) / keyTile
+    /// The whole causal row's softmax of a query tile whose scores are in `row.scores`: its maximum,
+    /// then the exponentials and their sum.
+    private func rowStatistics(_ row: RowState, state s: State, queryTile: LoopVar, queryRows: AffineRange) -> [Stmt] {
+        let tile = configuration[AttentionPrefillTemplate.qTile]
         // Keys up to the end of the query tile (the mask zeroes those past each query).
-        let keys = AffineRange(start: .const(0), size: positions, limit: .term(queryTile, tile) + tile)
+        let keys = AffineRange(start: .const(0), size: shape.positions, limit: .term(queryTile, tile) + tile)
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
-        let j = row.key
-        let columns = keyRange(.term(j))
-        let inRow = keyRange(.term(j), inRow: true)
-        let pFlip = Access(s.flip, [columns, queryRows])
-        let (loadValues, values) = values(.term(j), state: s, kv: kv, v: v)
         return [
             .allocate(s.tileMax.id),
             .op(.tensorReduce(dst: column(s.tileMax), src: Access(row.scores, [queryRows, keys]), op: .maximum)),
@@ -357,22 +385,44 @@ private struct AttentionPrefillBuilder {
                 .activation(
                     dst: Access(row.probabilities, [queryRows, keys]), src: Access(row.scores, [queryRows, keys]),
                     function: .exp, bias: column(s.negated), reduce: column(row.sum))),
-            .allocate(s.pvPSUM.id),
+        ]
+    }
+
+    /// `P V` of each head's query tile accumulated over the key tiles (`key`) into its
+    /// `state.pvPSUM` (divided by its row sum afterwards); each value tile serves every head.
+    private func rowValues(
+        _ heads: [PassHead], key j: LoopVar, kv: LoopVar, queryTile: LoopVar, queryRows: AffineRange, v: BufferDecl
+    ) -> [Stmt] {
+        let (tile, keyTile) = (
+            configuration[AttentionPrefillTemplate.qTile], configuration[AttentionPrefillTemplate.kTile]
+        )
+        let keyTiles = (shape.positions + keyTile - 1) / keyTile
+        let columns = keyRange(.term(j))
+        let inRow = keyRange(.term(j), inRow: true)
+        let (loadValues, values) = values(.term(j), state: heads[0].state, kv: kv, v: v)
+        let products = heads.flatMap { head -> [Stmt] in
+            let s = head.state
+            let pFlip = Access(s.flip, [columns, queryRows])
+            return [
+                .allocate(s.flip.id),
+                .op(.transpose(dst: pFlip, src: Access(head.row!.probabilities, [queryRows, inRow]))),
+                .allocate(s.pT.id),
+                .op(
+                    configuration[AttentionPrefillTemplate.transposeEngine] == .scalar
+                        ? .activation(dst: Access(s.pT, [columns, queryRows]), src: pFlip, function: .copy)
+                        : .copy(dst: Access(s.pT, [columns, queryRows]), src: pFlip, engine: .vector)),
+                .op(
+                    .matmul(
+                        dst: Access(s.pvPSUM, [queryRows, .full(shape.headDim)]),
+                        stationary: Access(s.pT, [columns, queryRows]), moving: values,
+                        accumulation: .acrossLoops([j.id]))),
+            ]
+        }
+        return heads.map { Stmt.allocate($0.state.pvPSUM.id) } + [
             .loop(
                 Loop(
                     j, trips: keyTiles, limit: .term(queryTile, tile / keyTile) + tile / keyTile,
-                    body: [
-                        .allocate(s.flip.id),
-                        .op(.transpose(dst: pFlip, src: Access(row.probabilities, [queryRows, inRow]))),
-                        .allocate(s.pT.id),
-                        .op(.copy(dst: Access(s.pT, [columns, queryRows]), src: pFlip, engine: .vector)),
-                    ] + loadValues + [
-                        .op(
-                            .matmul(
-                                dst: Access(s.pvPSUM, [queryRows, .full(shape.headDim)]),
-                                stationary: Access(s.pT, [columns, queryRows]), moving: values,
-                                accumulation: .acrossLoops([j.id])))
-                    ])),
+                    body: loadValues + products))
         ]
     }
 
@@ -383,7 +433,6 @@ private struct AttentionPrefillBuilder {
     ) -> [Stmt] {
         let d = shape.headDim
         let keyColumns = keyRange(keyIndex)
-        let rescaler = configuration[AttentionPrefillTemplate.rescaleEngine]
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [queryRows, .full(1)]) }
         let (load, keysT) = keysTransposed(keyIndex, state: s, kv: kv, k: k)
         let scores = Access(s.scores, [queryRows, keyColumns])
@@ -432,8 +481,8 @@ private struct AttentionPrefillBuilder {
                     .tensorScalar(
                         dst: accumulator, src: accumulator,
                         steps: [ScalarStep(.multiply, .perPartition(column(s.alpha)))],
-                        engine: rescaler)),
-                .op(.tensorTensor(dst: accumulator, a: accumulator, b: product, op: .add, engine: rescaler)),
+                        engine: .vector)),
+                .op(.tensorTensor(dst: accumulator, a: accumulator, b: product, op: .add, engine: .vector)),
                 .op(.copy(dst: column(s.running), src: column(s.newMax), engine: .vector)),
             ]
         return block

@@ -37,12 +37,16 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
     static let kv = ChoiceKey<KVPlacement>(
         "kv", [.stream, .resident], default: .stream,
         "load K and V tiles for every query tile, or a KV head's whole K and V once into SBUF")
+    static let passHeads = IntKey(
+        "pass_heads", [1, 2], default: 1,
+        "query heads of a KV head computed together, step by step (one's softmax overlaps the other's matmuls; "
+            + "K/V tiles serve both)")
+    static let transposeEngine = ChoiceKey<Engine>(
+        "transpose_engine", [.vector, .scalar], default: .vector,
+        "engine moving the transposed probabilities out of PSUM with softmax=row")
     static let softmax = ChoiceKey<SoftmaxPass>(
         "softmax", [.online, .row], default: .online,
         "online (running max and rescaled accumulator per key tile) or row (the whole causal row normalised once)")
-    static let rescaleEngine = ChoiceKey<Engine>(
-        "rescale_engine", [.vector, .gpsimd], default: .vector,
-        "engine that rescales and adds into the output accumulator")
 
     /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { AttentionShape.fields }
@@ -50,8 +54,9 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
         [Self.qTile, Self.kTile, Self.bufs].map(\.parameter)
-            + [Self.kLayout, Self.qLayout].map(\.parameter) + [Self.kv.parameter, Self.softmax.parameter]
-            + [Self.scaleEngine, Self.rescaleEngine].map(\.parameter)
+            + [Self.kLayout, Self.qLayout].map(\.parameter)
+            + [Self.kv.parameter, Self.softmax.parameter, Self.passHeads.parameter, Self.scaleEngine.parameter]
+            + [Self.transposeEngine.parameter]
             + [AttentionShape.split.parameter]
     }
 
@@ -91,11 +96,18 @@ public struct AttentionPrefillTemplate: AttentionTemplate {
                 return "kv=resident holds 4 bytes a key per partition: S=\(shape.positions) exceeds 64 KiB of SBUF"
             }
         }
-        if configuration[Self.softmax] == .row {
-            if configuration[Self.rescaleEngine] != .vector {
-                return
-                    "softmax=row rescales nothing: rescale_engine=\(configuration[Self.rescaleEngine].rawValue) is redundant"
+        let pass = configuration[Self.passHeads]
+        if pass > 1 {
+            if configuration[Self.softmax] != .row {
+                return "pass_heads=\(pass) interleaves whole-row softmax passes (softmax=row)"
             }
+            let group = shape.heads / shape.keyValueHeads
+            if group % pass != 0 { return "pass_heads=\(pass) must divide the \(group) query heads of a KV head" }
+        }
+        if configuration[Self.softmax] != .row && configuration[Self.transposeEngine] != .vector {
+            return "transpose_engine applies to softmax=row (the online pass moves P with VectorE)"
+        }
+        if configuration[Self.softmax] == .row {
             // fp32 scores and bf16 probabilities of a whole row, per partition.
             if shape.positions * 6 > 96 * 1024 {
                 return "softmax=row holds 6 bytes a key per partition: S=\(shape.positions) exceeds 96 KiB of SBUF"

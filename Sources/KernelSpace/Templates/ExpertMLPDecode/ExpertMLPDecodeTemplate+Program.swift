@@ -16,7 +16,7 @@ extension ExpertMLPDecodeTemplate {
         guard split else { return program }
         let (inputs, output) = (program.inputs, program.outputs[0].id)
         return program.spread(over: 2, slicing: [inputs[3].id: 1, inputs[4].id: 1, output: 1])
-            .summingPartials(of: output, engine: configuration[Self.accumulateEngine], as: .bf16)
+            .summingPartials(of: output, engine: .vector, as: .bf16)
     }
 }
 
@@ -94,15 +94,14 @@ struct ExpertMLPDecodeBuilder {
             .op(
                 .memset(
                     dst: Access(accumulator, [allRows, .full(hidden)]), value: 0,
-                    engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
+                    engine: .vector)),
         ]
         body += projection.transposeRows(xRows, rows: tokens, into: xT, variable: lt)
         let routingWeight = Access(weightSB, [tokenRow, AffineRange(start: .term(slot), size: 1)])
         let expert = projection.statements(
             expertIndex: Access(indexSB, [tokenRow, AffineRange(start: .term(slot), size: 1)]),
             stationary: Access(xT, [.full(partitions), .index(.term(projection.hiddenTile)), tokenRow]),
-            fused: configuration[ExpertMLPDecodeTemplate.gateUp] == .fused,
-            multiplyEngine: configuration[ExpertMLPDecodeTemplate.multiplyEngine]
+            fused: configuration[ExpertMLPDecodeTemplate.gateUp] == .fused
         ) { partial, chunkColumns in
             let tokenSlice = Access(accumulator, [tokenRow, chunkColumns])
             let weighted = Access(scaled, [.full(1), partial.ranges[1]])
@@ -111,11 +110,11 @@ struct ExpertMLPDecodeBuilder {
                 .op(
                     .tensorScalar(
                         dst: weighted, src: partial, steps: [ScalarStep(.multiply, .perPartition(routingWeight))],
-                        engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
+                        engine: .vector)),
                 .op(
                     .tensorTensor(
                         dst: tokenSlice, a: tokenSlice, b: weighted, op: .add,
-                        engine: configuration[ExpertMLPDecodeTemplate.accumulateEngine])),
+                        engine: .vector)),
             ]
         }
         body.append(

@@ -26,9 +26,6 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         "matmul operand of the experts' weights: moving past the token (moving) or 128 x 128 tiles held (stationary)")
     static let gateUp = ExpertShape.gateUp
     static let downTile = ExpertShape.downTile
-    static let multiplyEngine = ExpertShape.multiplyEngine
-    static let accumulateEngine = ChoiceKey<Engine>(
-        "accumulate_engine", [.vector, .gpsimd], default: .vector, "engine of the weighted sum")
     static let accumulatorType = ChoiceKey<AccumulatorType>(
         "acc_dtype", [.fp32, .bf16], default: .fp32, "type of the sum over experts")
     static let split = CoreSharing.split(
@@ -41,8 +38,7 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     public var parameters: [Parameter] {
         [
             Self.bufs.parameter, Self.weights.parameter, Self.gateUp.parameter, Self.downTile.parameter,
-            Self.multiplyEngine.parameter,
-            Self.accumulateEngine.parameter, Self.accumulatorType.parameter, Self.split.parameter,
+            Self.accumulatorType.parameter, Self.split.parameter,
         ]
     }
 

@@ -29,7 +29,6 @@ struct StationaryExpertBuilder {
     mutating func build() -> KernelProgram {
         let (tokens, hidden, columns, _, k) = shape.dimensions
         let accumulatorType = configuration[Key.accumulatorType].dtype
-        let accumulate = configuration[Key.accumulateEngine]
         let bufs = configuration[Key.bufs]
         let arguments = ExpertMLPDecodeArguments(&b, shape: shape, partialType: partial ? accumulatorType : nil)
         let partitions = min(128, hidden)
@@ -82,7 +81,7 @@ struct StationaryExpertBuilder {
             .op(
                 .tensorTensor(
                     dst: productT, a: activatedT, b: Access(projected, [columnRows, .index(.term(it) + columnTiles)]),
-                    op: .multiply, engine: configuration[Key.multiplyEngine])),
+                    op: .multiply, engine: .vector)),
         ]
         // The down projection, transposed: result column `hc` holds hidden rows p * H/128 + hc,
         // summed over the intermediate tiles in PSUM.
@@ -136,8 +135,8 @@ struct StationaryExpertBuilder {
             .op(
                 .tensorScalar(
                     dst: scaledAll, src: Access(downT, [.full(partitions), .full(hiddenTiles)]),
-                    steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: accumulate)),
-            .op(.tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: accumulate)),
+                    steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: .vector)),
+            .op(.tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: .vector)),
         ]
         // Per token: its row in the interleaved layout, its routing weights on every partition,
         // then its experts.
@@ -159,7 +158,7 @@ struct StationaryExpertBuilder {
             .allocate(xT.id), .allocate(sum.id),
             .op(
                 .memset(
-                    dst: Access(sum, [.full(partitions), .full(hiddenTiles), allRows]), value: 0, engine: accumulate)),
+                    dst: Access(sum, [.full(partitions), .full(hiddenTiles), allRows]), value: 0, engine: .vector)),
             .loop(Loop(t, trips: tokens, body: token)),
             .allocate(result.id),
             .loop(

@@ -1,20 +1,22 @@
 /// The routed experts of a prefill: tokens grouped by expert into blocks of `block` rows (the last
-/// block of each expert padded with weight-0 rows). Each block gathers its tokens' rows (DMAs
-/// offset by the token index), runs its expert's gate/up, SiLU * up and down projections, scales
-/// rows by their routing weights, and scatter-adds them into the output (`dst_rmw_op=nl.add`).
+/// block of each expert padded with weight-0 rows). Each block gathers its tokens' rows in one
+/// indirect DMA (a run-time offset per row, ``Access/rows(at:skippingOutOfRange:)``), runs its
+/// expert's gate/up, SiLU * up and down projections, scales rows by their routing weights, and
+/// scatter-adds them into the output in one indirect accumulating DMA.
 ///
 /// Routing is data: the block tables (each block's expert, its rows' tokens and weights, whether it
 /// holds any) are run-time inputs built from the router's actual choices, and the program is compiled
 /// for the most blocks any routing of the problem can need (every used expert's last block partial,
 /// ``blockBound(_:size:cores:)``). A block's statements run only when its flag is set, a count read on
 /// the device (``RuntimeCount``), so the empty blocks past the routing's own cost nothing (with
-/// split cores, the used blocks are dealt to the cores in turn); so do a row's gather and
-/// scatter-add, which only the block's own rows run (a padding row's values stay in its own,
-/// unused output row). The problem's `routing` option
+/// split cores, the used blocks are dealt to the cores in turn). A padding row's token index is `T`
+/// plus its slot in the block: the gather skips it (the row keeps the zeros set before), and its
+/// scatter-add lands in a scratch row past the `T` the output keeps, so a block's indices are
+/// distinct. The problem's `routing` option
 /// (`balanced` spreads the `T * k` choices evenly, `skewed` favours low-numbered experts) chooses the
 /// routing of the check inputs and the block count the performance model times. Each token's
 /// experts are added in ascending expert order whatever the block size, so no parameter but the
-/// core split changes numerics.
+/// core split and the hidden order changes numerics.
 public struct ExpertMLPPrefillTemplate: KernelTemplate {
     /// Creates a value with every field given.
     public init() {}
@@ -28,7 +30,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
 
     static let routing = ChoiceField<RoutingScenario>("routing", default: .balanced)
 
-    static let block = IntKey("block", [32, 64, 128], default: 64, "token rows per expert block")
+    static let block = IntKey("block", [32, 48, 64, 128], default: 64, "token rows per expert block")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "blocks' rows and weights in flight (rotating copies)")
     static let gateUp = ExpertShape.gateUp
     static let hiddenOrder = ChoiceKey<HiddenOrder>(
@@ -36,9 +38,12 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         "how H lies on partitions: tiles of 128, or interleaved so one DMA with a contiguous run per partition "
             + "loads an expert's gate/up columns (sums over H in another order)")
     static let downTile = ExpertShape.downTile
-    static let multiplyEngine = ExpertShape.multiplyEngine
     static let scaleEngine = ChoiceKey<Engine>(
-        "scale_engine", [.vector, .gpsimd], default: .vector, "engine applying routing weights")
+        "scale_engine", [.vector, .scalar], default: .vector,
+        "engine applying routing weights as it moves the down projection out of PSUM")
+    static let transposeEngine = ChoiceKey<Engine>(
+        "transpose_engine", [.vector, .scalar], default: .vector,
+        "engine moving each block's transposed token rows out of PSUM (ScalarE leaves VectorE the weights)")
     static let split = CoreSharing.split(
         [.blocks],
         "how the cores share the blocks: none, or half each, scatter-adding into their own partial sum (bf16, "
@@ -52,7 +57,7 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         [
             Self.block.parameter, Self.bufs.parameter, Self.gateUp.parameter, Self.hiddenOrder.parameter,
             Self.downTile.parameter,
-            Self.multiplyEngine.parameter, Self.scaleEngine.parameter, Self.split.parameter,
+            Self.scaleEngine.parameter, Self.transposeEngine.parameter, Self.split.parameter,
         ]
     }
 
@@ -168,17 +173,18 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
 
     /// The block tables of an actual routing (`indices` and `weights` as the router returns them,
     /// `[T, k]`): experts in ascending order, each expert's (token, slot) choices in token order,
-    /// `size` rows a block (the last one padded with token 0, weight 0), then empty blocks up to
-    /// ``blockBound(_:size:cores:)``; the used blocks are marked active, with their own rows' count
-    /// (the rows past it are padding). Shared by `cores`, core `c`
+    /// `size` rows a block (the last one padded with weight 0 and token `T + r` in slot `r`), then
+    /// empty blocks (all padding) up to ``blockBound(_:size:cores:)``; the used blocks are marked
+    /// active. Shared by `cores`, core `c`
     /// takes the `c`-th slice of the tables, which holds blocks `c`, `c + cores`, ... in order: used
     /// block `g` sits at `(g % cores) * L + g / cores` for `L` blocks a core, so each core's active
     /// blocks come first and the cores' counts differ by at most one. The exported model module
     /// builds the same tables with a few torch operations on the router's outputs (a stable sort by
     /// expert), which the harness runs anyway.
     static func blocks(indices: HostTensor, weights: HostTensor, shape: ExpertShape, size: Int, cores: Int = 1)
-        -> [(expert: Int, tokens: [Int], weights: [Float], active: Bool, rows: Int)]
+        -> [(expert: Int, tokens: [Int], weights: [Float], active: Bool)]
     {
+        let padding = (0..<size).map { shape.tokens + $0 }
         let k = shape.k
         var assignments = [[Int]](repeating: [], count: shape.experts)
         for choice in 0..<(shape.tokens * k) {
@@ -186,30 +192,26 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             if (0..<shape.experts).contains(expert) { assignments[expert].append(choice) }
         }
         var result: [(expert: Int, tokens: [Int], weights: [Float])] = []
-        var used: [Int] = []
         for (expert, pairs) in assignments.enumerated() {
             var start = 0
             while start < pairs.count {
                 let chunk = Array(pairs[start..<min(start + size, pairs.count)])
-                let padding = size - chunk.count
                 result.append(
                     (
-                        expert, chunk.map { $0 / k } + [Int](repeating: 0, count: padding),
-                        chunk.map { weights.data[$0] } + [Float](repeating: 0, count: padding)
+                        expert, chunk.map { $0 / k } + padding[chunk.count...],
+                        chunk.map { weights.data[$0] } + [Float](repeating: 0, count: size - chunk.count)
                     ))
-                used.append(chunk.count)
                 start += size
             }
         }
-        let empty = (expert: 0, tokens: [Int](repeating: 0, count: size), weights: [Float](repeating: 0, count: size))
+        let empty = (expert: 0, tokens: padding, weights: [Float](repeating: 0, count: size))
         let total = blockBound(shape, size: size, cores: cores)
         let ordered = result + Array(repeating: empty, count: max(0, total - result.count))
         let perCore = total / cores
         return (0..<total).map { position in
             let block = (position % perCore) * cores + position / perCore
             let (expert, tokens, weights) = ordered[block]
-            let rows = block < result.count ? used[block] : 0
-            return (expert, tokens, weights, block < result.count, rows)
+            return (expert, tokens, weights, block < result.count)
         }
     }
 
@@ -223,7 +225,9 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
         return inputs
     }
 
-    /// The kernel's arguments for logical inputs, in the configuration's layouts.
+    /// The kernel's arguments for logical inputs, in the configuration's layouts: the block tables
+    /// (``blocks(indices:weights:shape:size:cores:)``) with a block's rows' tokens and weights as
+    /// columns `[block, blocks]`.
     public func arguments(_ inputs: [HostTensor], problem: Problem, configuration: Configuration) -> [HostTensor] {
         let size = configuration[Self.block]
         let blocks = Self.blocks(
@@ -231,12 +235,11 @@ public struct ExpertMLPPrefillTemplate: KernelTemplate {
             cores: Self.cores(configuration))
         return Array(inputs.prefix(3)) + [
             HostTensor(shape: [1, blocks.count], data: blocks.map { Float($0.expert) }),
-            HostTensor(shape: [1, blocks.count * size], data: blocks.flatMap { $0.tokens.map(Float.init) }),
-            HostTensor(shape: [blocks.count * size, 1], data: blocks.flatMap(\.weights)),
-            HostTensor(shape: [1, blocks.count], data: blocks.map { $0.active ? 1 : 0 }),
             HostTensor(
-                shape: [1, blocks.count * size],
-                data: blocks.flatMap { block in (0..<size).map { $0 < block.rows ? 1 : 0 } }),
+                shape: [size, blocks.count], data: (0..<size).flatMap { row in blocks.map { Float($0.tokens[row]) } }),
+            HostTensor(
+                shape: [size, blocks.count], data: (0..<size).flatMap { row in blocks.map { $0.weights[row] } }),
+            HostTensor(shape: [1, blocks.count], data: blocks.map { $0.active ? 1 : 0 }),
         ]
     }
 

@@ -74,7 +74,8 @@ public struct LinearTemplate: KernelTemplate {
         "acc_dtype", [.fp32, .bf16], default: .fp32,
         "SBUF accumulator type when K spans several blocks (bf16 halves its footprint, rounds partial sums)")
     static let evictEngine = ChoiceKey<Engine>(
-        "evict_engine", [.vector, .scalar, .gpsimd], default: .vector, "engine that moves PSUM to SBUF")
+        "evict_engine", [.vector, .scalar], default: .vector,
+        "engine that moves PSUM to SBUF (GpSimd has no PSUM port)")
     static let split = CoreSharing.split([.columns], "how the cores of a logical core share Y: none, or half of N each")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
@@ -180,7 +181,7 @@ public struct LinearTemplate: KernelTemplate {
             return "acc_dtype=bf16 has no effect: partial sums stay in PSUM"
         }
         if kBlocks > 1 && configuration[Self.evictEngine] == .scalar && !inPSUM {
-            return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector or gpsimd"
+            return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector"
         }
         return nil
     }

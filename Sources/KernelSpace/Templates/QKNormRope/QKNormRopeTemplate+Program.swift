@@ -35,10 +35,11 @@ private struct QKNormRopeBuilder {
         let tile = configuration[QKNormRopeTemplate.tileT]
         let bufs = configuration[QKNormRopeTemplate.bufs]
         let (q, k, qWeight, kWeight, cos, sin, qOut, kOut) = declareArguments()
-        let qRows = b.buffer("q_norm_rows", .sbuf, [tile, d], .bf16)
-        let kRows = b.buffer("k_norm_rows", .sbuf, [tile, d], .bf16)
-        let cosTile = b.buffer("cos_tile", .sbuf, [tile, d], .bf16, copies: bufs)
-        let sinTile = b.buffer("sin_tile", .sbuf, [tile, d], .bf16, copies: bufs)
+        // Tiles every head reads: `[tile, 1, d]`.
+        let qRows = b.buffer("q_norm_rows", .sbuf, [tile, 1, d], .bf16)
+        let kRows = b.buffer("k_norm_rows", .sbuf, [tile, 1, d], .bf16)
+        let cosTile = b.buffer("cos_tile", .sbuf, [tile, 1, d], .bf16, copies: bufs)
+        let sinTile = b.buffer("sin_tile", .sbuf, [tile, 1, d], .bf16, copies: bufs)
         let t = b.variable("t")
         let rowStart = Affine.term(t, tile)
         let limit: Affine? = tokens % tile == 0 ? nil : .const(tokens) + (-rowStart)
@@ -46,9 +47,15 @@ private struct QKNormRopeBuilder {
         let globalRows = AffineRange(start: rowStart, size: tile, limit: limit)
         var body: [Stmt] = [
             .allocate(cosTile.id),
-            .op(.dma(dst: Access(cosTile, [rows, .full(d)]), src: Access(cos, [globalRows, .full(d)]), queue: 1)),
+            .op(
+                .dma(
+                    dst: Access(cosTile, [rows, .full(1), .full(d)]), src: Access(cos, [globalRows, .full(d)]), queue: 1
+                )),
             .allocate(sinTile.id),
-            .op(.dma(dst: Access(sinTile, [rows, .full(d)]), src: Access(sin, [globalRows, .full(d)]), queue: 1)),
+            .op(
+                .dma(
+                    dst: Access(sinTile, [rows, .full(1), .full(d)]), src: Access(sin, [globalRows, .full(d)]), queue: 1
+                )),
         ]
         body += heads(
             "q", input: q, output: qOut, weights: qRows, count: qHeads, rows: rows, globalRows: globalRows,
@@ -60,12 +67,12 @@ private struct QKNormRopeBuilder {
             .allocate(qRows.id),
             .op(
                 .dma(
-                    dst: Access(qRows, [.full(tile), .full(d)]),
+                    dst: Access(qRows, [.full(tile), .full(1), .full(d)]),
                     src: Access(qWeight, [.broadcast(.const(0), count: tile), .full(d)]), queue: 1)),
             .allocate(kRows.id),
             .op(
                 .dma(
-                    dst: Access(kRows, [.full(tile), .full(d)]),
+                    dst: Access(kRows, [.full(tile), .full(1), .full(d)]),
                     src: Access(kWeight, [.broadcast(.const(0), count: tile), .full(d)]), queue: 1)),
         ]
         return b.program(
@@ -73,37 +80,88 @@ private struct QKNormRopeBuilder {
             body: prologue + [.loop(Loop(t, trips: (tokens + tile - 1) / tile, body: body))])
     }
 
-    /// Loads the tile of one tensor's heads, normalises and rotates each head, and stores it.
+    /// Loads the tile of one tensor's heads, normalises and rotates them, and stores it: the sums
+    /// of squares head by head, every other step once over all the tile's heads (the norm's
+    /// reciprocal, the weights, `cos` and `sin` broadcast across heads by a step-0 access).
     private mutating func heads(
         _ name: String, input: BufferDecl, output: BufferDecl, weights: BufferDecl, count: Int, rows: AffineRange,
         globalRows: AffineRange, cos: BufferDecl, sin: BufferDecl
     ) -> [Stmt] {
         let d = shape.headDim
+        let half = d / 2
         let tile = configuration[QKNormRopeTemplate.tileT]
         let bufs = configuration[QKNormRopeTemplate.bufs]
-        let x = b.buffer("\(name)_tile", .sbuf, [tile, count, d], .bf16, copies: bufs)
-        let out = b.buffer("\(name)_rotated", .sbuf, [tile, count, d], .bf16, copies: bufs)
+        func heads(_ suffix: String, _ dtype: DType = .bf16) -> BufferDecl {
+            b.buffer("\(name)_\(suffix)", .sbuf, [tile, count, d], dtype, copies: bufs)
+        }
+        let x = heads("tile")
+        let out = heads("rotated")
         let squares = b.buffer("\(name)_squares", .sbuf, [tile, d], .fp32, copies: bufs)
-        let total = b.buffer("\(name)_sum_squares", .sbuf, [tile, 1], .fp32, copies: bufs)
-        let normal = b.buffer("\(name)_normalised", .sbuf, [tile, d], .bf16, copies: bufs)
-        let weighted = b.buffer("\(name)_weighted", .sbuf, [tile, d], .bf16, copies: bufs)
-        let direct = b.buffer("\(name)_direct", .sbuf, [tile, d], .bf16, copies: bufs)
-        let turned = b.buffer("\(name)_turned", .sbuf, [tile, d], .bf16, copies: bufs)
+        let scale = b.buffer("\(name)_rstd", .sbuf, [tile, count, 1], .fp32, copies: bufs)
+        let (normal, weighted, direct, turned) = (
+            heads("normalised"), heads("weighted"), heads("direct"), heads("turned")
+        )
         let head = b.variable("\(name)h")
-        let everything = AffineRange.full(count * d)
-        let headSlice = Access(x, [rows, .index(.term(head)), .full(d)])
-        let scratch = Scratch(
-            squares: squares, total: total, normal: normal, weighted: weighted, direct: direct, turned: turned)
-        let perHead = normaliseAndRotate(
-            headSlice, rows: rows, scratch: scratch, weights: Access(weights, [rows, .full(d)]), cos: cos, sin: sin
-        ) { from, size in Access(out, [rows, .index(.term(head)), AffineRange(start: .const(from), size: size)]) }
-        let flat = { (buffer: BufferDecl) in Access(buffer, [rows, .full(count), .full(d)]) }
+        let normEngine = configuration[QKNormRopeTemplate.normEngine]
+        let ropeEngine = configuration[QKNormRopeTemplate.ropeEngine]
+        let allHeads = AffineRange.full(count)
+        func all(_ buffer: BufferDecl, _ from: Int = 0, _ size: Int? = nil) -> Access {
+            Access(buffer, [rows, allHeads, AffineRange(start: .const(from), size: size ?? d)])
+        }
+        /// A `[tile, 1, width]` tile read by every head.
+        func shared(_ buffer: BufferDecl, _ from: Int = 0, _ size: Int? = nil) -> Access {
+            Access(
+                buffer,
+                [
+                    rows, AffineRange(start: .const(0), size: count, stride: 0),
+                    AffineRange(start: .const(from), size: size ?? d),
+                ])
+        }
+        func multiply(_ dst: Access, _ a: Access, _ b: Access, _ engine: Engine, _ op: ALUOp = .multiply) -> Stmt {
+            .op(.tensorTensor(dst: dst, a: a, b: b, op: op, engine: engine))
+        }
+        let headRows = Access(x, [rows, .index(.term(head)), .full(d)])
+        let headSum = Access(scale, [rows, .index(.term(head)), .full(1)])
+        let square: [Stmt] =
+            configuration[QKNormRopeTemplate.square] == .scalar
+            ? [
+                .allocate(squares.id),
+                .op(
+                    .activation(
+                        dst: Access(squares, [rows, .full(d)]), src: headRows, function: .square, reduce: headSum)),
+            ]
+            : [
+                .allocate(squares.id),
+                .op(
+                    .tensorTensor(
+                        dst: Access(squares, [rows, .full(d)]), a: headRows, b: headRows, op: .multiply, engine: .vector
+                    )),
+                .op(.tensorReduce(dst: headSum, src: Access(squares, [rows, .full(d)]), op: .add)),
+            ]
+        let sums = Access(scale, [rows, allHeads, .full(1)])
+        let reciprocal = Access(scale, [rows, allHeads, AffineRange(start: .const(0), size: d, stride: 0)])
         return [
             .allocate(x.id),
-            .op(.dma(dst: flat(x), src: Access(input, [globalRows, everything]), queue: 0)),
+            .op(.dma(dst: all(x), src: Access(input, [globalRows, .full(count * d)]), queue: 0)),
+            .allocate(scale.id),
+            .loop(Loop(head, trips: count, body: square)),
+            .op(
+                .tensorScalar(
+                    dst: sums, src: sums,
+                    steps: [ScalarStep(.divide, .immediate(Float(d))), ScalarStep(.add, .immediate(epsilon))],
+                    engine: .vector)),
+            .op(.tensorScalar(dst: sums, src: sums, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
+            .allocate(normal.id), multiply(all(normal), all(x), reciprocal, normEngine),
+            .allocate(weighted.id), multiply(all(weighted), all(normal), shared(weights), normEngine),
+            .allocate(direct.id), multiply(all(direct), all(weighted), shared(cos), ropeEngine),
+            // rotate_half(n) * sin: the first half takes the second half's values (negated below).
+            .allocate(turned.id),
+            multiply(all(turned, 0, half), all(weighted, half, half), shared(sin, 0, half), ropeEngine),
+            multiply(all(turned, half, half), all(weighted, 0, half), shared(sin, half, half), ropeEngine),
             .allocate(out.id),
-            .loop(Loop(head, trips: count, body: perHead)),
-            .op(.dma(dst: Access(output, [globalRows, everything]), src: flat(out), queue: 2)),
+            multiply(all(out, 0, half), all(direct, 0, half), all(turned, 0, half), ropeEngine, .subtract),
+            multiply(all(out, half, half), all(direct, half, half), all(turned, half, half), ropeEngine, .add),
+            .op(.dma(dst: Access(output, [globalRows, .full(count * d)]), src: all(out), queue: 2)),
         ]
     }
 

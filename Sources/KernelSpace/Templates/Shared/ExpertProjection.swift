@@ -62,7 +62,7 @@ struct ExpertProjection {
     /// `consume` receives each hidden chunk's down-projection result (`[rows, downTile]` in PSUM)
     /// and the chunk's columns.
     func statements(
-        expertIndex: Access, stationary: Access, fused: Bool, multiplyEngine: Engine,
+        expertIndex: Access, stationary: Access, fused: Bool,
         consume: (Access, AffineRange) -> [Stmt]
     ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
@@ -105,7 +105,7 @@ struct ExpertProjection {
                 .tensorTensor(
                     dst: Access(product, [allRows, .full(columns)]), a: Access(activated, [allRows, .full(columns)]),
                     b: Access(projected, [allRows, AffineRange(start: .const(columns), size: columns)]), op: .multiply,
-                    engine: multiplyEngine)),
+                    engine: .vector)),
         ]
         let it = columnTile
         let columnStart = Affine.term(it, 128)
@@ -198,18 +198,21 @@ struct ExpertProjection {
     /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
     /// (`[hiddenPartitions, hiddenTiles, rows]`) in the projection's hidden order, one hidden tile
     /// at a time through TensorE.
-    func transposeRows(_ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar) -> [Stmt] {
+    func transposeRows(
+        _ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar, copyEngine: Engine = .vector
+    ) -> [Stmt] {
         Self.transposeRows(
             source, rows: rows, into: xT, variable: variable, flip: flip, partitions: hiddenPartitions,
-            tiles: hiddenTiles, order: hiddenOrder)
+            tiles: hiddenTiles, order: hiddenOrder, copyEngine: copyEngine)
     }
 
     /// `rows` token rows of `source` (`[rows, hidden]` in SBUF) transposed into `xT`
     /// (`[partitions, tiles, rows]`), one hidden tile at a time through TensorE and the PSUM
     /// buffer `flip`; interleaved, tile `f` is every `tiles`-th column from `f` (a strided read).
+    /// `copyEngine` moves each tile out of PSUM (ScalarE by an identity `activation`).
     static func transposeRows(
         _ source: BufferDecl, rows: Int, into xT: BufferDecl, variable: LoopVar, flip: BufferDecl, partitions: Int,
-        tiles: Int, order: HiddenOrder = .tiles
+        tiles: Int, order: HiddenOrder = .tiles, copyEngine: Engine = .vector
     ) -> [Stmt] {
         let allRows = AffineRange.full(rows)
         let flipped = Access(
@@ -226,10 +229,13 @@ struct ExpertProjection {
                     body: [
                         .allocate(flip.id), .op(.transpose(dst: flipped, src: Access(source, [allRows, tile]))),
                         .op(
-                            .copy(
-                                dst: Access(xT, [.full(partitions), .index(.term(variable)), allRows]),
-                                src: flipped,
-                                engine: .vector)),
+                            copyEngine == .scalar
+                                ? .activation(
+                                    dst: Access(xT, [.full(partitions), .index(.term(variable)), allRows]),
+                                    src: flipped, function: .copy, scale: 1)
+                                : .copy(
+                                    dst: Access(xT, [.full(partitions), .index(.term(variable)), allRows]),
+                                    src: flipped, engine: copyEngine)),
                     ])),
         ]
     }

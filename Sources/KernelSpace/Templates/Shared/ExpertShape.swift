@@ -6,14 +6,12 @@ struct ExpertShape {
     static let experts = SizeField("E")
     static let topK = SizeField("k", default: 8)
 
-    /// The parameters both expert templates have: how gate and up are loaded, the down
-    /// projection's hidden chunk, and the engine of `SiLU(gate) * up` (see ``ExpertProjection``).
+    /// The parameters both expert templates have: how gate and up are loaded and the down
+    /// projection's hidden chunk (see ``ExpertProjection``).
     static let gateUp = ChoiceKey<GateUpLoad>(
         "gate_up", [.fused, .separate], default: .fused,
         "load gate and up columns in one DMA per hidden tile, or one each")
     static let downTile = IntKey("down_tile", [256, 512], default: 512, "hidden columns per down-projection matmul")
-    static let multiplyEngine = ChoiceKey<Engine>(
-        "multiply_engine", [.vector, .gpsimd], default: .vector, "engine of SiLU(gate) * up")
 
     /// The fields, in problem order.
     static var fields: [ProblemField] { [tokens, hidden, columns, experts, topK].map(\.field) }

@@ -33,8 +33,9 @@ final class RunningProcess {
         let id = UUID().uuidString
         outputPath = directory + "/.out-\(id)"
         errorPath = directory + "/.err-\(id)"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        for path in [outputPath, errorPath] where !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)

@@ -30,6 +30,31 @@ import Testing
         }
     }
 
+    /// Split over two cores with bf16 sums, each core stores its half of the output and adds its
+    /// sum of the other half with one accumulating DMA after the barrier; fp32 sums are still
+    /// exchanged whole and added on VectorE. Either way the routing weights reach every
+    /// partition through TensorE, not a broadcasting load.
+    @Test func bf16SumsAreAddedAcrossCoresByAccumulatingDMA() throws {
+        let template = try #require(catalogTemplate("expert-mlp-decode"))
+        let problem = try template.parseProblem("T=1,H=512,I=192,E=8,k=4,lnc=2")
+        for accumulator in ["bf16", "fp32"] {
+            let key = "weights=stationary,split=experts,acc_dtype=\(accumulator)"
+            let program = template.program(for: problem, configuration: try SearchSpace(template).parse(key))
+            var (accumulates, barriers, broadcasts) = (0, 0, 0)
+            program.forEachInstruction { instruction, _ in
+                if case .dmaAdd = instruction { accumulates += 1 }
+                if case .dma(_, let src, _) = instruction, src.ranges.contains(where: { $0.stride == 0 }) {
+                    broadcasts += 1
+                }
+            }
+            for case .barrier in program.body { barriers += 1 }
+            let exchanged = program.buffers.filter { $0.name.hasSuffix("_partials") }.count
+            #expect(program.cores == 2 && barriers == 1 && broadcasts == 0, "\(key)")
+            #expect(accumulates == (accumulator == "bf16" ? 1 : 0), "\(key)")
+            #expect(exchanged == (accumulator == "bf16" ? 0 : 1), "\(key)")
+        }
+    }
+
     @Test func stationaryWeightsLoadEachExpertsGateUpInOneDMA() throws {
         let template = try #require(catalogTemplate("expert-mlp-decode"))
         let problem = try template.parseProblem("T=1,H=2048,I=192,E=128,k=8")

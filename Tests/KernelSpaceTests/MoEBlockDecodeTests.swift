@@ -69,4 +69,37 @@ import Testing
             #expect(source.contains("\(name) = nl.ndarray("), "\(name) is not declared")
         }
     }
+
+    /// The router's weight load is issued with the norm's own loads, before any of the norm's
+    /// arithmetic, on the prefetch stream: the router need not wait for it after the norm.
+    @Test func theRouterWeightsLoadWithTheNormsInputs() throws {
+        let problem = try block.parseProblem("T=1,H=256,I=96,E=16,k=4")
+        let program = block.program(for: problem, configuration: block.defaultConfiguration)
+        let routerWeight = try #require(program.inputs.first { $0.name == "router_weight" }?.id)
+        var loaded: [Int] = []
+        var routerLoad: (position: Int, queue: Int)?
+        var firstArithmetic: Int?
+        for (position, statement) in program.body.enumerated() {
+            var reads: [Access] = []
+            var computes = false
+            func visit(_ statement: Stmt) {
+                switch statement {
+                case .loop(let loop): loop.body.forEach(visit)
+                case .op(.dma(_, let src, let queue)):
+                    reads.append(src)
+                    if src.buffer == routerWeight { routerLoad = (position, queue) }
+                case .op(.memset), .allocate, .barrier: break
+                case .op: computes = true
+                }
+            }
+            visit(statement)
+            loaded += reads.map(\.buffer)
+            if computes, firstArithmetic == nil { firstArithmetic = position }
+        }
+        let load = try #require(routerLoad)
+        #expect(load.queue == 3)
+        #expect(load.position < (firstArithmetic ?? 0))
+        let norm = ["x", "residual", "norm_weight"].compactMap { name in program.inputs.first { $0.name == name }?.id }
+        #expect(norm.count == 3 && norm.allSatisfy(loaded.prefix(3).contains), "\(loaded)")
+    }
 }

@@ -44,12 +44,20 @@ extension KernelProgram {
     /// let half = template.program(for: halfProblem, configuration: configuration)
     /// let both = half.spread(over: 2, slicing: [w.id: 1, y.id: 1])
     /// ```
-    public func spread(over cores: Int, slicing slices: [Int: Int]) -> KernelProgram {
+    ///
+    /// A program that already names the running core in some accesses (to split work it shares
+    /// out itself) passes that loop variable as `coreVariable`; it must enclose no loop.
+    public func spread(over cores: Int, slicing slices: [Int: Int], coreVariable: Int? = nil) -> KernelProgram {
         precondition(self.cores == 1, "\(name) already runs on several cores")
         precondition(slices.keys.allSatisfy { buffers[$0].memory == .hbm }, "only HBM tensors are sliced")
         var program = self
-        let core = LoopVar(id: loopVariables.count, name: "core")
-        program.loopVariables.append(core)
+        let core: LoopVar
+        if let coreVariable {
+            core = loopVariables[coreVariable]
+        } else {
+            core = LoopVar(id: loopVariables.count, name: "core")
+            program.loopVariables.append(core)
+        }
         for (id, dimension) in slices { program.buffers[id].shape[dimension] *= cores }
         let original = buffers
         func shift(_ access: Access) -> Access {

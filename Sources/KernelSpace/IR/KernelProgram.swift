@@ -266,7 +266,8 @@ public struct KernelProgram: Hashable, Sendable {
     /// The loop variable that holds the core's index (`nl.program_id(0)`), when ``cores`` is above 1.
     public var coreVariable: Int?
     /// Leading statements of ``body`` that only load the kernel's arguments into buffers the rest
-    /// reads (weights): a chained kernel (``ProgramChain``) issues them before its earlier stages.
+    /// reads (weights): a chained kernel (``ProgramChain``) issues them at an earlier stage's start,
+    /// right after that stage's own loads of arguments.
     public var prefetch = 0
 
     /// HBM inputs in argument order.

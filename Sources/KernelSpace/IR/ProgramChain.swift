@@ -51,7 +51,8 @@ public struct ProgramChain: Sendable {
         /// barrier): needed when it reads what another core wrote.
         public var waits: Bool
         /// The earlier stage at whose start this stage's ``KernelProgram/prefetch`` loads (its
-        /// weights) are issued, so they overlap the stages between; nil leaves them in place.
+        /// weights) are issued, after that stage's own loads of arguments, so they overlap the
+        /// stages between; nil leaves them in place.
         public var prefetchAt: Int?
 
         /// Creates a value with every field given.
@@ -91,8 +92,10 @@ public struct ProgramChain: Sendable {
         }
         // One-core stages of a several-core chain run on every core, each on its own intermediates.
         var perCoreShape: [Output: [Int]] = [:]
+        // Loops of one trip are inlined first, so a stage's leading loads stand at its top level.
         let programs = stages.enumerated().map { number, stage -> KernelProgram in
-            guard cores > 1, stage.program.cores == 1 else { return stage.program }
+            let program = stage.program.inliningSingleTripLoops()
+            guard cores > 1, program.cores == 1 else { return program }
             var slices: [Int: Int] = [:]
             for (index, output) in stage.program.outputs.enumerated() {
                 let key = Output(stage: number, index: index)
@@ -100,7 +103,7 @@ public struct ProgramChain: Sendable {
                 slices[output.id] = 0
                 perCoreShape[key] = output.shape
             }
-            return stage.program.spread(over: cores, slicing: slices)
+            return program.spread(over: cores, slicing: slices)
         }
         var merged = Merge(cores: cores)
         let core = Affine(terms: [.init(variable: merged.coreVariable, coefficient: 1)])
@@ -172,13 +175,20 @@ public struct ProgramChain: Sendable {
             if stages[number].waits, cores > 1, let waitOn { merged.barriers[number] = .barrier(waitOn) }
             merged.append(program, buffers: bufferMap, layouts: layouts, hoisting: hoisted, at: target)
         }
-        // Each stage: its barrier, the loads hoisted to its start, its own statements.
+        // Each stage: its barrier, its own loads of arguments, the loads hoisted to its start, the
+        // rest of its statements. A stage's own inputs go first: it needs them before anything.
+        var leading = 0
         let body = merged.sections.indices.flatMap { number in
-            (merged.barriers[number].map { [$0] } ?? []) + merged.early[number, default: []] + merged.sections[number]
+            let section = merged.sections[number]
+            let own = section.prefix { Self.isArgumentLoad($0, buffers: merged.buffers) }.count
+            if number == 0 { leading = own }
+            return (merged.barriers[number].map { [$0] } ?? []) + section.prefix(own)
+                + merged.early[number, default: []] + section.dropFirst(own)
         }
         var chained = KernelProgram(
             name: name, buffers: merged.buffers, loopVariables: merged.variables, body: body)
-        chained.prefetch = merged.sections.isEmpty ? 0 : merged.early[0, default: []].count
+        let early = merged.early[0, default: []].count
+        chained.prefetch = merged.sections.isEmpty || early == 0 ? 0 : leading + early
         chained.cores = cores
         chained.coreVariable = cores > 1 ? merged.coreVariable : nil
         return chained
@@ -206,6 +216,18 @@ extension ProgramChain {
             }
         }
         return readsArguments ? program.prefetch : 0
+    }
+
+    /// Whether a statement only allocates a tile, clears one, or loads an argument into one: a
+    /// stage's leading run of these needs nothing an earlier statement computes.
+    static func isArgumentLoad(_ statement: Stmt, buffers: [BufferDecl]) -> Bool {
+        switch statement {
+        case .allocate, .op(.memset): return true
+        case .op(.dma(_, let src, _)):
+            guard src.dynamic == nil, case .input = buffers[src.buffer].role else { return false }
+            return true
+        case .op, .loop, .barrier: return false
+        }
     }
 
     /// The buffers the statements allocate.

@@ -9,6 +9,11 @@ extension ExpertMLPDecodeTemplate {
         if configuration[Self.weights] == .stationary {
             var builder = StationaryExpertBuilder(shape: shape, configuration: configuration, partial: split)
             program = builder.build()
+            if let core = builder.core {
+                // The cores add their sums into the output themselves.
+                let inputs = program.inputs
+                return program.spread(over: 2, slicing: [inputs[3].id: 1, inputs[4].id: 1], coreVariable: core.id)
+            }
         } else {
             var builder = ExpertMLPDecodeBuilder(shape: shape, configuration: configuration, partial: split)
             program = builder.build()

@@ -6,7 +6,8 @@
 /// Gate and up come out transposed (`[I, 1]`), the moving operand the down projection needs; the
 /// down projection reads its weights' columns with stride H/128 so that its result lands in the
 /// same interleaved layout, and the weighted sum over experts runs on `[128, H/128]` (16 elements
-/// per partition at H = 2048 instead of 2048 on one).
+/// per partition at H = 2048 instead of 2048 on one). The routing weights, needed on every
+/// partition, load as one row and reach the partitions through an fp32 matmul with a row of ones.
 ///
 /// Every sum runs in the order of the `moving` program (PSUM accumulation over hidden tiles, then
 /// intermediate tiles; the weighted sum over experts in slot order) and the layouts only move
@@ -16,6 +17,9 @@ struct StationaryExpertBuilder {
     let configuration: Configuration
     /// Whether the output is one core's partial sum, in the accumulator's type.
     let partial: Bool
+    /// The running core's index when the cores add their bf16 sums themselves
+    /// (``accumulatesAcrossCores``): set by ``build()``, for ``KernelProgram/spread(over:slicing:coreVariable:)``.
+    private(set) var core: LoopVar?
     private var b = ProgramBuilder()
 
     init(shape: ExpertShape, configuration: Configuration, partial: Bool) {
@@ -26,11 +30,20 @@ struct StationaryExpertBuilder {
 
     private typealias Key = ExpertMLPDecodeTemplate
 
+    /// Whether the cores of a split add their sums into the output themselves: each stores its
+    /// half of the hidden columns, and after a barrier adds its sum of the other half into the
+    /// other core's with an accumulating DMA. That rounds once, as adding the partials in fp32
+    /// and rounding does, only when the sums are bf16 already; fp32 sums go through
+    /// ``KernelProgram/summingPartials(of:engine:as:rows:)``.
+    var accumulatesAcrossCores: Bool { partial && configuration[Key.accumulatorType] == .bf16 }
+
     mutating func build() -> KernelProgram {
         let (tokens, hidden, columns, _, k) = shape.dimensions
         let accumulatorType = configuration[Key.accumulatorType].dtype
         let bufs = configuration[Key.bufs]
-        let arguments = ExpertMLPDecodeArguments(&b, shape: shape, partialType: partial ? accumulatorType : nil)
+        let accumulating = accumulatesAcrossCores
+        let arguments = ExpertMLPDecodeArguments(
+            &b, shape: shape, partialType: partial && !accumulating ? accumulatorType : nil)
         let partitions = min(128, hidden)
         let hiddenTiles = hidden / partitions
         let columnTiles = (columns + 127) / 128
@@ -43,10 +56,16 @@ struct StationaryExpertBuilder {
         let downT = b.buffer("down_t_psum", .psum, [partitions, hiddenTiles], .fp32, copies: 2)
         let scaled = b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
         let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
+        let weightRow = b.buffer("expert_weight_sb", .sbuf, [1, k], .fp32, copies: 2)
+        let ones = b.buffer("ones_row", .sbuf, [1, partitions], .fp32)
+        let broadcast = b.buffer("expert_weight_psum", .psum, [partitions, k], .fp32)
         let weights = b.buffer("expert_weight_rows", .sbuf, [partitions, k], .fp32, copies: 2)
         let xT = b.buffer("x_t", .sbuf, [partitions, hiddenTiles, tokens], .bf16)
         let sum = b.buffer("expert_sum_t", .sbuf, [partitions, hiddenTiles, tokens], accumulatorType)
-        let result = b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], partial ? accumulatorType : .bf16)
+        let outputType = arguments.y.dtype
+        let result =
+            outputType == accumulatorType
+            ? sum : b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], outputType)
         let (t, slot, ht, it, half, hc) = (
             b.variable("t"), b.variable("j"), b.variable("ht"), b.variable("it"), b.variable("half"), b.variable("hc")
         )
@@ -138,15 +157,27 @@ struct StationaryExpertBuilder {
                     steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: .vector)),
             .op(.tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: .vector)),
         ]
-        // Per token: its row in the interleaved layout, its routing weights on every partition,
-        // then its experts.
+        // Per token: its row in the interleaved layout, its routing weights on every partition
+        // (loaded as one row and copied onto the partitions by an fp32 matmul with a row of ones,
+        // which multiplies each by 1 exactly), then its experts.
         let token: [Stmt] = [
             .op(.dma(dst: interleaved(xT), src: row(arguments.x), queue: 0)),
-            .allocate(weights.id),
+            .allocate(weightRow.id),
             .op(
                 .dma(
+                    dst: Access(weightRow, [.full(1), .full(k)]),
+                    src: Access(arguments.weight, [tokenColumn, .full(k)]), queue: 3)),
+            .allocate(broadcast.id),
+            .op(
+                .matmul(
+                    dst: Access(broadcast, [.full(partitions), .full(k)]),
+                    stationary: Access(ones, [.full(1), .full(partitions)]),
+                    moving: Access(weightRow, [.full(1), .full(k)]), accumulation: .overwrite)),
+            .allocate(weights.id),
+            .op(
+                .copy(
                     dst: Access(weights, [.full(partitions), .full(k)]),
-                    src: Access(arguments.weight, [.broadcast(.term(t), count: partitions), .full(k)]), queue: 3)),
+                    src: Access(broadcast, [.full(partitions), .full(k)]), engine: .vector)),
             .loop(Loop(slot, trips: k, kind: .sequential, body: expert)),
         ]
         let body: [Stmt] = [
@@ -155,20 +186,48 @@ struct StationaryExpertBuilder {
                 .dma(
                     dst: Access(indexSB, [allRows, .full(k)]), src: Access(arguments.index, [allRows, .full(k)]),
                     queue: 0)),
+            .allocate(ones.id),
+            .op(.memset(dst: Access(ones, [.full(1), .full(partitions)]), value: 1, engine: .vector)),
             .allocate(xT.id), .allocate(sum.id),
             .op(
                 .memset(
                     dst: Access(sum, [.full(partitions), .full(hiddenTiles), allRows]), value: 0, engine: .vector)),
             .loop(Loop(t, trips: tokens, body: token)),
-            .allocate(result.id),
-            .loop(
-                Loop(
-                    t, trips: tokens,
-                    body: [
-                        .op(.copy(dst: interleaved(result), src: interleaved(sum), engine: .vector)),
-                        .op(.dma(dst: row(arguments.y), src: interleaved(result), queue: 0)),
-                    ])),
         ]
-        return b.program(name: "expert_mlp_decode_kernel", body: body)
+        var store: [Stmt] = []
+        if result.id != sum.id {
+            store = [
+                .allocate(result.id), .op(.copy(dst: interleaved(result), src: interleaved(sum), engine: .vector)),
+            ]
+        }
+        guard accumulating else {
+            store.append(.op(.dma(dst: row(arguments.y), src: interleaved(result), queue: 0)))
+            return b.program(
+                name: "expert_mlp_decode_kernel", body: body + [.loop(Loop(t, trips: tokens, body: store))])
+        }
+        // Core c owns hidden columns [c H/2, (c + 1) H/2): partitions [c P/2, (c + 1) P/2) of the
+        // interleaved layout.
+        let core = b.coreIndex()
+        self.core = core
+        func share(_ index: Affine) -> (columns: Access, tile: Access) {
+            (
+                Access(arguments.y, [tokenColumn, AffineRange(start: index * (hidden / 2), size: hidden / 2)]),
+                Access(
+                    result,
+                    [
+                        AffineRange(start: index * (partitions / 2), size: partitions / 2), .full(hiddenTiles),
+                        tokenColumn,
+                    ])
+            )
+        }
+        let (own, other) = (share(.term(core)), share(.const(1) + -Affine.term(core)))
+        store.append(.op(.dma(dst: own.columns, src: own.tile, queue: 0)))
+        let accumulate: [Stmt] = [.op(.dmaAdd(dst: other.columns, src: other.tile, queue: 0))]
+        return b.program(
+            name: "expert_mlp_decode_kernel",
+            body: body + [
+                .loop(Loop(t, trips: tokens, body: store)), .barrier(arguments.y.id),
+                .loop(Loop(t, trips: tokens, body: accumulate)),
+            ])
     }
 }

@@ -12,7 +12,7 @@ extension MoEBlockDecodeTemplate {
         let chain = ProgramChain(
             stages: [
                 .init(normProgram, inputs: [.argument(0), .argument(1), .argument(2)]),
-                .init(routerProgram, inputs: [.output(stage: 0, index: 0), .argument(3)]),
+                .init(routerProgram, inputs: [.output(stage: 0, index: 0), .argument(3)], prefetchAt: 0),
                 .init(
                     expertProgram,
                     inputs: [

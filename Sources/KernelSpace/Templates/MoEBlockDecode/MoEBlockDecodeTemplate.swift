@@ -8,13 +8,16 @@
 ///
 /// The stages are chained in one program (``ProgramChain``): normalised rows, routing weights and
 /// expert indices, and the experts' sum pass through HBM inside the kernel, or stay in SBUF where
-/// `handoff` copies them on chip (``StageHandoff``), so the block pays one launch, and the router's
-/// and experts' weight loads overlap the work before them. Every stage
+/// `handoff` copies them on chip (``StageHandoff``), so the block pays one launch. The router's
+/// weights load from the kernel's start, right after the norm's inputs (its
+/// ``KernelProgram/prefetch``), and overlap the norm; the experts' weights wait only for the
+/// expert indices. Every stage
 /// rounds exactly where it does alone, so the block's output is bit for bit the unfused chain's.
 /// Its parameters are the stages' own, prefixed (`norm_`, `router_`, `experts_`), and `handoff`.
 /// On two cores (`lnc=2`, `experts_split=experts`) the norm and router run on both cores, each on
 /// its own copy of their outputs (both write the same residual sum out), and the experts split as
-/// in ``ExpertMLPDecodeTemplate``.
+/// in ``ExpertMLPDecodeTemplate`` (with stationary weights and bf16 sums, each core adds its sum
+/// into the other's half of the output by an accumulating DMA).
 ///
 /// Arguments: `x [T, H]` (the attention block's output), `residual [T, H]`, `norm_weight [1, H]`,
 /// `router_weight [H, E]`, `gate_up [E, H, 2I]`, `down [E, I, H]`. Outputs: `residual_sum [T, H]`

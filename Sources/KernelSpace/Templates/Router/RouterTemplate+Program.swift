@@ -178,7 +178,9 @@ extension RouterTemplate {
             .op(.dma(dst: Access(indicesOut, [globalRows, chosen]), src: Access(topIndex, [rows, chosen]), queue: 2)),
         ]
         let prologue: [Stmt] = [.allocate(wSBUF.id), loadWeight]
-        return b.program(
+        var program = b.program(
             name: "router_kernel", body: prologue + [.loop(Loop(t, trips: (tokens + tile - 1) / tile, body: body))])
+        program.prefetch = prologue.count
+        return program
     }
 }

@@ -177,18 +177,18 @@ public struct ProgramChain: Sendable {
         }
         // Each stage: its barrier, its own loads of arguments, the loads hoisted to its start, the
         // rest of its statements. A stage's own inputs go first: it needs them before anything.
-        var leading = 0
+        let ownLoads = merged.sections.map { section in
+            section.prefix { Self.isArgumentLoad($0, buffers: merged.buffers) }.count
+        }
         let body = merged.sections.indices.flatMap { number in
-            let section = merged.sections[number]
-            let own = section.prefix { Self.isArgumentLoad($0, buffers: merged.buffers) }.count
-            if number == 0 { leading = own }
+            let (section, own) = (merged.sections[number], ownLoads[number])
             return (merged.barriers[number].map { [$0] } ?? []) + section.prefix(own)
                 + merged.early[number, default: []] + section.dropFirst(own)
         }
         var chained = KernelProgram(
             name: name, buffers: merged.buffers, loopVariables: merged.variables, body: body)
         let early = merged.early[0, default: []].count
-        chained.prefetch = merged.sections.isEmpty || early == 0 ? 0 : leading + early
+        chained.prefetch = early == 0 ? 0 : ownLoads[0] + early
         chained.cores = cores
         chained.coreVariable = cores > 1 ? merged.coreVariable : nil
         return chained

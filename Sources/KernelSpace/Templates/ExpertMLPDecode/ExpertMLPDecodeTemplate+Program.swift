@@ -6,21 +6,22 @@ extension ExpertMLPDecodeTemplate {
         let split = configuration[Self.split] == .experts
         let shape = ExpertShape(split ? problem.with(ExpertShape.topK, problem[ExpertShape.topK] / 2) : problem)
         let program: KernelProgram
+        // Set when the program adds the cores' sums into the output itself.
+        var core: LoopVar?
         if configuration[Self.weights] == .stationary {
             var builder = StationaryExpertBuilder(shape: shape, configuration: configuration, partial: split)
             program = builder.build()
-            if let core = builder.core {
-                // The cores add their sums into the output themselves.
-                let inputs = program.inputs
-                return program.spread(over: 2, slicing: [inputs[3].id: 1, inputs[4].id: 1], coreVariable: core.id)
-            }
+            core = builder.core
         } else {
             var builder = ExpertMLPDecodeBuilder(shape: shape, configuration: configuration, partial: split)
             program = builder.build()
         }
         guard split else { return program }
+        // Each core reads its half of every token's choices.
         let (inputs, output) = (program.inputs, program.outputs[0].id)
-        return program.spread(over: 2, slicing: [inputs[3].id: 1, inputs[4].id: 1, output: 1])
+        let choices = [inputs[3].id: 1, inputs[4].id: 1]
+        if let core { return program.spread(over: 2, slicing: choices, coreVariable: core.id) }
+        return program.spread(over: 2, slicing: choices.merging([output: 1]) { $1 })
             .summingPartials(of: output, engine: .vector, as: .bf16)
     }
 }

@@ -253,8 +253,10 @@ struct SimulationState {
         for other in queueFree.indices where other != queue && queueFree[other] > earliest { inFlight += 1 }
         let occupancy = max(dataTime, aloneTime / min(target.dmaQueueOverlap, inFlight))
         let share = Double(engines) / Double(target.dmaEngines)
-        let start = bandwidth.book(earliest: earliest, duration: occupancy * share)
-        let finish = start + occupancy
+        // The transfer holds its share of the bandwidth for `occupancy` unless earlier bookings
+        // interrupt it, which delays its end by as long as they do.
+        let (start, booked) = bandwidth.book(earliest: earliest, duration: occupancy * share)
+        let finish = max(start + occupancy, booked + (1 - share) * occupancy)
         queueFree[queue] = finish
         busy[4] += occupancy * share
         dmaBytes += bytes

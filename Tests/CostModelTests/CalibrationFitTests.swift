@@ -7,11 +7,12 @@ import Testing
     static func programs() throws -> [(String, KernelProgram)] {
         let template = LinearTemplate()
         let problem = try template.parseProblem("M=640,K=2048,N=768")
-        // W streamed block by block, as when these variants were chosen.
+        // W streamed block by block as the moving operand, as when these variants were chosen.
         var space = SearchSpace(template)
         space.parameters = space.parameters.map { parameter in
             var copy = parameter
             if parameter.name == "w_resident" { copy.domain = .choices(["0"]) }
+            if parameter.name == "w_operand" { copy.domain = .choices(["moving"]) }
             return copy
         }
         var chosen: [(String, KernelProgram)] = []

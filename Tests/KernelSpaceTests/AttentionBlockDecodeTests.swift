@@ -39,6 +39,7 @@ import Testing
                         block.program(for: problem, configuration: $0).cores == 1
                     }))
         }
+        configurations.append(try stationaryProjections(configurations[0], problem))
         var cores = Set<Int>()
         for configuration in configurations {
             let program = block.program(for: problem, configuration: configuration)
@@ -58,6 +59,30 @@ import Testing
             #expect(after[7].data != arguments[7].data, "the K cache was not written")
         }
         if text.hasSuffix("lnc=2") { #expect(cores == [1, 2]) }
+    }
+
+    /// `configuration` with both projections' weights stationary (``LinearTemplate``'s
+    /// `w_operand`), each on one core.
+    func stationaryProjections(_ configuration: Configuration, _ problem: Problem) throws -> Configuration {
+        let heads = try #require(problem["heads"]?.intValue)
+        let headDim = try #require(problem["d"]?.intValue)
+        let outputBlocks = (heads * headDim + 127) / 128
+        let settings: [String: ParameterValue] = [
+            "qkv_w_operand": .choice("stationary"), "qkv_tile_k": .int(128), "qkv_tile_n": .int(128),
+            "qkv_block_n": .int(1), "qkv_loop_order": .choice("mnk"), "qkv_x_bufs": .int(2),
+            "qkv_split": .choice("none"), "o_w_operand": .choice("stationary"), "o_tile_k": .int(128),
+            "o_block_k": .int(outputBlocks == 1 ? 1 : 2), "o_tile_n": .int(128), "o_block_n": .int(1),
+            "o_loop_order": .choice("mnk"), "o_x_bufs": .int(2), "o_x_layout": .choice("tensor_transpose"),
+            "o_split": .choice("none"), "o_weights": .choice("blocked"),
+        ]
+        var result = configuration
+        for (name, value) in settings {
+            let index = try #require(result.names.firstIndex(of: name), "\(name)")
+            result.values[index] = value
+        }
+        let reason = block.restriction(result, for: problem)
+        #expect(reason == nil, "\(result.key): \(reason ?? "")")
+        return result
     }
 
     /// A split projection's columns and split attention's heads are read whole by the next stage:

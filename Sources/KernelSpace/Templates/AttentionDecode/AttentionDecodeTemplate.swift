@@ -20,7 +20,7 @@ public struct AttentionDecodeTemplate: AttentionTemplate {
     public var numericParameters: Set<String> { [Self.normalise.parameter.name, Self.pvSplits.parameter.name] }
 
     static let sTile = IntKey("s_tile", [128, 256, 512], default: 512, "cached positions per score matmul")
-    static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each K/V chunk")
+    static let bufs = IntKey("bufs", [1, 2, 3, 4, 8], default: 2, "rotating copies of each K/V chunk")
     static let kLayout = ChoiceKey<OperandLayout>(
         "k_layout", [.pretransposed, .dmaTranspose, .tensorTranspose], default: .pretransposed,
         "K cache stored as [d, S], or transposed in the kernel by DMA or TensorE")

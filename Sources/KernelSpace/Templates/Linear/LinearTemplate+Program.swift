@@ -8,9 +8,16 @@ extension LinearTemplate {
     }
 
     private func coreProgram(for problem: Problem, _ configuration: Configuration) -> KernelProgram {
+        let kernelName = String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel"
+        if configuration[Self.wOperand] == .stationary {
+            var builder = StationaryLinearBuilder(
+                shape: Shape(problem), configuration: configuration, normEpsilon: normEpsilon ?? 0,
+                kernelName: kernelName)
+            return builder.build()
+        }
         var builder = LinearProgramBuilder(
             shape: Shape(problem), configuration: configuration, normEpsilon: normEpsilon ?? 0,
-            kernelName: String(id.map { $0 == "-" ? "_" : $0 }) + "_kernel")
+            kernelName: kernelName)
         return builder.build()
     }
 }

@@ -77,6 +77,9 @@ public struct LinearTemplate: KernelTemplate {
         "evict_engine", [.vector, .scalar], default: .vector,
         "engine that moves PSUM to SBUF (GpSimd has no PSUM port)")
     static let split = CoreSharing.split([.columns], "how the cores of a logical core share Y: none, or half of N each")
+    static let wOperand = ChoiceKey<WeightOperand>(
+        "w_operand", [.moving, .stationary], default: .moving,
+        "matmul operand W is: moving past X's rows, or 128 x 128 tiles held while X's one row moves (M=1)")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")
@@ -87,11 +90,14 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     /// K tiling sets the order of the fp32 sums; `block_*`, `tile_n` and `loop_order` decide whether
-    /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them.
+    /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them; `w_operand` sums K
+    /// in interleaved order (and a fused norm's squares across partitions).
     public var numericParameters: Set<String> {
         Set(
             [Self.tile.k, Self.block.k, Self.block.m, Self.block.n, Self.tile.n].map(\.parameter.name)
-                + [Self.loopOrder.parameter.name, Self.accumulatorType.parameter.name])
+                + [
+                    Self.loopOrder.parameter.name, Self.accumulatorType.parameter.name, Self.wOperand.parameter.name,
+                ])
     }
 
     /// The problem's dimensions and options, in order.
@@ -106,6 +112,7 @@ public struct LinearTemplate: KernelTemplate {
             + [
                 Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
                 Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter, Self.wResident.parameter,
+                Self.wOperand.parameter,
             ]
     }
 
@@ -166,6 +173,9 @@ public struct LinearTemplate: KernelTemplate {
             return "w_bufs=\(configuration[Self.wBufs]) has no effect with w_resident=1 (W is loaded once)"
         }
         let kBlocks = ceilDiv(shape.size.k, configuration[Self.tile.k] * configuration[Self.block.k])
+        if configuration[Self.wOperand] == .stationary {
+            return stationaryRestriction(configuration, shape: shape, kBlocks: kBlocks)
+        }
         if shape.normalises {
             if configuration[Self.xLayout] != .tensorTranspose {
                 return "norm=1 normalises X's rows in SBUF: x_layout must be tensor_transpose"
@@ -182,6 +192,33 @@ public struct LinearTemplate: KernelTemplate {
         }
         if kBlocks > 1 && configuration[Self.evictEngine] == .scalar && !inPSUM {
             return "evict_engine=scalar cannot add partial sums in SBUF across K blocks; use vector"
+        }
+        return nil
+    }
+
+    /// The restriction of `w_operand=stationary` (``StationaryLinearBuilder``): one row, K and the
+    /// column blocks in whole 128s, and no parameter it would ignore set off its default.
+    private func stationaryRestriction(_ configuration: Configuration, shape: Shape, kBlocks: Int) -> String? {
+        let (m, k, n) = (shape.size.m, shape.size.k, shape.size.n)
+        let extent = configuration[Self.tile.n] * configuration[Self.block.n]
+        if m != 1 { return "w_operand=stationary moves one row of X: M must be 1 (M=\(m))" }
+        if k % 128 != 0 { return "w_operand=stationary puts K on 128 partitions: K=\(k) must be a multiple of 128" }
+        if configuration[Self.tile.k] != 128 {
+            return "w_operand=stationary holds 128-row tiles of W: tile_k must be 128"
+        }
+        if kBlocks > 1 { return "w_operand=stationary sums all of K in PSUM: block_k * tile_k must cover K=\(k)" }
+        if n % extent != 0 {
+            return "w_operand=stationary stores whole blocks: N=\(n) must be a multiple of tile_n * block_n=\(extent)"
+        }
+        if configuration[Self.xLayout] != .tensorTranspose {
+            return "w_operand=stationary reads X's row as it is: x_layout must be tensor_transpose"
+        }
+        // An activation runs on ScalarE as the PSUM tile is evicted.
+        let ignored =
+            [Self.loopOrder.parameter, Self.xBufs.parameter, Self.accumulatorType.parameter]
+            + (shape.activation == .none ? [] : [Self.evictEngine.parameter])
+        if let parameter = ignored.first(where: { configuration[$0.name] != $0.defaultValue }) {
+            return "\(parameter.name)=\(configuration[parameter.name]) has no effect with w_operand=stationary"
         }
         return nil
     }

@@ -1,0 +1,161 @@
+/// Builds the program of a ``LinearTemplate`` configuration with `w_operand=stationary`, for one
+/// row of X (`M = 1`, a decode token): W is the stationary operand, 128 x 128 at a time, and X's
+/// column moves, so each product costs TensorE the 64-cycle minimum instead of `tile_n` cycles.
+///
+/// K lies on partitions interleaved, `k = p * K/128 + kt` (as a `[128, K/128]` reshape of a row
+/// would): X's row and each block of W's rows (`K/128` whole rows per partition) move in one
+/// contiguous DMA each, and X needs no transpose. A block of `E = tile_n * block_n` columns of W
+/// produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
+/// `128 j ..< 128 (j + 1)` of the block down the partitions; one TensorE transpose of the evicted
+/// tile turns them into `E/128` rows of 128 outputs, stored whole (a `[128, E/128]` tile would
+/// store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across
+/// partitions by a matmul with a `[128, 128]` matrix of ones (a different summation order from the
+/// row-wise norm), and the scale and the norm weight apply to `K/128` elements per partition.
+///
+/// The sums over K run in interleaved order, not in tile order: `w_operand` is a numerics
+/// parameter.
+struct StationaryLinearBuilder {
+    let shape: LinearTemplate.Shape
+    let configuration: Configuration
+    let normEpsilon: Float
+    let kernelName: String
+
+    private typealias Key = LinearTemplate
+
+    mutating func build() -> KernelProgram {
+        var b = ProgramBuilder()
+        let dtype = shape.elementType.dtype
+        let (k, n) = (shape.size.k, shape.size.n)
+        let kTiles = k / 128
+        let extent = configuration[Key.tile.n] * configuration[Key.block.n]
+        let (blocks, columnTiles) = (n / extent, extent / 128)
+        let resident = configuration[Key.wResident] == .on
+        let evict = configuration[Key.evictEngine]
+
+        let x = b.buffer("x", .hbm, [1, k], dtype, role: .input(0))
+        let w = b.buffer("w", .hbm, [k, n], dtype, role: .input(1))
+        let y = b.buffer("y", .hbm, [1, n], dtype, role: .output)
+        let xT = b.buffer("x_t", .sbuf, [128, kTiles], dtype)
+        let wTile =
+            resident
+            ? b.buffer("w_all", .sbuf, [128, kTiles, n], dtype)
+            : b.buffer("w_block", .sbuf, [128, kTiles, extent], dtype, copies: configuration[Key.wBufs])
+        let products = b.buffer("y_t_psum", .psum, [128, columnTiles], .fp32, copies: 2)
+        let yT = b.buffer("y_t", .sbuf, [128, columnTiles], dtype, copies: 2)
+        let rowsPSUM = b.buffer("y_rows_psum", .psum, [columnTiles, 128], .fp32, copies: 2)
+        let rows = b.buffer("y_rows", .sbuf, [columnTiles, 128], dtype, copies: 2)
+        let (block, column, kt) = (b.variable("nb"), b.variable("j"), b.variable("kt"))
+        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
+
+        var prologue: [Stmt] = []
+        var normalise: [Stmt] = []
+        var moving = xT
+        if shape.normalises {
+            let gamma = b.buffer("norm_weight", .hbm, [1, k], .bf16, role: .input(2))
+            let gammaT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
+            let ones = b.buffer("ones", .sbuf, [128, 128], .fp32)
+            prologue = [
+                .allocate(gammaT.id), .op(.dma(dst: whole(gammaT), src: whole(gamma), queue: 1)),
+                .allocate(ones.id), .op(.memset(dst: whole(ones), value: 1, engine: .gpsimd)),
+            ]
+            let (statements, normalised) = Self.normalise(
+                &b, xT, gammaT: gammaT, ones: ones, hidden: k, epsilon: normEpsilon)
+            normalise = statements
+            moving = normalised
+        }
+        if resident {
+            prologue += [.allocate(wTile.id), .op(.dma(dst: whole(wTile), src: whole(w), queue: 1))]
+        }
+
+        // Product column `j` of a block: W's columns `128 j ..< 128 (j + 1)` of that block.
+        let firstColumn: Affine = (resident ? .term(block, extent) : .const(0)) + .term(column, 128)
+        let product: [Stmt] = [
+            .op(
+                .matmul(
+                    dst: Access(products, [.full(128), .index(.term(column))]),
+                    stationary: Access(
+                        wTile,
+                        [.full(128), .index(.term(kt)), AffineRange(start: firstColumn, size: 128)]),
+                    moving: Access(moving, [.full(128), .index(.term(kt))]), accumulation: .acrossLoops([kt.id])))
+        ]
+        let load: [Stmt] =
+            resident
+            ? []
+            : [
+                .allocate(wTile.id),
+                .op(
+                    .dma(
+                        dst: whole(wTile),
+                        src: Access(w, [.full(k), AffineRange(start: .term(block, extent), size: extent)]), queue: 1)),
+            ]
+        let blockBody: [Stmt] =
+            load + [
+                .allocate(products.id),
+                .loop(Loop(column, trips: columnTiles, body: [.loop(Loop(kt, trips: kTiles, body: product))])),
+                .allocate(yT.id), .op(evictInstruction(dst: whole(yT), src: whole(products), evict: evict)),
+                .allocate(rowsPSUM.id), .op(.transpose(dst: whole(rowsPSUM), src: whole(yT))),
+                .allocate(rows.id), .op(.copy(dst: whole(rows), src: whole(rowsPSUM), engine: .vector)),
+                .op(
+                    .dma(
+                        dst: Access(y, [.full(1), AffineRange(start: .term(block, extent), size: extent)]),
+                        src: whole(rows), queue: 2)),
+            ]
+        let body: [Stmt] =
+            [.allocate(xT.id), .op(.dma(dst: whole(xT), src: whole(x), queue: 0))] + normalise + [
+                .loop(Loop(block, trips: blocks, body: blockBody))
+            ]
+        var program = b.program(name: kernelName, body: prologue + body)
+        // The norm weight, the ones and a resident W depend on nothing the kernel computes.
+        program.prefetch = prologue.count
+        return program
+    }
+
+    /// PSUM to SBUF with the activation (a copy on `evict` when there is none).
+    private func evictInstruction(dst: Access, src: Access, evict: Engine) -> Instruction {
+        let function = shape.activation.function
+        return function == .copy && evict != .scalar
+            ? .copy(dst: dst, src: src, engine: evict)
+            : .activation(dst: dst, src: src, function: function, scale: 1)
+    }
+
+    /// RMSNorm of the row in the interleaved layout, rounded where Hugging Face rounds (`x * scale`,
+    /// then `* weight`, each to bf16); returns the statements and the normalised tile.
+    private static func normalise(
+        _ b: inout ProgramBuilder, _ xT: BufferDecl, gammaT: BufferDecl, ones: BufferDecl, hidden: Int, epsilon: Float
+    ) -> ([Stmt], BufferDecl) {
+        let kTiles = xT.shape[1]
+        let squares = b.buffer("x_squares", .sbuf, [128, kTiles], .fp32)
+        let partial = b.buffer("x_partial_squares", .sbuf, [128, 1], .fp32)
+        let total = b.buffer("x_total_squares", .psum, [128, 1], .fp32)
+        let scale = b.buffer("x_inverse_rms", .sbuf, [128, 1], .fp32)
+        let scaled = b.buffer("x_scaled", .sbuf, [128, kTiles], .bf16)
+        let normalised = b.buffer("x_normalised", .sbuf, [128, kTiles], .bf16)
+        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
+        let statements: [Stmt] = [
+            .allocate(squares.id), .allocate(partial.id),
+            .op(.activation(dst: whole(squares), src: whole(xT), function: .square, reduce: whole(partial))),
+            .allocate(total.id),
+            .op(.matmul(dst: whole(total), stationary: whole(ones), moving: whole(partial), accumulation: .overwrite)),
+            .allocate(scale.id),
+            .op(
+                .tensorScalar(
+                    dst: whole(scale), src: whole(total),
+                    steps: [ScalarStep(.divide, .immediate(Float(hidden))), ScalarStep(.add, .immediate(epsilon))],
+                    engine: .vector)),
+            .op(
+                .tensorScalar(
+                    dst: whole(scale), src: whole(scale), steps: [ScalarStep(.power, .immediate(-0.5))],
+                    engine: .vector)),
+            .allocate(scaled.id),
+            .op(
+                .tensorScalar(
+                    dst: whole(scaled), src: whole(xT), steps: [ScalarStep(.multiply, .perPartition(whole(scale)))],
+                    engine: .vector)),
+            .allocate(normalised.id),
+            .op(
+                .tensorTensor(
+                    dst: whole(normalised), a: whole(scaled), b: whole(gammaT), op: .multiply, engine: .vector)),
+        ]
+        return (statements, normalised)
+    }
+}

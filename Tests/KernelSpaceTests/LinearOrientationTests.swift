@@ -1,0 +1,82 @@
+import KernelSpace
+import Testing
+
+/// `w_operand=stationary` (one row of X): W held 128 x 128 at a time while X's column moves, K
+/// interleaved over the partitions; a numerics parameter, checked against the reference.
+@Suite struct LinearOrientationTests {
+    static let cases: [(kernel: String, problem: String)] = [
+        ("qkv", "M=1,K=256,N=384,norm=1"), ("qkv", "M=1,K=512,N=512,norm=1,lnc=2"), ("o-proj", "M=1,K=256,N=512"),
+        ("o-proj", "M=1,K=384,N=1024,lnc=2"), ("linear", "M=1,K=128,N=256,act=silu"),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func stationaryWeightsComputeTheReference(index: Int) throws {
+        let (kernel, text) = Self.cases[index]
+        let template = try #require(catalogTemplate(kernel))
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem(text)
+        let k = Int(text.split(separator: ",")[1].dropFirst(2)) ?? 0
+        let blockK = [1, 2, 4, 8, 16, 32, 64].first { $0 * 128 >= k } ?? 1
+        let split = text.contains("lnc=2") ? "columns" : "none"
+        for (tileN, blockN) in [(128, 1), (128, 2), (256, 1)] {
+            for resident in ["0", "1"] {
+                let key =
+                    "w_operand=stationary,tile_m=32,tile_k=128,block_k=\(blockK),tile_n=\(tileN),block_n=\(blockN),"
+                    + "x_layout=tensor_transpose,split=\(split),w_resident=\(resident),"
+                    + "w_bufs=\(resident == "1" ? 1 : 2)"
+                let configuration = try space.parse(key)
+                if let reason = template.restriction(configuration, for: problem) {
+                    // Only a block that does not divide N may be refused.
+                    #expect(reason.contains("multiple of tile_n * block_n"), "\(text) \(key): \(reason)")
+                    continue
+                }
+                let program = template.program(for: problem, configuration: configuration)
+                #expect(ResourceCheck.violation(of: program, limits: trn2Limits) == nil, "\(text) \(key)")
+                let check = NumericCheck.run(template, problem: problem, configuration: configuration)
+                #expect(check.passed, "\(text) \(key): \(check.reason ?? "")")
+            }
+        }
+    }
+
+    /// X's row and each block of W load in one DMA each; nothing transposes X, and only the
+    /// finished blocks are transposed (into whole rows for the store).
+    @Test func xLoadsInOneDMAAndOnlyFinishedBlocksAreTransposed() throws {
+        let template = try #require(catalogTemplate("qkv"))
+        let problem = try template.parseProblem("M=1,K=2048,N=640,norm=1")
+        let key = "w_operand=stationary,tile_m=32,tile_k=128,block_k=16,tile_n=128,x_layout=tensor_transpose"
+        let configuration = try SearchSpace(template).parse(key)
+        #expect(template.restriction(configuration, for: problem) == nil)
+        let program = template.program(for: problem, configuration: configuration)
+        var (transposes, loads, matmuls) = (0, 0, 0)
+        program.forEachInstruction { instruction, loops in
+            let trips = loops.reduce(1) { $0 * $1.trips }
+            switch instruction {
+            case .transpose: transposes += trips
+            case .dma(_, let src, _) where program.buffers[src.buffer].memory == .hbm: loads += trips
+            case .matmul: matmuls += trips
+            default: break
+            }
+        }
+        // Five blocks of 128 columns: five weight loads, X and the norm weight.
+        #expect(transposes == 5 && loads == 7, "transposes \(transposes), loads \(loads)")
+        // 16 K tiles x 5 column tiles, and the cross-partition sum of squares.
+        #expect(matmuls == 16 * 5 + 1)
+    }
+
+    @Test func stationaryWeightsNeedOneRowAndWholeTiles() throws {
+        let template = try #require(catalogTemplate("o-proj"))
+        let space = SearchSpace(template)
+        let base = "w_operand=stationary,tile_k=128,block_k=2,tile_n=128,x_layout=tensor_transpose"
+        let cases: [(String, String, String)] = [
+            ("M=40,K=256,N=512", base + ",tile_m=64", "M must be 1 (M=40)"),
+            ("M=1,K=200,N=512", base + ",tile_m=32", "K=200 must be a multiple of 128"),
+            ("M=1,K=256,N=512", base + ",tile_m=32,x_layout=pretransposed", "x_layout must be tensor_transpose"),
+            ("M=1,K=256,N=512", base + ",tile_m=32,loop_order=kmn", "loop_order=kmn has no effect"),
+            ("M=1,K=256,N=384", base + ",tile_m=32,tile_n=256", "N=384 must be a multiple of tile_n * block_n=256"),
+        ]
+        for (problemText, key, message) in cases {
+            let reason = template.restriction(try space.parse(key), for: try template.parseProblem(problemText))
+            #expect(reason?.contains(message) == true, "\(problemText) \(key): \(reason ?? "nil")")
+        }
+    }
+}

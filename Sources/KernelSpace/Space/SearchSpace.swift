@@ -27,13 +27,20 @@ public struct SearchSpace: Sendable {
         self.restrictions = restrictions
     }
 
-    /// Why a configuration is left out for a problem (a template restriction, or the first user
-    /// restriction that fails), or nil if it is in the space.
+    /// Why a configuration is left out for a problem (the first user restriction that fails, else
+    /// a template restriction), or nil if it is in the space. The user's own restrictions come
+    /// first, so one that excludes everything is what a census names.
     public func exclusion(_ configuration: Configuration, for problem: Problem) -> String? {
+        if let reason = userExclusion(configuration, for: problem) { return reason }
         if let reason = template.restriction(configuration, for: problem) { return reason }
         if let reference = exactReference, let name = numericDifference(configuration, reference) {
             return "\(name) changes numerics (reference has \(name)=\(reference[name]))"
         }
+        return nil
+    }
+
+    /// The first user restriction that fails (or cannot be evaluated) for a configuration.
+    private func userExclusion(_ configuration: Configuration, for problem: Problem) -> String? {
         for restriction in restrictions {
             let holds: Bool
             do {

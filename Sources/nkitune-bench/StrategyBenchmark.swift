@@ -169,8 +169,11 @@ enum StrategyBenchmark {
             guard let task = tasks.first(where: { $0.template.id == id }) else { continue }
             spaces.append((id, SearchSpace(task.template), task.problem))
         }
-        // The fused MoE block at the contest deployment (LNC 2), in a narrowed space.
-        if let block = deployment.fusedBlocks(.decode).first(where: { $0.call.template.id == "moe-block-decode" }) {
+        // The fused decode blocks at the contest deployment (LNC 2), each in a narrowed space.
+        for id in ["moe-block-decode", "attention-block-decode"] {
+            guard let block = deployment.fusedBlocks(.decode).first(where: { $0.call.template.id == id }) else {
+                continue
+            }
             let template = block.call.template
             spaces.append(
                 (template.id, try SpaceFile.space(for: template, in: "bench/spaces"), block.call.problem))

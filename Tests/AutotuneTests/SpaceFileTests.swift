@@ -1,6 +1,7 @@
 import Autotune
 import Foundation
 import KernelSpace
+import MoEModel
 import Testing
 
 @Suite struct SpaceFileTests {
@@ -24,6 +25,30 @@ import Testing
         let space = try SpaceFile.parse(shipped, file: "\(kernel).yaml", template: template)
         #expect(space.parameters == template.parameters)
         #expect(space.restrictions.isEmpty)
+    }
+
+    /// The strategy benchmark's narrowed spaces of the fused blocks load, and drawn stage by stage
+    /// at the contest deployment every draw is valid: narrowing left no stage without a sensible
+    /// variant under some value of the block's own parameters (such draws fall back to uniform
+    /// ones, most of them invalid, after thousands of tries).
+    @Test(arguments: ["moe-block-decode", "attention-block-decode"])
+    func benchmarkBlockSpacesDrawOnlyValidConfigurations(kernel: String) throws {
+        let block = try #require(
+            Deployment(model: .qwen3MoE30BA3B, target: "trn2").fusedBlocks(.decode).first {
+                $0.call.template.id == kernel
+            })
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../bench/spaces"
+        )
+        .standardized.path
+        let space = try SpaceFile.space(for: block.call.template, in: directory)
+        #expect(space.size == 49_152)
+        var draws = SpaceDraws(space: space, problem: block.call.problem, seed: 1)
+        for _ in 0..<64 {
+            let index = draws.next()
+            let configuration = space.configuration(at: try #require(index))
+            #expect(space.exclusion(configuration, for: block.call.problem) == nil, "\(configuration)")
+        }
     }
 
     @Test func missingFileMeansTheBuiltInSpace() throws {

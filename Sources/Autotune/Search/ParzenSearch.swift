@@ -30,7 +30,8 @@ struct ParzenSearch: BookkeepingSearch {
         if book.observed.count >= Self.startup && !ranked.isEmpty {
             let goodCount = max(1, Int(Double(book.observed.count) * Self.quantile))
             let good = Array(ranked.prefix(goodCount))
-            let bad = book.observed.filter { point in !good.contains(point) }
+            let goodSet = Set(good)
+            let bad = book.observed.filter { point in !goodSet.contains(point) }
             let (l, g) = (densities(good), densities(bad))
             var rounds = 0
             while chosen.count < count && rounds < 16 * count && !book.isFull {

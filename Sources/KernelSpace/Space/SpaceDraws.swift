@@ -6,7 +6,8 @@
 /// stage is a sensible variant of its problem, so every draw is valid where uniform draws of the
 /// product are mostly refused.
 /// A stage that finds no sensible variant in ``stageTries`` draws leaves that draw uniform, so the
-/// search's census still meets and names what is refused.
+/// search's census still meets and names what is refused; the block's values it failed under are
+/// remembered, and a later draw of the same values goes uniform at once instead of trying again.
 ///
 /// ```swift
 /// var draws = SpaceDraws(space: SearchSpace(template), problem: problem, seed: 7)
@@ -22,6 +23,9 @@ public struct SpaceDraws: Sendable {
     private let staged: Staged?
     private var generator: SplitMix64
     private var drawn = Set<Int>()
+    /// Stages, each with the block's values (positions), under which the stage found no sensible
+    /// variant.
+    private var hopeless = Set<[Int]>()
 
     /// What stage-by-stage drawing needs: the template, the problem and its stages' problems, and
     /// which of the space's parameters belong to the block (`nil`) or to each stage.
@@ -78,10 +82,15 @@ public struct SpaceDraws: Sendable {
         let parameters = staged.space.parameters
         var positions = parameters.map { _ in 0 }
         for position in staged.blockPositions { positions[position] = random(below: parameters[position]) }
+        let block = staged.blockPositions.map { positions[$0] }
         for (stage, stagePositions) in staged.stagePositions.enumerated() {
+            guard !hopeless.contains([stage] + block) else { return nil }
             var tries = 0
             repeat {
-                guard tries < Self.stageTries else { return nil }
+                guard tries < Self.stageTries else {
+                    hopeless.insert([stage] + block)
+                    return nil
+                }
                 tries += 1
                 for position in stagePositions { positions[position] = random(below: parameters[position]) }
             } while staged.template.stageRestriction(

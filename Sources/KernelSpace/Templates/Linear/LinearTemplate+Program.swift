@@ -258,28 +258,21 @@ private struct LinearProgramBuilder {
         let normalised = builder.buffer("x_normalised", .sbuf, [tm, extent(.k)], .bf16, copies: bufs)
         let column = Access(total, [rowRange, .full(1)])
         func whole(_ buffer: BufferDecl) -> Access { Access(buffer, [rowRange, columns]) }
-        let statements: [Stmt] = [
-            .allocate(squares.id), .allocate(total.id),
-            .op(.activation(dst: whole(squares), src: whole(rows), function: .square, reduce: column)),
-            .op(
-                .tensorScalar(
-                    dst: column, src: column,
-                    steps: [
-                        ScalarStep(.divide, .immediate(Float(size[.k]))),
-                        ScalarStep(.add, .immediate(normEpsilon)),
-                    ], engine: .vector)),
-            .op(
-                .tensorScalar(dst: column, src: column, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
-            .allocate(scaled.id),
-            .op(
-                .tensorScalar(
-                    dst: whole(scaled), src: whole(rows), steps: [ScalarStep(.multiply, .perPartition(column))],
-                    engine: .vector)),
-            .allocate(normalised.id),
-            .op(
-                .tensorTensor(
-                    dst: whole(normalised), a: whole(scaled), b: whole(gammaRows), op: .multiply, engine: .vector)),
-        ]
+        let statements: [Stmt] =
+            [
+                .allocate(squares.id), .allocate(total.id),
+                .op(.activation(dst: whole(squares), src: whole(rows), function: .square, reduce: column)),
+            ] + KernelIdioms.inverseRMS(into: column, sumOfSquares: column, count: size[.k], epsilon: normEpsilon) + [
+                .allocate(scaled.id),
+                .op(
+                    .tensorScalar(
+                        dst: whole(scaled), src: whole(rows), steps: [ScalarStep(.multiply, .perPartition(column))],
+                        engine: .vector)),
+                .allocate(normalised.id),
+                .op(
+                    .tensorTensor(
+                        dst: whole(normalised), a: whole(scaled), b: whole(gammaRows), op: .multiply, engine: .vector)),
+            ]
         return (statements, normalised)
     }
 
@@ -321,9 +314,7 @@ private struct LinearProgramBuilder {
     }
 
     private func evictCopy(dst: Access, src: Access) -> Instruction {
-        evict == .scalar
-            ? .activation(dst: dst, src: src, function: .copy, scale: 1)
-            : .copy(dst: dst, src: src, engine: evict)
+        KernelIdioms.eviction(dst: dst, src: src, function: .copy, engine: evict)
     }
 
     private func computeNest(
@@ -414,11 +405,7 @@ private struct LinearProgramBuilder {
         let source = Access(
             accumulator, [mRange, .index(.term(em)), range(.n, local: .term(en, tn), global: nGlobal, size: tn)])
         let out = Access(yTile, [mRange, nRange])
-        let function = activation
-        let move: Instruction =
-            function == .copy && evict != .scalar
-            ? .copy(dst: out, src: source, engine: evict)
-            : .activation(dst: out, src: source, function: function, scale: 1)
+        let move = KernelIdioms.eviction(dst: out, src: source, function: activation, engine: evict)
         let store = Access(
             y,
             [

@@ -92,7 +92,10 @@ struct StationaryLinearBuilder {
             load + [
                 .allocate(products.id),
                 .loop(Loop(column, trips: columnTiles, body: [.loop(Loop(kt, trips: kTiles, body: product))])),
-                .allocate(yT.id), .op(evictInstruction(dst: whole(yT), src: whole(products), evict: evict)),
+                .allocate(yT.id),
+                .op(
+                    KernelIdioms.eviction(
+                        dst: whole(yT), src: whole(products), function: shape.activation.function, engine: evict)),
                 .allocate(rowsPSUM.id), .op(.transpose(dst: whole(rowsPSUM), src: whole(yT))),
                 .allocate(rows.id), .op(.copy(dst: whole(rows), src: whole(rowsPSUM), engine: .vector)),
                 .op(
@@ -110,14 +113,6 @@ struct StationaryLinearBuilder {
         return program
     }
 
-    /// PSUM to SBUF with the activation (a copy on `evict` when there is none).
-    private func evictInstruction(dst: Access, src: Access, evict: Engine) -> Instruction {
-        let function = shape.activation.function
-        return function == .copy && evict != .scalar
-            ? .copy(dst: dst, src: src, engine: evict)
-            : .activation(dst: dst, src: src, function: function, scale: 1)
-    }
-
     /// RMSNorm of the row in the interleaved layout, rounded where Hugging Face rounds (`x * scale`,
     /// then `* weight`, each to bf16); returns the statements and the normalised tile.
     private static func normalise(
@@ -131,31 +126,27 @@ struct StationaryLinearBuilder {
         let scaled = b.buffer("x_scaled", .sbuf, [128, kTiles], .bf16)
         let normalised = b.buffer("x_normalised", .sbuf, [128, kTiles], .bf16)
         func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
-        let statements: [Stmt] = [
-            .allocate(squares.id), .allocate(partial.id),
-            .op(.activation(dst: whole(squares), src: whole(xT), function: .square, reduce: whole(partial))),
-            .allocate(total.id),
-            .op(.matmul(dst: whole(total), stationary: whole(ones), moving: whole(partial), accumulation: .overwrite)),
-            .allocate(scale.id),
-            .op(
-                .tensorScalar(
-                    dst: whole(scale), src: whole(total),
-                    steps: [ScalarStep(.divide, .immediate(Float(hidden))), ScalarStep(.add, .immediate(epsilon))],
-                    engine: .vector)),
-            .op(
-                .tensorScalar(
-                    dst: whole(scale), src: whole(scale), steps: [ScalarStep(.power, .immediate(-0.5))],
-                    engine: .vector)),
-            .allocate(scaled.id),
-            .op(
-                .tensorScalar(
-                    dst: whole(scaled), src: whole(xT), steps: [ScalarStep(.multiply, .perPartition(whole(scale)))],
-                    engine: .vector)),
-            .allocate(normalised.id),
-            .op(
-                .tensorTensor(
-                    dst: whole(normalised), a: whole(scaled), b: whole(gammaT), op: .multiply, engine: .vector)),
-        ]
+        let statements: [Stmt] =
+            [
+                .allocate(squares.id), .allocate(partial.id),
+                .op(.activation(dst: whole(squares), src: whole(xT), function: .square, reduce: whole(partial))),
+                .allocate(total.id),
+                .op(
+                    .matmul(
+                        dst: whole(total), stationary: whole(ones), moving: whole(partial), accumulation: .overwrite)),
+                .allocate(scale.id),
+            ] + KernelIdioms.inverseRMS(into: whole(scale), sumOfSquares: whole(total), count: hidden, epsilon: epsilon)
+            + [
+                .allocate(scaled.id),
+                .op(
+                    .tensorScalar(
+                        dst: whole(scaled), src: whole(xT), steps: [ScalarStep(.multiply, .perPartition(whole(scale)))],
+                        engine: .vector)),
+                .allocate(normalised.id),
+                .op(
+                    .tensorTensor(
+                        dst: whole(normalised), a: whole(scaled), b: whole(gammaT), op: .multiply, engine: .vector)),
+            ]
         return (statements, normalised)
     }
 }

@@ -145,12 +145,7 @@ private struct QKNormRopeBuilder {
             .op(.dma(dst: all(x), src: Access(input, [globalRows, .full(count * d)]), queue: 0)),
             .allocate(scale.id),
             .loop(Loop(head, trips: count, body: square)),
-            .op(
-                .tensorScalar(
-                    dst: sums, src: sums,
-                    steps: [ScalarStep(.divide, .immediate(Float(d))), ScalarStep(.add, .immediate(epsilon))],
-                    engine: .vector)),
-            .op(.tensorScalar(dst: sums, src: sums, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
+        ] + KernelIdioms.inverseRMS(into: sums, sumOfSquares: sums, count: d, epsilon: epsilon) + [
             .allocate(normal.id), multiply(all(normal), all(x), reciprocal, normEngine),
             .allocate(weighted.id), multiply(all(weighted), all(normal), shared(weights), normEngine),
             .allocate(direct.id), multiply(all(direct), all(weighted), shared(cos), ropeEngine),
@@ -275,50 +270,42 @@ private struct QKNormRopeBuilder {
                 .op(.tensorReduce(dst: column, src: whole(scratch.squares), op: .add)),
             ]
         }
-        return statements + [
-            .op(
-                .tensorScalar(
-                    dst: column, src: column,
-                    steps: [
-                        ScalarStep(.divide, .immediate(Float(d))),
-                        ScalarStep(.add, .immediate(epsilon)),
-                    ],
-                    engine: .vector)),
-            .op(
-                .tensorScalar(dst: column, src: column, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
-            .allocate(scratch.normal.id),
-            .op(
-                .tensorScalar(
-                    dst: whole(scratch.normal), src: source, steps: [ScalarStep(.multiply, .perPartition(column))],
-                    engine: normEngine)),
-            .allocate(scratch.weighted.id),
-            .op(
-                .tensorTensor(
-                    dst: whole(scratch.weighted), a: whole(scratch.normal), b: weights, op: .multiply,
-                    engine: normEngine)),
-            .allocate(scratch.direct.id),
-            .op(
-                .tensorTensor(
-                    dst: whole(scratch.direct), a: whole(scratch.weighted), b: whole(cos), op: .multiply,
-                    engine: ropeEngine)),
-            .allocate(scratch.turned.id),
-            // rotate_half(n) * sin: the first half takes the second half's values (negated below).
-            .op(
-                .tensorTensor(
-                    dst: slice(scratch.turned, 0, half), a: slice(scratch.weighted, half, half),
-                    b: slice(sin, 0, half), op: .multiply, engine: ropeEngine)),
-            .op(
-                .tensorTensor(
-                    dst: slice(scratch.turned, half, half), a: slice(scratch.weighted, 0, half),
-                    b: slice(sin, half, half), op: .multiply, engine: ropeEngine)),
-            .op(
-                .tensorTensor(
-                    dst: into(0, half), a: slice(scratch.direct, 0, half), b: slice(scratch.turned, 0, half),
-                    op: .subtract, engine: ropeEngine)),
-            .op(
-                .tensorTensor(
-                    dst: into(half, half), a: slice(scratch.direct, half, half), b: slice(scratch.turned, half, half),
-                    op: .add, engine: ropeEngine)),
-        ]
+        return statements + [] + KernelIdioms.inverseRMS(into: column, sumOfSquares: column, count: d, epsilon: epsilon)
+            + [
+                .allocate(scratch.normal.id),
+                .op(
+                    .tensorScalar(
+                        dst: whole(scratch.normal), src: source, steps: [ScalarStep(.multiply, .perPartition(column))],
+                        engine: normEngine)),
+                .allocate(scratch.weighted.id),
+                .op(
+                    .tensorTensor(
+                        dst: whole(scratch.weighted), a: whole(scratch.normal), b: weights, op: .multiply,
+                        engine: normEngine)),
+                .allocate(scratch.direct.id),
+                .op(
+                    .tensorTensor(
+                        dst: whole(scratch.direct), a: whole(scratch.weighted), b: whole(cos), op: .multiply,
+                        engine: ropeEngine)),
+                .allocate(scratch.turned.id),
+                // rotate_half(n) * sin: the first half takes the second half's values (negated below).
+                .op(
+                    .tensorTensor(
+                        dst: slice(scratch.turned, 0, half), a: slice(scratch.weighted, half, half),
+                        b: slice(sin, 0, half), op: .multiply, engine: ropeEngine)),
+                .op(
+                    .tensorTensor(
+                        dst: slice(scratch.turned, half, half), a: slice(scratch.weighted, 0, half),
+                        b: slice(sin, half, half), op: .multiply, engine: ropeEngine)),
+                .op(
+                    .tensorTensor(
+                        dst: into(0, half), a: slice(scratch.direct, 0, half), b: slice(scratch.turned, 0, half),
+                        op: .subtract, engine: ropeEngine)),
+                .op(
+                    .tensorTensor(
+                        dst: into(half, half), a: slice(scratch.direct, half, half),
+                        b: slice(scratch.turned, half, half),
+                        op: .add, engine: ropeEngine)),
+            ]
     }
 }

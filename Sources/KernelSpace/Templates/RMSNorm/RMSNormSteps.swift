@@ -70,30 +70,19 @@ struct RMSNormSteps {
                 .op(.tensorReduce(dst: column(partial), src: tile(squares), op: .add)),
             ]
         }
-        return body + combine + [
-            .allocate(scale.id),
-            .op(
-                .tensorScalar(
-                    dst: column(scale), src: total,
-                    steps: [
-                        ScalarStep(.divide, .immediate(Float(hidden))), ScalarStep(.add, .immediate(epsilon)),
-                    ],
-                    engine: .vector)),
-            .op(
-                .tensorScalar(
-                    dst: column(scale), src: column(scale), steps: [ScalarStep(.power, .immediate(-0.5))],
-                    engine: .vector)),
-            .allocate(normal.id),
-            .op(
-                .tensorScalar(
-                    dst: tile(normal), src: source, steps: [ScalarStep(.multiply, .perPartition(column(scale)))],
-                    engine: configuration[Key.scaleEngine])),
-            .allocate(yTile.id),
-            .op(
-                .tensorTensor(
-                    dst: tile(yTile), a: tile(normal), b: weightTile, op: .multiply,
-                    engine: configuration[Key.weightEngine])),
-            .op(.dma(dst: row(y), src: tile(yTile), queue: 2)),
-        ]
+        return body + combine + [.allocate(scale.id)]
+            + KernelIdioms.inverseRMS(into: column(scale), sumOfSquares: total, count: hidden, epsilon: epsilon) + [
+                .allocate(normal.id),
+                .op(
+                    .tensorScalar(
+                        dst: tile(normal), src: source, steps: [ScalarStep(.multiply, .perPartition(column(scale)))],
+                        engine: configuration[Key.scaleEngine])),
+                .allocate(yTile.id),
+                .op(
+                    .tensorTensor(
+                        dst: tile(yTile), a: tile(normal), b: weightTile, op: .multiply,
+                        engine: configuration[Key.weightEngine])),
+                .op(.dma(dst: row(y), src: tile(yTile), queue: 2)),
+            ]
     }
 }

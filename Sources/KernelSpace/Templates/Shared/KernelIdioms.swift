@@ -2,6 +2,27 @@
 enum KernelIdioms {
     /// The numerator of a row softmax: `exponentials = exp(scores - max(scores))`, with the row sums
     /// of the exponentials in `total` (ScalarE's fused reduction) and the row maxima in `largest`.
+    /// RMSNorm's scale from sums of squares over `count` values each: `(sum / count + epsilon)^-0.5`
+    /// into `dst`, on VectorE (every RMSNorm of the model computes its scale this way).
+    static func inverseRMS(into dst: Access, sumOfSquares src: Access, count: Int, epsilon: Float) -> [Stmt] {
+        [
+            .op(
+                .tensorScalar(
+                    dst: dst, src: src,
+                    steps: [ScalarStep(.divide, .immediate(Float(count))), ScalarStep(.add, .immediate(epsilon))],
+                    engine: .vector)),
+            .op(.tensorScalar(dst: dst, src: dst, steps: [ScalarStep(.power, .immediate(-0.5))], engine: .vector)),
+        ]
+    }
+
+    /// Moves a PSUM tile into SBUF applying `function`: a copy on `engine` when there is no function
+    /// to apply and `engine` is not ScalarE, else ScalarE's activation (which evicts as it applies).
+    static func eviction(dst: Access, src: Access, function: ActivationFunction, engine: Engine) -> Instruction {
+        function == .copy && engine != .scalar
+            ? .copy(dst: dst, src: src, engine: engine)
+            : .activation(dst: dst, src: src, function: function, scale: 1)
+    }
+
     static func softmaxNumerator(
         scores: Access, exponentials: Access, largest: Access, negated: Access, total: Access
     ) -> [Stmt] {

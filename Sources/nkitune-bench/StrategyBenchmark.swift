@@ -191,6 +191,11 @@ enum StrategyBenchmark {
         var scenarios: [(name: String, hardware: Target, noise: Double)] = [
             ("exact", .trn2, 0), ("mismatch", Target.trn2.applying(perturbed), 0.03),
         ]
+        // NKITUNE_BENCH_KT_STRATEGIES=random_sample,pso runs only those of Kernel Tuner's strategies.
+        var kernelTuner = kernelTunerStrategies
+        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_KT_STRATEGIES"]?.split(separator: ",") {
+            kernelTuner = kernelTuner.filter { only.contains(Substring($0)) }
+        }
         // NKITUNE_BENCH_SCENARIOS=exact runs only that scenario.
         if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SCENARIOS"]?.split(separator: ",") {
             scenarios = scenarios.filter { only.contains(Substring($0.name)) }
@@ -259,7 +264,7 @@ enum StrategyBenchmark {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: python)
                 process.arguments = [
-                    "bench/kt_strategies.py", cachePath, "--strategies", kernelTunerStrategies.joined(separator: ","),
+                    "bench/kt_strategies.py", cachePath, "--strategies", kernelTuner.joined(separator: ","),
                     "--seeds", "\(seeds)", "--max-fevals", "\(budget)", "--out", tracePath,
                 ]
                 try process.run()

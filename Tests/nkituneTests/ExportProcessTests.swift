@@ -41,14 +41,14 @@ import Testing
                 "tune-model", "qwen3-30b-a3b", "--budget", "120", "--slice", "16", "--verify", "1", "--cache",
                 "c.sqlite",
             ],
-            in: directory)
+            in: directory, seconds: 900)
         #expect(tune.status == 0, "\(tune.error)")
         let export = try runTool(
             [
                 "export", "qwen3-30b-a3b", "--cache", "c.sqlite", "--out", "tuned", "--gate-layers", "1",
                 "--gate-steps", "2",
             ],
-            in: directory)
+            in: directory, seconds: 900)
         #expect(export.status == 0, "\(export.error)")
         #expect(export.output.contains("accuracy gate passed"))
         let out = "\(directory)/tuned"

@@ -170,18 +170,15 @@ enum StrategyBenchmark {
             spaces.append((id, SearchSpace(task.template), task.problem))
         }
         // The fused decode blocks at the contest deployment (LNC 2), each in a narrowed space.
+        let blocks = deployment.fusedBlocks(.decode)
         for id in ["moe-block-decode", "attention-block-decode"] {
-            guard let block = deployment.fusedBlocks(.decode).first(where: { $0.call.template.id == id }) else {
-                continue
-            }
+            guard let block = blocks.first(where: { $0.call.template.id == id }) else { continue }
             let template = block.call.template
             spaces.append(
                 (template.id, try SpaceFile.space(for: template, in: "bench/spaces"), block.call.problem))
         }
         // NKITUNE_BENCH_SPACES=linear,attention-prefill runs only those spaces.
-        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SPACES"]?.split(separator: ",") {
-            spaces = spaces.filter { only.contains(Substring($0.0)) }
-        }
+        spaces = only(spaces, named: "NKITUNE_BENCH_SPACES") { $0.0 }
         // The mismatch scenario's hardware: every inferred constant of trn2 off by up to 30%.
         var generator = SplitMix64(seed: 2026)
         var perturbed: [TargetConstant: Double] = [:]
@@ -192,14 +189,9 @@ enum StrategyBenchmark {
             ("exact", .trn2, 0), ("mismatch", Target.trn2.applying(perturbed), 0.03),
         ]
         // NKITUNE_BENCH_KT_STRATEGIES=random_sample,pso runs only those of Kernel Tuner's strategies.
-        var kernelTuner = kernelTunerStrategies
-        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_KT_STRATEGIES"]?.split(separator: ",") {
-            kernelTuner = kernelTuner.filter { only.contains(Substring($0)) }
-        }
+        let kernelTuner = only(kernelTunerStrategies, named: "NKITUNE_BENCH_KT_STRATEGIES") { $0 }
         // NKITUNE_BENCH_SCENARIOS=exact runs only that scenario.
-        if let only = ProcessInfo.processInfo.environment["NKITUNE_BENCH_SCENARIOS"]?.split(separator: ",") {
-            scenarios = scenarios.filter { only.contains(Substring($0.name)) }
-        }
+        scenarios = only(scenarios, named: "NKITUNE_BENCH_SCENARIOS") { $0.name }
         print("\nStrategy benchmark: \(seeds) seeds per strategy, measurements to the optimum of an exhaustive sweep")
         print(
             "  mismatch hardware: "
@@ -293,6 +285,13 @@ enum StrategyBenchmark {
             }
             printTable(scenario.name, table: table, spaces: headers)
         }
+    }
+
+    /// The items whose names the environment variable `variable` lists (comma-separated), or all
+    /// of them when it is not set.
+    static func only<Item>(_ items: [Item], named variable: String, _ name: (Item) -> String) -> [Item] {
+        guard let names = ProcessInfo.processInfo.environment[variable]?.split(separator: ",") else { return items }
+        return items.filter { names.contains(Substring(name($0))) }
     }
 
     /// Runs of `strategy` with seeds 1 through `seeds`, on all cores.

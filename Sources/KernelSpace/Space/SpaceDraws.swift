@@ -84,11 +84,12 @@ public struct SpaceDraws: Sendable {
         for position in staged.blockPositions { positions[position] = random(below: parameters[position]) }
         let block = staged.blockPositions.map { positions[$0] }
         for (stage, stagePositions) in staged.stagePositions.enumerated() {
-            guard !hopeless.contains([stage] + block) else { return nil }
+            let key = [stage] + block
+            guard !hopeless.contains(key) else { return nil }
             var tries = 0
             repeat {
                 guard tries < Self.stageTries else {
-                    hopeless.insert([stage] + block)
+                    hopeless.insert(key)
                     return nil
                 }
                 tries += 1

@@ -229,7 +229,10 @@ enum StrategyBenchmark {
                     return (1...values.count).first { random[$0] <= cutoff } ?? values.count
                 }
                 let window = draws(reaching: 0.01)...draws(reaching: 0.95)
-                let budget = min(values.count, max(2 * window.upperBound, 100))
+                // NKITUNE_BENCH_MAX_BUDGET caps the budget, never below the window's end (where P stops).
+                let cap = ProcessInfo.processInfo.environment["NKITUNE_BENCH_MAX_BUDGET"].flatMap { Int($0) }
+                let budget = min(
+                    values.count, max(2 * window.upperBound, 100), max(window.upperBound, cap ?? .max))
                 headers.append(name)
                 print(
                     "  \(scenario.name) \(name) \(problem.key): \(values.count) valid of \(space.size) "
@@ -250,41 +253,76 @@ enum StrategyBenchmark {
                 }
                 guard let python else { continue }
                 let cachePath = "\(output)/\(scenario.name)-\(name).json"
-                let tracePath = "\(output)/\(scenario.name)-\(name)-traces.json"
                 try truth.kernelTunerCache(scenario: scenario.name).write(
                     toFile: cachePath, atomically: true, encoding: .utf8)
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [
-                    "bench/kt_strategies.py", cachePath, "--strategies", kernelTuner.joined(separator: ","),
-                    "--seeds", "\(seeds)", "--max-fevals", "\(budget)", "--out", tracePath,
-                ]
-                try process.run()
-                process.waitUntilExit()
-                guard process.terminationStatus == 0,
-                    let data = FileManager.default.contents(atPath: tracePath),
-                    let written = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                    let traces = written["traces"] as? [String: [[Double]]]
-                else {
-                    print(
-                        "  Kernel Tuner failed on \(name) (status \(process.terminationStatus)); its rows are missing")
-                    continue
-                }
-                for (strategy, error) in (written["failures"] as? [String: String] ?? [:]).sorted(by: {
-                    $0.key < $1.key
-                }) {
-                    print("  Kernel Tuner's \(strategy) failed on \(name) (\(error)); its row is missing there")
-                }
-                for (strategy, runs) in traces {
-                    table["kernel_tuner \(strategy)", default: [:]][name] = (
-                        StrategyScore(
-                            runs: runs.map { $0.map { $0 * 1e6 } }, truth: truth, random: random, window: window),
-                        budget
-                    )
+                let replayed = kernelTunerTraces(
+                    python: python, cache: cachePath, strategies: kernelTuner, seeds: seeds, budget: budget)
+                for (strategy, outcome) in replayed {
+                    switch outcome {
+                    case .success(let runs):
+                        table["kernel_tuner \(strategy)", default: [:]][name] = (
+                            StrategyScore(
+                                runs: runs.map { $0.map { $0 * 1e6 } }, truth: truth, random: random, window: window),
+                            budget
+                        )
+                    case .failure(let error):
+                        print(
+                            "  Kernel Tuner's \(strategy) failed on \(name) (\(error.reason)); its row is missing there"
+                        )
+                    }
                 }
             }
             printTable(scenario.name, table: table, spaces: headers)
         }
+    }
+
+    /// Why a Kernel Tuner strategy has no traces.
+    struct ReplayFailure: Error {
+        var reason: String
+    }
+
+    /// Each of Kernel Tuner's `strategies` replayed on the cache at `cache`, seeds 1 to `seeds`: one
+    /// `bench/kt_strategies.py` process per strategy (each runs on one core), as many at once as
+    /// there are cores; each strategy's runs, or why it has none. Traces are written beside the
+    /// cache (`NAME-STRATEGY-traces.json` for `NAME.json`).
+    static func kernelTunerTraces(python: String, cache: String, strategies: [String], seeds: Int, budget: Int)
+        -> [String: Result<[[Double]], ReplayFailure>]
+    {
+        let outcomes = UnsafeMutableBufferPointer<Result<[[Double]], ReplayFailure>>.allocate(
+            capacity: strategies.count)
+        outcomes.initialize(repeating: .failure(ReplayFailure(reason: "not run")))
+        defer { outcomes.deallocate() }
+        nonisolated(unsafe) let shared = outcomes
+        DispatchQueue.concurrentPerform(iterations: strategies.count) { index in
+            shared[index] = replay(
+                python: python, cache: cache, strategy: strategies[index], seeds: seeds, budget: budget)
+        }
+        return Dictionary(uniqueKeysWithValues: zip(strategies, outcomes))
+    }
+
+    /// One of Kernel Tuner's strategies replayed on the cache at `cache` in a process of its own.
+    static func replay(python: String, cache: String, strategy: String, seeds: Int, budget: Int)
+        -> Result<[[Double]], ReplayFailure>
+    {
+        let tracePath = String(cache.dropLast(".json".count)) + "-\(strategy)-traces.json"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [
+            "bench/kt_strategies.py", cache, "--strategies", strategy, "--seeds", "\(seeds)", "--max-fevals",
+            "\(budget)", "--out", tracePath,
+        ]
+        do { try process.run() } catch { return .failure(ReplayFailure(reason: "\(python) did not start: \(error)")) }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let data = FileManager.default.contents(atPath: tracePath),
+            let written = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return .failure(ReplayFailure(reason: "exit status \(process.terminationStatus)")) }
+        if let error = (written["failures"] as? [String: String])?[strategy] {
+            return .failure(ReplayFailure(reason: error))
+        }
+        guard let runs = (written["traces"] as? [String: [[Double]]])?[strategy] else {
+            return .failure(ReplayFailure(reason: "no traces in \(tracePath)"))
+        }
+        return .success(runs)
     }
 
     /// The items whose names the environment variable `variable` lists (comma-separated), or all

@@ -13,6 +13,7 @@ import Testing
             var copy = parameter
             if parameter.name == "w_resident" { copy.domain = .choices(["0"]) }
             if parameter.name == "w_operand" { copy.domain = .choices(["moving"]) }
+            if parameter.name == "k_order" { copy.domain = .choices(["interleaved"]) }
             return copy
         }
         var chosen: [(String, KernelProgram)] = []

@@ -32,14 +32,17 @@ import Testing
         var configurations = validConfigurations(space, problem, limit: 10, seed: 3)
         #expect(configurations.count >= 4)
         if text.hasSuffix("lnc=2") {
-            // And one whose stages all run on one core (no split), if the sample has none.
-            configurations.append(
-                try #require(
-                    validConfigurations(space, problem, limit: 200, seed: 3).first {
-                        block.program(for: problem, configuration: $0).cores == 1
-                    }))
+            // And the first with every stage on one core (no split).
+            var oneCore = configurations[0]
+            for (index, name) in oneCore.names.enumerated() where name.hasSuffix("_split") {
+                oneCore.values[index] = .choice("none")
+            }
+            #expect(block.restriction(oneCore, for: problem) == nil, "\(oneCore.key)")
+            #expect(block.program(for: problem, configuration: oneCore).cores == 1, "\(oneCore.key)")
+            configurations.append(oneCore)
         }
         configurations.append(try stationaryProjections(configurations[0], problem))
+        configurations.append(try stationaryProjections(configurations[0], problem, outputOrder: "tiles"))
         var cores = Set<Int>()
         for configuration in configurations {
             let program = block.program(for: problem, configuration: configuration)
@@ -62,8 +65,10 @@ import Testing
     }
 
     /// `configuration` with both projections' weights stationary (``LinearTemplate``'s
-    /// `w_operand`), each on one core.
-    func stationaryProjections(_ configuration: Configuration, _ problem: Problem) throws -> Configuration {
+    /// `w_operand`), each on one core, the output projection's K in `outputOrder` (`k_order`).
+    func stationaryProjections(
+        _ configuration: Configuration, _ problem: Problem, outputOrder: String = "interleaved"
+    ) throws -> Configuration {
         let heads = try #require(problem["heads"]?.intValue)
         let headDim = try #require(problem["d"]?.intValue)
         let outputBlocks = (heads * headDim + 127) / 128
@@ -73,7 +78,7 @@ import Testing
             "qkv_split": .choice("none"), "o_w_operand": .choice("stationary"), "o_tile_k": .int(128),
             "o_block_k": .int(outputBlocks == 1 ? 1 : 2), "o_tile_n": .int(128), "o_block_n": .int(1),
             "o_loop_order": .choice("mnk"), "o_x_bufs": .int(2), "o_x_layout": .choice("tensor_transpose"),
-            "o_split": .choice("none"), "o_weights": .choice("blocked"),
+            "o_split": .choice("none"), "o_weights": .choice("blocked"), "o_k_order": .choice(outputOrder),
         ]
         var result = configuration
         for (name, value) in settings {
@@ -141,6 +146,29 @@ import Testing
         }
         #expect(!filled.isEmpty && filled.allSatisfy { hoisted.buffers[$0].stage == nil })
         #expect(filled.allSatisfy { hoisted.buffers[$0].name.hasPrefix("w_") }, "\(filled)")
+    }
+
+    /// With the output projection's K in tiles of 128 (`o_k_order=tiles`), its X is the
+    /// attention's `[heads, d]` rows: at the contest's shape the handoff copies them on chip and
+    /// the attention output is neither stored nor reloaded (in the interleaved order it is); the
+    /// numbers are checked bit for bit in ``theFusedBlockIsBitForBitTheUnfusedChain(text:)``.
+    @Test func tileOrderHandsTheAttentionOutputToTheProjectionOnChip() throws {
+        let problem = try block.parseProblem("H=2048,S=640,heads=8,kv_heads=1,d=128,lnc=2")
+        let space = SearchSpace(block)
+        func intermediates(_ order: String) throws -> [String] {
+            let configuration = try space.parse(
+                "qkv_w_operand=stationary,qkv_tile_k=128,qkv_tile_n=128,qkv_split=columns,attention_split=none,"
+                    + "o_w_operand=stationary,o_tile_k=128,o_block_k=8,o_tile_n=256,o_block_n=2,"
+                    + "o_x_layout=tensor_transpose,o_split=columns,o_w_bufs=1,o_weights=attention,handoff=vector,"
+                    + "o_k_order=\(order)")
+            #expect(block.restriction(configuration, for: problem) == nil, "\(configuration.key)")
+            let program = block.program(for: problem, configuration: configuration)
+            #expect(ResourceCheck.violation(of: program, limits: trn2Limits) == nil, "\(configuration.key)")
+            return program.buffers.filter { $0.role == .intermediate }.map(\.name)
+        }
+        let (interleaved, tiles) = (try intermediates("interleaved"), try intermediates("tiles"))
+        #expect(interleaved.contains("attention_out"), "\(interleaved)")
+        #expect(!tiles.contains("attention_out"), "\(tiles)")
     }
 
     /// The emitted kernel takes the ten arguments, writes the caches with DMAs, and declares the

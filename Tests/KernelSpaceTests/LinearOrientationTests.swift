@@ -2,7 +2,8 @@ import KernelSpace
 import Testing
 
 /// `w_operand=stationary` (one row of X): W held 128 x 128 at a time while X's column moves, K
-/// interleaved over the partitions; a numerics parameter, checked against the reference.
+/// interleaved over the partitions or in tiles of 128 (`k_order`); numerics parameters, checked
+/// against the reference.
 @Suite struct LinearOrientationTests {
     static let cases: [(kernel: String, problem: String)] = [
         ("qkv", "M=1,K=256,N=384,norm=1"), ("qkv", "M=1,K=512,N=512,norm=1,lnc=2"), ("o-proj", "M=1,K=256,N=512"),
@@ -19,15 +20,19 @@ import Testing
         let blockK = [1, 2, 4, 8, 16, 32, 64].first { $0 * 128 >= k } ?? 1
         let split = text.contains("lnc=2") ? "columns" : "none"
         for (tileN, blockN) in [(128, 1), (128, 2), (256, 1)] {
-            for resident in ["0", "1"] {
+            for (resident, order) in [("0", "interleaved"), ("1", "interleaved"), ("0", "tiles"), ("1", "tiles")] {
                 let key =
                     "w_operand=stationary,tile_m=32,tile_k=128,block_k=\(blockK),tile_n=\(tileN),block_n=\(blockN),"
                     + "x_layout=tensor_transpose,split=\(split),w_resident=\(resident),"
-                    + "w_bufs=\(resident == "1" ? 1 : 2)"
+                    + "w_bufs=\(resident == "1" ? 1 : 2),k_order=\(order)"
                 let configuration = try space.parse(key)
                 if let reason = template.restriction(configuration, for: problem) {
-                    // Only a block that does not divide N may be refused.
-                    #expect(reason.contains("multiple of tile_n * block_n"), "\(text) \(key): \(reason)")
+                    // Only a block that does not divide N, or K in tiles under a fused norm, may be refused.
+                    let normInTiles = text.contains("norm=1") && order == "tiles"
+                    #expect(
+                        reason.contains("multiple of tile_n * block_n")
+                            || (normInTiles && reason.contains("k_order must be interleaved")),
+                        "\(text) \(key): \(reason)")
                     continue
                 }
                 let program = template.program(for: problem, configuration: configuration)
@@ -73,6 +78,7 @@ import Testing
             ("M=1,K=256,N=512", base + ",tile_m=32,x_layout=pretransposed", "x_layout must be tensor_transpose"),
             ("M=1,K=256,N=512", base + ",tile_m=32,loop_order=kmn", "loop_order=kmn has no effect"),
             ("M=1,K=256,N=384", base + ",tile_m=32,tile_n=256", "N=384 must be a multiple of tile_n * block_n=256"),
+            ("M=40,K=256,N=512", "tile_m=32,k_order=tiles", "k_order=tiles has no effect with w_operand=moving"),
         ]
         for (problemText, key, message) in cases {
             let reason = template.restriction(try space.parse(key), for: try template.parseProblem(problemText))

@@ -14,8 +14,20 @@ func relativeError(_ got: HostTensor, _ want: HostTensor) -> Float {
 }
 
 /// Valid configurations of `space` for `problem` (a seeded sample of `limit` where there are more).
+/// A fused block's space is drawn stage by stage (``SpaceDraws``): uniform draws of its product
+/// are almost all refused.
 func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, seed: UInt64) -> [Configuration] {
     var result: [Configuration] = []
+    if space.template is any StagedTemplate {
+        var draws = SpaceDraws(space: space, problem: problem, seed: seed)
+        var attempts = 0
+        while result.count < limit && attempts < limit * 20000, let index = draws.next() {
+            attempts += 1
+            let configuration = space.configuration(at: index)
+            if space.template.restriction(configuration, for: problem) == nil { result.append(configuration) }
+        }
+        return result
+    }
     var generator = SplitMix64(seed: seed)
     var seen = Set<Int>()
     let total = space.size

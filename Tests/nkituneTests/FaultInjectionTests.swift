@@ -66,7 +66,7 @@ import Testing
             (tune + ["--spaces", "divide"], "restriction 'tile_n / 0 > 1' cannot be evaluated: division by zero"),
             (
                 ["explain", "linear", "--problem", Self.problem, "--spaces", "divide"],
-                "sampled of the 24494400 configurations of this space (the default: restriction 'tile_n / 0 > 1' "
+                "sampled of the 48988800 configurations of this space (the default: restriction 'tile_n / 0 > 1' "
                     + "cannot be evaluated: division by zero"
             ),
             (["tune", "matmul", "--problem", "M=1"], "The value 'matmul' is invalid for '<kernel>'"),

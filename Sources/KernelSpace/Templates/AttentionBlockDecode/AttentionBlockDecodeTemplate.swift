@@ -54,13 +54,14 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
 
     /// Stage parameters with one sensible value at one token, fixed in the block rather than
     /// searched: the projections' row tiling (M=1), the q/k rotation's token tile (T=1), the
-    /// fused norm's layout and accumulator (``LinearTemplate`` requires them with `norm=1`), and
+    /// fused norm's layouts and accumulator (``LinearTemplate`` requires them with `norm=1`), and
     /// the q/k/v weights loaded block by block (resident, they would only delay the first products),
     /// and the output projection's accumulator in fp32 (one token's sums are few).
     static let fixed: [[String: ParameterValue]] = [
         [
             LinearTemplate.tile.m.parameter.name: .int(32), LinearTemplate.block.m.parameter.name: .int(1),
             LinearTemplate.xLayout.parameter.name: .choice(OperandLayout.tensorTranspose.rawValue),
+            LinearTemplate.kOrder.parameter.name: .choice(ContractionOrder.interleaved.rawValue),
             LinearTemplate.accumulatorType.parameter.name: .choice(AccumulatorType.fp32.rawValue),
             LinearTemplate.wResident.parameter.name: .choice(Toggle.off.rawValue),
         ],

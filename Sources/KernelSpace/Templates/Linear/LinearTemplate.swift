@@ -80,6 +80,10 @@ public struct LinearTemplate: KernelTemplate {
     static let wOperand = ChoiceKey<WeightOperand>(
         "w_operand", [.moving, .stationary], default: .moving,
         "matmul operand W is: moving past X's rows, or 128 x 128 tiles held while X's one row moves (M=1)")
+    static let kOrder = ChoiceKey<ContractionOrder>(
+        "k_order", ContractionOrder.allCases, default: .interleaved,
+        "K on partitions with w_operand=stationary: interleaved (X's row reshaped) or in tiles of 128 (X's "
+            + "rows of 128 transposed on TensorE)")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")
@@ -90,13 +94,14 @@ public struct LinearTemplate: KernelTemplate {
     }
 
     /// K tiling sets the order of the fp32 sums; `block_*`, `tile_n` and `loop_order` decide whether
-    /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them; `w_operand` sums K
-    /// in interleaved order (and a fused norm's squares across partitions).
+    /// partial sums stay in PSUM or are added in SBUF; `acc_dtype` rounds them; `w_operand` and
+    /// `k_order` set the order of K in the sums (and a fused norm's squares across partitions).
     public var numericParameters: Set<String> {
         Set(
             [Self.tile.k, Self.block.k, Self.block.m, Self.block.n, Self.tile.n].map(\.parameter.name)
                 + [
                     Self.loopOrder.parameter.name, Self.accumulatorType.parameter.name, Self.wOperand.parameter.name,
+                    Self.kOrder.parameter.name,
                 ])
     }
 
@@ -112,7 +117,7 @@ public struct LinearTemplate: KernelTemplate {
             + [
                 Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
                 Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter, Self.wResident.parameter,
-                Self.wOperand.parameter,
+                Self.wOperand.parameter, Self.kOrder.parameter,
             ]
     }
 
@@ -176,6 +181,9 @@ public struct LinearTemplate: KernelTemplate {
         if configuration[Self.wOperand] == .stationary {
             return stationaryRestriction(configuration, shape: shape, kBlocks: kBlocks)
         }
+        if configuration[Self.kOrder] != .interleaved {
+            return "k_order=\(configuration[Self.kOrder].rawValue) has no effect with w_operand=moving"
+        }
         if shape.normalises {
             if configuration[Self.xLayout] != .tensorTranspose {
                 return "norm=1 normalises X's rows in SBUF: x_layout must be tensor_transpose"
@@ -212,6 +220,10 @@ public struct LinearTemplate: KernelTemplate {
         }
         if configuration[Self.xLayout] != .tensorTranspose {
             return "w_operand=stationary reads X's row as it is: x_layout must be tensor_transpose"
+        }
+        if shape.normalises && configuration[Self.kOrder] != .interleaved {
+            return
+                "norm=1 with w_operand=stationary normalises X in the interleaved layout: k_order must be interleaved"
         }
         // An activation runs on ScalarE as the PSUM tile is evicted.
         let ignored =

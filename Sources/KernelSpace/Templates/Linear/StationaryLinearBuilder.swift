@@ -12,8 +12,13 @@
 /// partitions by a matmul with a `[128, 128]` matrix of ones (a different summation order from the
 /// row-wise norm), and the scale and the norm weight apply to `K/128` elements per partition.
 ///
-/// The sums over K run in interleaved order, not in tile order: `w_operand` is a numerics
-/// parameter.
+/// With `k_order=tiles`, K lies in tiles of 128 instead, `k = kt * 128 + p`: X's row loads as
+/// `K/128` rows of 128 (the shape in which a fused kernel's earlier stage may hand it over on chip,
+/// ``KernelProgram/handingOverOnChip(engine:)``) and one TensorE transpose puts K on partitions;
+/// W loads one K tile (128 whole rows of the block) per DMA.
+///
+/// The sums over K run in the order `k_order` sets: `w_operand` and `k_order` are numerics
+/// parameters.
 struct StationaryLinearBuilder {
     let shape: LinearTemplate.Shape
     let configuration: Configuration
@@ -31,6 +36,7 @@ struct StationaryLinearBuilder {
         let (blocks, columnTiles) = (n / extent, extent / 128)
         let resident = configuration[Key.wResident] == .on
         let evict = configuration[Key.evictEngine]
+        let tiles = configuration[Key.kOrder] == .tiles
 
         let x = b.buffer("x", .hbm, [1, k], dtype, role: .input(0))
         let w = b.buffer("w", .hbm, [k, n], dtype, role: .input(1))
@@ -64,7 +70,7 @@ struct StationaryLinearBuilder {
             moving = normalised
         }
         if resident {
-            prologue += [.allocate(wTile.id), .op(.dma(dst: whole(wTile), src: whole(w), queue: 1))]
+            prologue += [.allocate(wTile.id)] + Self.loadW(into: wTile, from: w, columns: .full(n), tiles: tiles, &b)
         }
 
         // Product column `j` of a block: W's columns `128 j ..< 128 (j + 1)` of that block.
@@ -81,13 +87,10 @@ struct StationaryLinearBuilder {
         let load: [Stmt] =
             resident
             ? []
-            : [
-                .allocate(wTile.id),
-                .op(
-                    .dma(
-                        dst: whole(wTile),
-                        src: Access(w, [.full(k), AffineRange(start: .term(block, extent), size: extent)]), queue: 1)),
-            ]
+            : [.allocate(wTile.id)]
+                + Self.loadW(
+                    into: wTile, from: w, columns: AffineRange(start: .term(block, extent), size: extent),
+                    tiles: tiles, &b)
         let blockBody: [Stmt] =
             load + [
                 .allocate(products.id),
@@ -104,13 +107,42 @@ struct StationaryLinearBuilder {
                         src: whole(rows), queue: 2)),
             ]
         let body: [Stmt] =
-            [.allocate(xT.id), .op(.dma(dst: whole(xT), src: whole(x), queue: 0))] + normalise + [
+            Self.loadX(into: xT, from: x, tiles: tiles, &b) + normalise + [
                 .loop(Loop(block, trips: blocks, body: blockBody))
             ]
         var program = b.program(name: kernelName, body: prologue + body)
         // The norm weight, the ones and a resident W depend on nothing the kernel computes.
         program.prefetch = prologue.count
         return program
+    }
+
+    /// X's row into `xT` (`[128, K/128]`) in the order `k_order` sets: reshaped by one DMA
+    /// (interleaved), or loaded as `K/128` rows of 128 and transposed on TensorE (tiles).
+    private static func loadX(into xT: BufferDecl, from x: BufferDecl, tiles: Bool, _ b: inout ProgramBuilder) -> [Stmt]
+    {
+        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
+        guard tiles else { return [.allocate(xT.id), .op(.dma(dst: whole(xT), src: whole(x), queue: 0))] }
+        let kTiles = xT.shape[1]
+        let rows = b.buffer("x_rows", .sbuf, [kTiles, 128], xT.dtype)
+        let flipped = b.buffer("x_t_psum", .psum, [128, kTiles], .fp32)
+        return [
+            .allocate(rows.id), .op(.dma(dst: whole(rows), src: whole(x), queue: 0)),
+            .allocate(flipped.id), .op(.transpose(dst: whole(flipped), src: whole(rows))),
+            .allocate(xT.id), .op(.copy(dst: whole(xT), src: whole(flipped), engine: .vector)),
+        ]
+    }
+
+    /// `columns` of W into `tile` (`[128, K/128, columns]`): one DMA in the interleaved order,
+    /// or one per K tile of 128 rows.
+    private static func loadW(
+        into tile: BufferDecl, from w: BufferDecl, columns: AffineRange, tiles: Bool, _ b: inout ProgramBuilder
+    ) -> [Stmt] {
+        let whole = Access(tile, tile.shape.map { AffineRange.full($0) })
+        guard tiles else { return [.op(.dma(dst: whole, src: Access(w, [.full(w.shape[0]), columns]), queue: 1))] }
+        let kt = b.variable("wk")
+        let dst = Access(tile, [.full(128), .index(.term(kt)), .full(columns.size)])
+        let src = Access(w, [AffineRange(start: .term(kt, 128), size: 128), columns])
+        return [.loop(Loop(kt, trips: w.shape[0] / 128, body: [.op(.dma(dst: dst, src: src, queue: 1))]))]
     }
 
     /// RMSNorm of the row in the interleaved layout, rounded where Hugging Face rounds (`x * scale`,

@@ -38,6 +38,17 @@ public enum WeightOperand: String, ParameterChoice {
     case stationary
 }
 
+/// How K lies on the partitions when a linear's W is the stationary operand
+/// (``StationaryLinearBuilder``): the order of the fp32 sums over K and of X's load.
+public enum ContractionOrder: String, ParameterChoice {
+    /// `k = p * K/128 + kt`, a `[128, K/128]` reshape of X's row: X and each block of W's rows
+    /// load in one contiguous DMA each, X in `K/128`-element runs per partition.
+    case interleaved
+    /// `k = kt * 128 + p`, K in tiles of 128: X loads as `K/128` rows of 128 (or is handed over
+    /// on chip in that shape) and TensorE transposes it; W loads one K tile per DMA.
+    case tiles
+}
+
 /// Where an RMSNorm puts a token's hidden values (``RMSNormTemplate``).
 public enum NormLayout: String, ParameterChoice {
     /// Tokens on partitions, a token's row along one partition: the sum of squares in element

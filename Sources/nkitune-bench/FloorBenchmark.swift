@@ -90,8 +90,18 @@ enum FloorBenchmark {
         guard let best = try driver.tune(request).best.first, let latency = best.measurement.latency else {
             throw AutotuneError(.backend, "\(call.role): no valid variant measured")
         }
-        let split = best.configuration.split(separator: ",").first { $0.contains("split=") }
-        return (max(0, latency - target.launchOverhead), split.map { String($0.split(separator: "=")[1]) } ?? "-")
+        return (max(0, latency - target.launchOverhead), splits(best.configuration))
+    }
+
+    /// How a variant shares the rank's cores: a kernel's `split`; a fused block's stage splits
+    /// other than none, each with its stage (`experts:experts`), or none.
+    static func splits(_ key: String) -> String {
+        let splits = key.split(separator: ",").map { $0.split(separator: "=").map(String.init) }.filter {
+            $0.count == 2 && ($0[0] == "split" || $0[0].hasSuffix("_split"))
+        }
+        guard splits.count > 1 else { return splits.first?[1] ?? "-" }
+        let shared = splits.filter { $0[1] != "none" }.map { "\($0[0].dropLast("_split".count)):\($0[1])" }
+        return shared.isEmpty ? "none" : shared.joined(separator: " ")
     }
 
     /// ns the call cannot beat: its compulsory bytes at the rank's bandwidth (each core's DMA peak,

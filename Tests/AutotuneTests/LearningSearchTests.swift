@@ -177,4 +177,89 @@ import Testing
         let guidedBest = try #require(search.propose(8).map(differences).min())
         #expect(guidedBest < randomBest, "guided \(guidedBest), best of 4096 random draws \(randomBest)")
     }
+
+    /// From a start the caller gives, the climb tries pairs where single moves stop: stationary
+    /// weights alone are slower and tiles in K alone are refused, so only the pair reaches the
+    /// fastest point. Without the start, the pool's best and its single-move climb do not.
+    @Test func guidedClimbsFromAStartByPairs() throws {
+        let template = LinearTemplate()
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem("M=1,K=2048,N=1024")
+        let (operand, order) = ("w_operand", "k_order")
+        func with(_ configuration: Configuration, _ values: [String: ParameterValue]) -> Configuration {
+            Configuration(
+                names: configuration.names,
+                values: zip(configuration.names, configuration.values).map { values[$0] ?? $1 })
+        }
+        // The default with all of K in one block of 128-row tiles: moving weights, where stationary
+        // weights are valid in either order.
+        let start = with(
+            space.defaultConfiguration,
+            ["tile_m": .int(32), "tile_k": .int(128), "block_k": .int(16), "x_layout": .choice("tensor_transpose")])
+        #expect(template.restriction(start, for: problem) == nil)
+        #expect(template.restriction(with(start, [operand: .choice("stationary")]), for: problem) == nil)
+        #expect(
+            template.restriction(with(start, [operand: .choice("stationary"), order: .choice("tiles")]), for: problem)
+                == nil)
+        #expect(template.restriction(with(start, [order: .choice("tiles")]), for: problem) != nil)
+        let others = start.names.filter { $0 != operand && $0 != order }
+        let guide = LatencyGuide { configuration in
+            guard others.allSatisfy({ configuration[$0] == start[$0] }) else { return 10 }
+            switch (configuration[operand], configuration[order]) {
+            case (.choice("stationary"), .choice("tiles")): return 1
+            case (.choice("stationary"), _): return 12
+            default: return 5
+            }
+        }
+        var started = Strategy.guided.makeSearch(in: space, for: problem, budget: 4, seed: 5, guide: guide)
+        started.start(from: [start])
+        let first = try #require(started.propose(1).first)
+        #expect(first[operand] == .choice("stationary"))
+        #expect(first[order] == .choice("tiles"))
+        #expect(others.allSatisfy { first[$0] == start[$0] })
+
+        var unstarted = Strategy.guided.makeSearch(in: space, for: problem, budget: 4, seed: 5, guide: guide)
+        #expect(unstarted.propose(1).first.map(guide.predict) != 1)
+    }
+
+    /// From a start, a move of a fused block's own parameter is tried with each single move of the
+    /// rest: here the guide rewards a pair of moves that are each valid but slower alone.
+    @Test func guidedClimbsFromAStartByBlockPairs() throws {
+        let block = AttentionBlockDecodeTemplate(epsilon: 1e-6, ropeTheta: 1e6)
+        let space = SearchSpace(block)
+        let problem = try block.parseProblem("H=256,S=200,heads=4,kv_heads=1,d=64")
+        let start = try #require(Strategy.random.candidates(in: space, for: problem, budget: 1, seed: 4).first)
+        func with(_ name: String, _ value: ParameterValue, _ configuration: Configuration) -> Configuration {
+            Configuration(
+                names: configuration.names,
+                values: zip(configuration.names, configuration.values).map { $0 == name ? value : $1 })
+        }
+        func valid(_ configuration: Configuration) -> Bool { block.restriction(configuration, for: problem) == nil }
+        let handoff = "handoff"
+        let moved = try #require(
+            space.parameters.first { $0.name == handoff }?.domain.values.first {
+                $0 != start[handoff] && valid(with(handoff, $0, start))
+            })
+        let (name, value) = try #require(
+            space.parameters.lazy.filter { $0.name != handoff }.compactMap { parameter in
+                parameter.domain.values.first {
+                    $0 != start[parameter.name] && valid(with(parameter.name, $0, start))
+                        && valid(with(parameter.name, $0, with(handoff, moved, start)))
+                }.map { (parameter.name, $0) }
+            }.first)
+        let others = start.names.filter { $0 != handoff && $0 != name }
+        let guide = LatencyGuide { configuration in
+            guard others.allSatisfy({ configuration[$0] == start[$0] }) else { return 10 }
+            switch (configuration[handoff] == moved, configuration[name] == value) {
+            case (true, true): return 1
+            case (false, false): return 5
+            default: return 12
+            }
+        }
+        var search = Strategy.guided.makeSearch(in: space, for: problem, budget: 4, seed: 5, guide: guide)
+        search.start(from: [start])
+        let first = try #require(search.propose(1).first)
+        #expect(first[handoff] == moved)
+        #expect(first[name] == value)
+    }
 }

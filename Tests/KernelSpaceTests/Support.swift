@@ -18,23 +18,21 @@ func relativeError(_ got: HostTensor, _ want: HostTensor) -> Float {
 /// are almost all refused.
 func validConfigurations(_ space: SearchSpace, _ problem: Problem, limit: Int, seed: UInt64) -> [Configuration] {
     var result: [Configuration] = []
-    if space.template is any StagedTemplate {
-        var draws = SpaceDraws(space: space, problem: problem, seed: seed)
-        var attempts = 0
-        while result.count < limit && attempts < limit * 20000, let index = draws.next() {
-            attempts += 1
-            let configuration = space.configuration(at: index)
-            if space.template.restriction(configuration, for: problem) == nil { result.append(configuration) }
-        }
-        return result
-    }
+    // A block's space is drawn stage by stage; uniform draws of its product are almost all refused.
+    var staged = space.template is any StagedTemplate ? SpaceDraws(space: space, problem: problem, seed: seed) : nil
     var generator = SplitMix64(seed: seed)
     var seen = Set<Int>()
     let total = space.size
     var attempts = 0
     while result.count < limit && seen.count < total && attempts < limit * 20000 {
         attempts += 1
-        let index = total <= limit * 4 ? seen.count : Int(generator.next() % UInt64(total))
+        let index: Int
+        if staged != nil {
+            guard let next = staged?.next() else { break }
+            index = next
+        } else {
+            index = total <= limit * 4 ? seen.count : Int(generator.next() % UInt64(total))
+        }
         guard seen.insert(index).inserted else { continue }
         let configuration = space.configuration(at: index)
         if space.template.restriction(configuration, for: problem) == nil { result.append(configuration) }

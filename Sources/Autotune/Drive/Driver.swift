@@ -50,6 +50,7 @@ public struct Driver: Sendable {
     /// Advances a search until it has evaluated `evaluations` new variants (cached ones do not
     /// count), is exhausted, is stopped, or its time is up; every result is stored as it comes. The search keeps
     /// its state, so a caller such as the model's task scheduler can resume it for another slice.
+    /// A search that has proposed nothing yet is first given its ``starts(for:)``.
     public func advance(
         _ search: inout any SearchStrategy, _ request: TuneRequest, evaluations: Int = .max,
         shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (TuneProgress) -> Void = { _ in }
@@ -58,6 +59,7 @@ public struct Driver: Sendable {
         var summary = TuneSummary()
         let start = ContinuousClock.now
         var best = try resolver(for: request).fastest(limit: 1).first?.measurement.latency
+        if search.progress.done == 0 { search.start(from: try starts(for: request)) }
         let batchSize = max(64, request.jobs * 128)
         // The model's slots are threads (as many as `--jobs`); a hardware backend's are its cores.
         let slots = SlotPool(

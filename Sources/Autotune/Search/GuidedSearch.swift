@@ -36,10 +36,14 @@ struct GuidedSearch: BookkeepingSearch {
     private var residuals: [[(sum: Double, count: Double)]]
     private var globalResidual = (sum: 0.0, count: 0.0)
     private var predictions: [[Int]: Double] = [:]
+    /// Positions of a fused block's own parameters (not a stage's).
+    private let blockPositions: Set<Int>
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64, guide: LatencyGuide) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
         self.guide = guide
+        let blockNames = Set((space.template as? any StagedTemplate)?.blockParameters.map(\.name) ?? [])
+        blockPositions = Set(space.parameters.indices.filter { blockNames.contains(space.parameters[$0].name) })
         residuals = space.parameters.map {
             [(sum: Double, count: Double)](repeating: (0, 0), count: $0.domain.values.count)
         }
@@ -81,6 +85,19 @@ struct GuidedSearch: BookkeepingSearch {
         }
     }
 
+    /// Pools each configuration (a fused block's stages at their tuned best, say) that is in the
+    /// space, valid and new, and climbs from it: a start a random pool would rarely hold.
+    mutating func start(from configurations: [Configuration]) {
+        for configuration in configurations {
+            guard let point = book.exactPoint(configuration), predictions[point] == nil, !book.wasProposed(point),
+                book.isValid(point), let predicted = guide.predict(book.configuration(point))
+            else { continue }
+            predictions[point] = predicted
+            pool.append((point, predicted))
+            climb(from: (point, predicted), pairs: true)
+        }
+    }
+
     /// Draws the next chunk of valid candidates into the pool, predicting each now.
     private mutating func grow() {
         let wanted = min(chunk, Self.poolLimit - pool.count)
@@ -99,29 +116,62 @@ struct GuidedSearch: BookkeepingSearch {
     /// of nearly independent parts (a fused block's stages) rarely holds a point good in every
     /// part; the climb reaches one.
     private mutating func climb() {
-        guard var best = pool.min(by: { $0.predicted < $1.predicted }) else { return }
+        guard let best = pool.min(by: { $0.predicted < $1.predicted }) else { return }
+        climb(from: best, pairs: false)
+    }
+
+    /// The climb of ``climb()`` from `start`. With `pairs`, where single moves stop the climb
+    /// tries two at once: a move the restrictions refuse with each second move that makes it
+    /// valid (a weight operand and the contraction order it allows), and a move of a fused
+    /// block's own parameter (how its stages hand over) with each single move of the rest, and
+    /// goes on from the best pair if it is faster.
+    private mutating func climb(from start: (point: [Int], predicted: Double), pairs: Bool) {
+        var best = start
         var spent = 0
-        var moved = true
-        while moved && spent < Self.climbLimit {
-            moved = false
+        var pairing = false
+        while spent < Self.climbLimit {
             var next = best
             for index in best.point.indices {
-                for value in 0..<book.domainSizes[index] where value != best.point[index] && spent < Self.climbLimit {
+                for value in 0..<book.domainSizes[index] where value != best.point[index] {
                     var point = best.point
                     point[index] = value
-                    guard predictions[point] == nil, !book.wasProposed(point), book.isValid(point) else { continue }
-                    spent += 1
-                    guard let predicted = guide.predict(book.configuration(point)) else { continue }
-                    predictions[point] = predicted
-                    pool.append((point, predicted))
-                    if predicted < next.predicted { next = (point, predicted) }
+                    guard pairing else {
+                        consider(point, &next, &spent)
+                        continue
+                    }
+                    guard blockPositions.contains(index) || !book.isValid(point) else { continue }
+                    for other in point.indices where other != index {
+                        for second in 0..<book.domainSizes[other] where second != point[other] {
+                            var pair = point
+                            pair[other] = second
+                            consider(pair, &next, &spent)
+                        }
+                    }
                 }
             }
             if next.point != best.point {
                 best = next
-                moved = true
+                pairing = false
+            } else if pairing || !pairs {
+                return
+            } else {
+                pairing = true
             }
         }
+    }
+
+    /// Predicts and pools `point` unless the climb's predictions are spent, it was predicted or
+    /// proposed before, or it is not valid; keeps it in `next` if faster.
+    private mutating func consider(
+        _ point: [Int], _ next: inout (point: [Int], predicted: Double), _ spent: inout Int
+    ) {
+        guard spent < Self.climbLimit, predictions[point] == nil, !book.wasProposed(point), book.isValid(point)
+        else { return }
+        spent += 1
+        guard let predicted = guide.predict(book.configuration(point)) else { return }
+        predictions[point] = predicted
+        pool.append((point, predicted))
+        if predicted < next.predicted { next = (point, predicted) }
     }
 
     /// Refits the guide to the fastest measurements when they stray from its predictions, then

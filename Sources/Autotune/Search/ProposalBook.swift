@@ -65,6 +65,19 @@ struct ProposalBook {
         }
     }
 
+    /// The point of a configuration of the space's parameters, or nil when a parameter is missing
+    /// or its value is not in the space's domain.
+    func exactPoint(_ configuration: Configuration) -> [Int]? {
+        var point: [Int] = []
+        for parameter in space.parameters {
+            guard configuration.names.contains(parameter.name),
+                let position = parameter.domain.values.firstIndex(of: configuration[parameter.name])
+            else { return nil }
+            point.append(position)
+        }
+        return point
+    }
+
     /// Proposes `point` if it is new, passes the restrictions and the budget allows; says whether it did.
     @discardableResult
     mutating func offer(_ point: [Int], into chosen: inout [Configuration]) -> Bool {

@@ -31,11 +31,17 @@ public protocol SearchStrategy {
     /// How many proposals the search wants between observations (a learning search learns more
     /// from small batches); nil leaves the batch size to the driver.
     var preferredBatchSize: Int? { get }
+    /// Configurations the caller expects to be good (a fused block's stages at their own tuned
+    /// best): a search that ranks by a model starts from them; the others leave them.
+    mutating func start(from configurations: [Configuration])
 }
 
 extension SearchStrategy {
     /// No preference: the driver's batch size.
     public var preferredBatchSize: Int? { nil }
+
+    /// Nothing to start from: the search draws its own.
+    public mutating func start(from configurations: [Configuration]) {}
 }
 
 /// How many configurations a search has considered and why it left some out.

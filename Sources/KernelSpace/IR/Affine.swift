@@ -178,6 +178,11 @@ public struct Access: Hashable, Sendable {
         self.ranges = ranges
     }
 
+    /// The whole of `buffer`.
+    public init(whole buffer: BufferDecl) {
+        self.init(buffer, buffer.shape.map { AffineRange.full($0) })
+    }
+
     /// The same region shifted along `dimension` by the value in `index` (a `[1, 1]` region).
     public func offset(_ dimension: Int, by index: Access) -> Access {
         var shifted = self

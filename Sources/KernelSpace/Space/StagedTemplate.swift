@@ -53,6 +53,19 @@ extension StagedTemplate {
             })
     }
 
+    /// The block's configuration with each stage's searched parameters taken from that stage's own
+    /// configuration (each stage's tuned best, say), in ``stages`` order, and the block's own
+    /// parameters at their defaults.
+    public func configuration(stages configurations: [Configuration]) -> Configuration {
+        var values: [ParameterValue] = []
+        for (index, stage) in stages.enumerated() {
+            for parameter in stage.template.parameters where !sets(index, parameter.name) {
+                values.append(configurations[index][parameter.name])
+            }
+        }
+        return Configuration(names: parameters.map(\.name), values: values + blockParameters.map(\.defaultValue))
+    }
+
     /// The block's restriction, then the first stage that is not a sensible variant, with its prefix.
     public func restriction(_ configuration: Configuration, for problem: Problem) -> String? {
         if let reason = blockRestriction(for: problem) { return reason }

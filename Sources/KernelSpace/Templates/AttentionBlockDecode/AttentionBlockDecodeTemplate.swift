@@ -150,19 +150,6 @@ public struct AttentionBlockDecodeTemplate: StagedTemplate {
             })
     }
 
-    /// The block's configuration with each stage's searched parameters taken from that stage's own
-    /// configuration (each stage's tuned best, say), in ``stages`` order, and the block's own
-    /// parameters at their defaults (the output projection's weights loaded in place).
-    public func configuration(stages configurations: [Configuration]) -> Configuration {
-        var values: [ParameterValue] = []
-        for (index, stage) in stages.enumerated() {
-            for parameter in stage.template.parameters where !sets(index, parameter.name) {
-                values.append(configurations[index][parameter.name])
-            }
-        }
-        return Configuration(names: parameters.map(\.name), values: values + blockParameters.map(\.defaultValue))
-    }
-
     /// Multiply-accumulates of one call: both projections' and the attention's.
     public func macs(for problem: Problem) -> Int {
         let problems = problems(problem)

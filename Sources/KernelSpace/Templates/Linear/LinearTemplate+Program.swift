@@ -146,7 +146,7 @@ private struct LinearProgramBuilder {
             let loop = Stmt.loop(Loop(blockLoop[dimension], trips: blocks(dimension), kind: kind, body: body))
             guard dimension == .k, let accumulator else { return [loop] }
             if inPSUM { return [.allocate(accumulator.id), loop] + finale }
-            let whole = Access(accumulator, accumulator.shape.map { AffineRange.full($0) })
+            let whole = Access(whole: accumulator)
             return [.allocate(accumulator.id), .op(.memset(dst: whole, value: 0, engine: evict)), loop]
                 + finale
         }

@@ -51,7 +51,6 @@ struct StationaryLinearBuilder {
         let rowsPSUM = b.buffer("y_rows_psum", .psum, [columnTiles, 128], .fp32, copies: 2)
         let rows = b.buffer("y_rows", .sbuf, [columnTiles, 128], dtype, copies: 2)
         let (block, column, kt) = (b.variable("nb"), b.variable("j"), b.variable("kt"))
-        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
 
         var prologue: [Stmt] = []
         var normalise: [Stmt] = []
@@ -61,8 +60,8 @@ struct StationaryLinearBuilder {
             let gammaT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
             let ones = b.buffer("ones", .sbuf, [128, 128], .fp32)
             prologue = [
-                .allocate(gammaT.id), .op(.dma(dst: whole(gammaT), src: whole(gamma), queue: 1)),
-                .allocate(ones.id), .op(.memset(dst: whole(ones), value: 1, engine: .gpsimd)),
+                .allocate(gammaT.id), .op(.dma(dst: Access(whole: gammaT), src: Access(whole: gamma), queue: 1)),
+                .allocate(ones.id), .op(.memset(dst: Access(whole: ones), value: 1, engine: .gpsimd)),
             ]
             let (statements, normalised) = Self.normalise(
                 &b, xT, gammaT: gammaT, ones: ones, hidden: k, epsilon: normEpsilon)
@@ -98,13 +97,14 @@ struct StationaryLinearBuilder {
                 .allocate(yT.id),
                 .op(
                     KernelIdioms.eviction(
-                        dst: whole(yT), src: whole(products), function: shape.activation.function, engine: evict)),
-                .allocate(rowsPSUM.id), .op(.transpose(dst: whole(rowsPSUM), src: whole(yT))),
-                .allocate(rows.id), .op(.copy(dst: whole(rows), src: whole(rowsPSUM), engine: .vector)),
+                        dst: Access(whole: yT), src: Access(whole: products), function: shape.activation.function,
+                        engine: evict)),
+                .allocate(rowsPSUM.id), .op(.transpose(dst: Access(whole: rowsPSUM), src: Access(whole: yT))),
+                .allocate(rows.id), .op(.copy(dst: Access(whole: rows), src: Access(whole: rowsPSUM), engine: .vector)),
                 .op(
                     .dma(
                         dst: Access(y, [.full(1), AffineRange(start: .term(block, extent), size: extent)]),
-                        src: whole(rows), queue: 2)),
+                        src: Access(whole: rows), queue: 2)),
             ]
         let body: [Stmt] =
             Self.loadX(into: xT, from: x, tiles: tiles, &b) + normalise + [
@@ -120,15 +120,16 @@ struct StationaryLinearBuilder {
     /// (interleaved), or loaded as `K/128` rows of 128 and transposed on TensorE (tiles).
     private static func loadX(into xT: BufferDecl, from x: BufferDecl, tiles: Bool, _ b: inout ProgramBuilder) -> [Stmt]
     {
-        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
-        guard tiles else { return [.allocate(xT.id), .op(.dma(dst: whole(xT), src: whole(x), queue: 0))] }
+        guard tiles else {
+            return [.allocate(xT.id), .op(.dma(dst: Access(whole: xT), src: Access(whole: x), queue: 0))]
+        }
         let kTiles = xT.shape[1]
         let rows = b.buffer("x_rows", .sbuf, [kTiles, 128], xT.dtype)
         let flipped = b.buffer("x_t_psum", .psum, [128, kTiles], .fp32)
         return [
-            .allocate(rows.id), .op(.dma(dst: whole(rows), src: whole(x), queue: 0)),
-            .allocate(flipped.id), .op(.transpose(dst: whole(flipped), src: whole(rows))),
-            .allocate(xT.id), .op(.copy(dst: whole(xT), src: whole(flipped), engine: .vector)),
+            .allocate(rows.id), .op(.dma(dst: Access(whole: rows), src: Access(whole: x), queue: 0)),
+            .allocate(flipped.id), .op(.transpose(dst: Access(whole: flipped), src: Access(whole: rows))),
+            .allocate(xT.id), .op(.copy(dst: Access(whole: xT), src: Access(whole: flipped), engine: .vector)),
         ]
     }
 
@@ -137,7 +138,7 @@ struct StationaryLinearBuilder {
     private static func loadW(
         into tile: BufferDecl, from w: BufferDecl, columns: AffineRange, tiles: Bool, _ b: inout ProgramBuilder
     ) -> [Stmt] {
-        let whole = Access(tile, tile.shape.map { AffineRange.full($0) })
+        let whole = Access(whole: tile)
         guard tiles else { return [.op(.dma(dst: whole, src: Access(w, [.full(w.shape[0]), columns]), queue: 1))] }
         let kt = b.variable("wk")
         let dst = Access(tile, [.full(128), .index(.term(kt)), .full(columns.size)])
@@ -157,27 +158,34 @@ struct StationaryLinearBuilder {
         let scale = b.buffer("x_inverse_rms", .sbuf, [128, 1], .fp32)
         let scaled = b.buffer("x_scaled", .sbuf, [128, kTiles], .bf16)
         let normalised = b.buffer("x_normalised", .sbuf, [128, kTiles], .bf16)
-        func whole(_ buffer: BufferDecl) -> Access { Access(buffer, buffer.shape.map { AffineRange.full($0) }) }
         let statements: [Stmt] =
             [
                 .allocate(squares.id), .allocate(partial.id),
-                .op(.activation(dst: whole(squares), src: whole(xT), function: .square, reduce: whole(partial))),
+                .op(
+                    .activation(
+                        dst: Access(whole: squares), src: Access(whole: xT), function: .square,
+                        reduce: Access(whole: partial))),
                 .allocate(total.id),
                 .op(
                     .matmul(
-                        dst: whole(total), stationary: whole(ones), moving: whole(partial), accumulation: .overwrite)),
+                        dst: Access(whole: total), stationary: Access(whole: ones), moving: Access(whole: partial),
+                        accumulation: .overwrite)),
                 .allocate(scale.id),
-            ] + KernelIdioms.inverseRMS(into: whole(scale), sumOfSquares: whole(total), count: hidden, epsilon: epsilon)
+            ]
+            + KernelIdioms.inverseRMS(
+                into: Access(whole: scale), sumOfSquares: Access(whole: total), count: hidden, epsilon: epsilon)
             + [
                 .allocate(scaled.id),
                 .op(
                     .tensorScalar(
-                        dst: whole(scaled), src: whole(xT), steps: [ScalarStep(.multiply, .perPartition(whole(scale)))],
+                        dst: Access(whole: scaled), src: Access(whole: xT),
+                        steps: [ScalarStep(.multiply, .perPartition(Access(whole: scale)))],
                         engine: .vector)),
                 .allocate(normalised.id),
                 .op(
                     .tensorTensor(
-                        dst: whole(normalised), a: whole(scaled), b: whole(gammaT), op: .multiply, engine: .vector)),
+                        dst: Access(whole: normalised), a: Access(whole: scaled), b: Access(whole: gammaT),
+                        op: .multiply, engine: .vector)),
             ]
         return (statements, normalised)
     }

@@ -41,12 +41,15 @@ import Testing
         #expect(start != untuned[0])
     }
 
-    @Test func aTemplateThatIsNotABlockHasNoStart() throws {
+    @Test func aTemplateThatIsNotABlockOrAStrategyThatIsNotGuidedHasNoStart() throws {
         let linear = LinearTemplate()
         let driver = Driver(
             backend: ModelBackend(slots: 2), cache: try TimingCache(path: temporaryPath("cache.sqlite")))
         let request = TuneRequest(
             space: SearchSpace(linear), problem: try linear.parseProblem("M=1,K=2048,N=768"), target: .trn2)
         #expect(try driver.starts(for: request).isEmpty)
+        var random = self.request(try block.parseProblem("H=256,S=200,heads=4,kv_heads=1,d=64"))
+        random.strategy = .random
+        #expect(try driver.starts(for: random).isEmpty)
     }
 }

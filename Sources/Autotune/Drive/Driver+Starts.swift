@@ -5,13 +5,15 @@ extension Driver {
     /// the performance model (the first proposal of a `guided` search of the stage alone), and,
     /// when this driver's cache holds variants of a stage's own problem, the block with those
     /// stages at their fastest instead; the block's own parameters at their defaults. None for a
-    /// template that is not a block.
+    /// template that is not a block, or a strategy that does not start from them (only `guided`,
+    /// and `auto`, which is `guided`, do).
     ///
     /// A random sample of a block's space (the product of its stages') rarely holds a point good
     /// in every stage; the stages tuned alone are starts the search climbs from. A climb ends
     /// where its start leads it, so both starts are climbed.
     func starts(for request: TuneRequest) throws(AutotuneError) -> [Configuration] {
-        guard let template = request.space.template as? any StagedTemplate,
+        guard request.strategy == .guided || request.strategy == .auto,
+            let template = request.space.template as? any StagedTemplate,
             template.blockRestriction(for: request.problem) == nil
         else { return [] }
         var predicted: [Configuration] = []

@@ -283,21 +283,25 @@ enum StrategyBenchmark {
 
     /// Each of Kernel Tuner's `strategies` replayed on the cache at `cache`, seeds 1 to `seeds`: one
     /// `bench/kt_strategies.py` process per strategy (each runs on one core), as many at once as
-    /// there are cores; each strategy's runs, or why it has none. Traces are written beside the
-    /// cache (`NAME-STRATEGY-traces.json` for `NAME.json`).
+    /// there are cores; each strategy's runs, or why it has none, in the order of `strategies`.
+    /// Traces are written beside the cache (`NAME-STRATEGY-traces.json` for `NAME.json`).
     static func kernelTunerTraces(python: String, cache: String, strategies: [String], seeds: Int, budget: Int)
-        -> [String: Result<[[Double]], ReplayFailure>]
+        -> [(strategy: String, outcome: Result<[[Double]], ReplayFailure>)]
     {
-        let outcomes = UnsafeMutableBufferPointer<Result<[[Double]], ReplayFailure>>.allocate(
-            capacity: strategies.count)
-        outcomes.initialize(repeating: .failure(ReplayFailure(reason: "not run")))
-        defer { outcomes.deallocate() }
-        nonisolated(unsafe) let shared = outcomes
-        DispatchQueue.concurrentPerform(iterations: strategies.count) { index in
-            shared[index] = replay(
-                python: python, cache: cache, strategy: strategies[index], seeds: seeds, budget: budget)
+        let outcomes = inParallel(strategies.count) { index in
+            replay(python: python, cache: cache, strategy: strategies[index], seeds: seeds, budget: budget)
         }
-        return Dictionary(uniqueKeysWithValues: zip(strategies, outcomes))
+        return Array(zip(strategies, outcomes))
+    }
+
+    /// `body` of 0 ..< `count` on all cores, the results in index order.
+    static func inParallel<Value>(_ count: Int, _ body: @Sendable (Int) -> Value) -> [Value] {
+        let results = UnsafeMutableBufferPointer<Value?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        nonisolated(unsafe) let shared = results
+        DispatchQueue.concurrentPerform(iterations: count) { shared[$0] = body($0) }
+        return results.map { $0! }
     }
 
     /// One of Kernel Tuner's strategies replayed on the cache at `cache` in a process of its own.
@@ -336,14 +340,9 @@ enum StrategyBenchmark {
     static func traces(_ strategy: Strategy, truth: GroundTruth, budget: Int, seeds: Int, guide: LatencyGuide)
         -> [[Double]]
     {
-        let runs = UnsafeMutableBufferPointer<[Double]>.allocate(capacity: seeds)
-        runs.initialize(repeating: [])
-        defer { runs.deallocate() }
-        nonisolated(unsafe) let shared = runs
-        DispatchQueue.concurrentPerform(iterations: seeds) { index in
-            shared[index] = trace(strategy, truth: truth, budget: budget, seed: UInt64(index + 1), guide: guide)
+        inParallel(seeds) { index in
+            trace(strategy, truth: truth, budget: budget, seed: UInt64(index + 1), guide: guide)
         }
-        return Array(runs)
     }
 
     /// One run of an nkitune strategy against the ground truth: the latencies of the valid

@@ -90,10 +90,8 @@ struct GuidedSearch: BookkeepingSearch {
     mutating func start(from configurations: [Configuration]) {
         for configuration in configurations {
             guard let point = book.exactPoint(configuration), predictions[point] == nil, !book.wasProposed(point),
-                book.isValid(point), let predicted = guide.predict(book.configuration(point))
+                book.isValid(point), let predicted = pooled(point)
             else { continue }
-            predictions[point] = predicted
-            pool.append((point, predicted))
             climb(from: (point, predicted), pairs: true)
         }
     }
@@ -102,11 +100,7 @@ struct GuidedSearch: BookkeepingSearch {
     private mutating func grow() {
         let wanted = min(chunk, Self.poolLimit - pool.count)
         chunk = min(2 * chunk, Self.poolLimit)
-        for point in book.drawCandidates(upTo: wanted, work: 40 * wanted) {
-            guard let predicted = guide.predict(book.configuration(point)) else { continue }
-            predictions[point] = predicted
-            pool.append((point, predicted))
-        }
+        for point in book.drawCandidates(upTo: wanted, work: 40 * wanted) { pooled(point) }
         climb()
     }
 
@@ -168,10 +162,16 @@ struct GuidedSearch: BookkeepingSearch {
         guard spent < Self.climbLimit, predictions[point] == nil, !book.wasProposed(point), book.isValid(point)
         else { return }
         spent += 1
-        guard let predicted = guide.predict(book.configuration(point)) else { return }
+        if let predicted = pooled(point), predicted < next.predicted { next = (point, predicted) }
+    }
+
+    /// Predicts `point` and adds it to the pool; nil (and not pooled) when it cannot run.
+    @discardableResult
+    private mutating func pooled(_ point: [Int]) -> Double? {
+        guard let predicted = guide.predict(book.configuration(point)) else { return nil }
         predictions[point] = predicted
         pool.append((point, predicted))
-        if predicted < next.predicted { next = (point, predicted) }
+        return predicted
     }
 
     /// Refits the guide to the fastest measurements when they stray from its predictions, then

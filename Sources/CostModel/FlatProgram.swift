@@ -23,29 +23,34 @@ struct FlatProgram {
     /// Top-level nodes.
     var root: Range<Int> = 0..<0
     let buffers: [BufferDecl]
-    /// HBM tensors whose reads wait for earlier writes: chained stages' intermediates, and
-    /// arguments the program updates in place.
+    /// HBM tensors whose reads wait for earlier writes: chained stages' intermediates, arguments
+    /// the program updates in place, and the tensors core barriers name.
     let orderedHBM: Set<Int>
     let variableCount: Int
     /// Physical cores that run the program, and the variable holding each one's index.
     let cores: Int
     let coreVariable: Int?
 
-    /// The top-level nodes between barriers: every core finishes one phase before any starts the next.
-    var phases: [Range<Int>] {
-        var phases: [Range<Int>] = []
+    /// The top-level nodes between barriers, each with the buffer of the barrier that ends it (nil
+    /// for the last).
+    var phases: [(nodes: Range<Int>, barrier: Int?)] {
+        var phases: [(nodes: Range<Int>, barrier: Int?)] = []
         var start = root.lowerBound
         for index in root where nodes[index].kind == .barrier {
-            phases.append(start..<index)
+            phases.append((start..<index, nodes[index].value))
             start = index + 1
         }
-        phases.append(start..<root.upperBound)
+        phases.append((start..<root.upperBound, nil))
         return phases
     }
 
     init(_ program: KernelProgram, target: Target) {
         buffers = program.buffers
+        let barriers = program.body.compactMap { statement -> Int? in
+            if case .barrier(let id) = statement { id } else { nil }
+        }
         orderedHBM = program.updatedInputs.union(program.buffers.filter { $0.role == .intermediate }.map(\.id))
+            .union(barriers)
         variableCount = program.loopVariables.count
         cores = program.cores
         coreVariable = program.coreVariable

@@ -25,8 +25,6 @@ struct SimulationState {
     private var readEnd: [Double]
     /// When the last instruction so far finishes.
     private(set) var end: Double = 0
-    /// No instruction starts before this: the release of the last core barrier.
-    private var floor: Double = 0
     /// Cores moving data at once through the HBM stack they share.
     private let activeCores: Int
     private var dmaBytes = 0
@@ -107,7 +105,7 @@ struct SimulationState {
         instructions += 1
         // Reads wait for the writes of their regions; a write waits for the readers of the copy it
         // overwrites. Writes to one copy need no order among themselves (they fill disjoint tiles).
-        var ready = floor
+        var ready = 0.0
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { ready = max(ready, writeEnd[cell]) }
         }
@@ -263,9 +261,21 @@ struct SimulationState {
         return (start, finish)
     }
 
-    /// Holds every engine and queue until `time`: the cores leave a barrier together.
-    mutating func release(at time: Double) {
-        floor = max(floor, time)
+    /// When this core's GpSimd reaches a barrier on `buffer`: its earlier GpSimd instructions and
+    /// its writes to the buffer are done.
+    func barrierArrival(on buffer: Int) -> Double {
+        let cells = cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer])
+        return cells.reduce(laneFree[3]) { max($0, writeEnd[$1]) }
+    }
+
+    /// Leaves a barrier on `buffer` at `time`: GpSimd ran it until then, and later reads and writes
+    /// of the buffer wait for it.
+    mutating func leaveBarrier(on buffer: Int, at time: Double) {
+        laneFree[3] = max(laneFree[3], time)
+        for cell in cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer]) {
+            writeEnd[cell] = max(writeEnd[cell], time)
+            readEnd[cell] = max(readEnd[cell], time)
+        }
         end = max(end, time)
     }
 

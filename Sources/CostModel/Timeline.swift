@@ -35,20 +35,23 @@ public enum Timeline {
             state.run(flat.root, environment)
             return (state.report(), state.events)
         }
-        // One timeline per core; after each phase every core waits for the slowest and the barrier.
+        // One timeline per core. A barrier runs on each core's GpSimd queue once that core's writes
+        // to the barrier's tensor are done; all leave it together, and only GpSimd's later
+        // instructions and the later accesses of that tensor wait for it.
         var states = (0..<flat.cores).map { core in
             SimulationState(flat, target: target, recording: recording && core == 0)
         }
-        let phases = flat.phases
-        for (number, phase) in phases.enumerated() {
+        for (phase, barrier) in flat.phases {
             for core in states.indices {
                 environment.update(repeating: 0)
                 environment[coreVariable] = core
                 states[core].run(phase, environment)
             }
-            guard number < phases.count - 1 else { break }
-            let release = (states.map(\.end).max() ?? 0) + target.coreBarrierLatency
-            for core in states.indices { states[core].release(at: release) }
+            guard let barrier else { break }
+            let arrival = states.map { $0.barrierArrival(on: barrier) }.max() ?? 0
+            for core in states.indices {
+                states[core].leaveBarrier(on: barrier, at: arrival + target.coreBarrierLatency)
+            }
         }
         return (CostReport(combining: states.map { $0.report() }), states[0].events)
     }

@@ -5,9 +5,10 @@ import Testing
 /// Kernels on the two physical cores of a logical core: the programs, the interpreter's race
 /// check, the resource check and the emitted source.
 @Suite struct CoreSplitTests {
-    /// Core `c` copies half `c` of `x` through SBUF into `scratch`; with `barrier`, each core then
-    /// reads the other core's half of `scratch` into its half of `y` (y = x with halves swapped).
-    func exchange(barrier: Bool) -> KernelProgram {
+    /// Core `c` copies half `c` of `x` through SBUF into `scratch`; each core then reads the other
+    /// core's half of `scratch` into its half of `y` (y = x with halves swapped). With `barrier`, a
+    /// barrier on `scratch` (or on `x` with `onInput`) comes between.
+    func exchange(barrier: Bool, onInput: Bool = false) -> KernelProgram {
         var b = ProgramBuilder()
         let x = b.buffer("x", .hbm, [4, 8], .fp32, role: .input(0))
         let scratch = b.buffer("scratch", .hbm, [4, 8], .fp32)
@@ -23,7 +24,7 @@ import Testing
             .op(.dma(dst: Access(tile, [rows, .full(4)]), src: Access(x, [rows, own]), queue: 0)),
             .op(.dma(dst: Access(scratch, [rows, own]), src: Access(tile, [rows, .full(4)]), queue: 0)),
         ]
-        if barrier { body.append(.barrier(scratch.id)) }
+        if barrier { body.append(.barrier(onInput ? x.id : scratch.id)) }
         body += [
             .allocate(back.id),
             .op(.dma(dst: Access(back, [rows, .full(4)]), src: Access(scratch, [rows, other]), queue: 0)),
@@ -47,7 +48,20 @@ import Testing
         #expect {
             _ = try Interpreter.run(exchange(barrier: false), inputs: [x])
         } throws: { error in
-            (error as? KernelSpaceError)?.message.contains("depend on the order its 2 cores run in") == true
+            (error as? KernelSpaceError)?.message
+                == "exchange_kernel: core 1 reads scratch, which core 0 writes with no barrier between"
+        }
+    }
+
+    /// `core_barrier` waits only for the writes to its `data`: a barrier on another tensor leaves
+    /// the exchange through `scratch` unordered.
+    @Test func aBarrierOnAnotherTensorDoesNotOrderTheExchange() {
+        let x = HostTensor(shape: [4, 8], data: (0..<32).map(Float.init))
+        #expect {
+            _ = try Interpreter.run(exchange(barrier: true, onInput: true), inputs: [x])
+        } throws: { error in
+            (error as? KernelSpaceError)?.message.hasPrefix(
+                "exchange_kernel: core 0 reads scratch, which core 1 writes and no barrier since names it") == true
         }
     }
 

@@ -55,6 +55,33 @@ import Testing
         }
     }
 
+    /// `split=experts_hidden` exchanges the experts' activations, not partial sums: each core
+    /// sums every expert in slot order for its half of the columns, so it computes the one-core
+    /// program's bits, with one barrier and no accumulating DMA.
+    @Test(arguments: ["T=1,H=256,I=96,E=8,k=4,lnc=2", "T=2,H=512,I=192,E=8,k=4,lnc=2", "T=2,H=128,I=160,E=6,k=2,lnc=2"])
+    func exchangingActivationsComputesTheOneCoreBits(problemText: String) throws {
+        let template = try #require(catalogTemplate("expert-mlp-decode"))
+        let space = SearchSpace(template)
+        let problem = try template.parseProblem(problemText)
+        for accumulator in ["fp32", "bf16"] {
+            let common = "weights=stationary,down_tile=256,bufs=2,acc_dtype=\(accumulator),split="
+            let exchanging = try space.parse(common + "experts_hidden")
+            #expect(template.restriction(exchanging, for: problem) == nil)
+            let program = template.program(for: problem, configuration: exchanging)
+            var accumulates = 0
+            program.forEachInstruction { instruction, _ in
+                if case .dmaAdd = instruction { accumulates += 1 }
+            }
+            let barriers = program.body.filter { if case .barrier = $0 { true } else { false } }.count
+            #expect(program.cores == 2 && barriers == 1 && accumulates == 0, "\(problemText) \(exchanging.key)")
+            let verdict = NumericCheck.bitExact(
+                template, problem: problem, configuration: exchanging, reference: try space.parse(common + "none"))
+            #expect(verdict.exact, "\(problemText) \(exchanging.key): \(verdict.reason ?? "")")
+        }
+        let moving = try space.parse("weights=moving,split=experts_hidden")
+        #expect(template.restriction(moving, for: problem) == "split=experts_hidden needs weights=stationary")
+    }
+
     @Test func stationaryWeightsLoadEachExpertsGateUpInOneDMA() throws {
         let template = try #require(catalogTemplate("expert-mlp-decode"))
         let problem = try template.parseProblem("T=1,H=2048,I=192,E=128,k=8")

@@ -153,13 +153,13 @@ import Testing
         let verdict = NumericCheck.compare(
             [layer], golden.outputs, types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
         #expect(verdict.passed, "decoder layer: \(verdict.reason ?? "")")
-        // The fused MoE block (a sampled configuration, on one core and split over two) against
+        // The fused MoE block (a sampled configuration, on one core and split over two either way) against
         // transformers' layer output; MoEBlockDecodeTests checks it bit for bit against its stages.
         let block = try #require(catalogTemplate("moe-block-decode"))
-        for (lnc, split) in [(1, "none"), (2, "experts")] {
+        for (lnc, split) in [(1, "none"), (2, "experts"), (2, "experts_hidden")] {
             let problem = try block.parseProblem("T=\(t),H=\(h),I=\(i),E=\(e),k=\(k),lnc=\(lnc)")
             let configuration = try #require(
-                validConfigurations(SearchSpace(block), problem, limit: 40, seed: 1).first {
+                validConfigurations(SearchSpace(block), problem, limit: 120, seed: 1).first {
                     $0["experts_split"] == .choice(split)
                 })
             let program = block.program(for: problem, configuration: configuration)
@@ -171,7 +171,7 @@ import Testing
                 shape: [t, h], data: zip(sums[0].data, sums[1].data).map { DType.roundToBF16($0 + $1) })
             let check = NumericCheck.compare(
                 [fused], golden.outputs, types: [.bf16], problem: Problem(names: [], values: []), tolerance: 2e-2)
-            #expect(check.passed, "moe-block-decode lnc=\(lnc): \(check.reason ?? "")")
+            #expect(check.passed, "moe-block-decode lnc=\(lnc) split=\(split): \(check.reason ?? "")")
         }
         // The last token decoded through the two fused blocks: its cache holds the earlier tokens'
         // keys and values from the chain above (its own row stale, for the attention block to

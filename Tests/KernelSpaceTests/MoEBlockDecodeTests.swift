@@ -51,6 +51,24 @@ import Testing
         if text.hasSuffix("lnc=2") { #expect(cores == [1, 2]) }
     }
 
+    /// With `experts_split=experts_hidden` the block exchanges the experts' activations between
+    /// its cores and still computes the unfused chain's bits.
+    @Test func theExchangingExpertSplitIsBitForBitTheUnfusedChain() throws {
+        let problem = try block.parseProblem("T=2,H=256,I=96,E=8,k=4,lnc=2")
+        let inputs = block.inputs(for: problem, seed: 5)
+        let configuration = try #require(
+            validConfigurations(SearchSpace(block), problem, limit: 400, seed: 6).first {
+                $0["experts_split"] == .choice("experts_hidden")
+            })
+        let program = block.program(for: problem, configuration: configuration)
+        #expect(program.cores == 2)
+        let fused = try Interpreter.run(program, inputs: inputs)
+        let chain = try unfused(problem, configuration, inputs)
+        for (got, want) in zip(fused, chain) {
+            #expect(got.data.map(\.bitPattern) == want.data.map(\.bitPattern), "\(configuration.key)")
+        }
+    }
+
     /// Names of the stages that clash in the chained kernel are made unique; the stages' outputs
     /// that later stages read become intermediates (all of them with `handoff=hbm`), declared once
     /// in the emitted source.

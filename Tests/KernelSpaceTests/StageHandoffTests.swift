@@ -14,6 +14,7 @@ import Testing
         ("T=1,H=256,I=96,E=16,k=4", oneToken + "experts_split=none"),
         ("T=1,H=512,I=192,E=8,k=4,lnc=2", oneToken + "experts_split=experts"),
         ("T=1,H=512,I=192,E=8,k=4,lnc=2", oneToken + "experts_split=none"),
+        ("T=1,H=512,I=192,E=8,k=4,lnc=2", oneToken + "experts_split=experts_hidden"),
         ("T=2,H=128,I=64,E=8,k=2,lnc=2", "norm_tile_t=32,router_tile_t=32,experts_down_tile=256,experts_split=experts"),
         ("T=3,H=256,I=96,E=16,k=4", "norm_tile_t=32,router_tile_t=32,experts_down_tile=256"),
     ])

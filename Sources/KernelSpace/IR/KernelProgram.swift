@@ -111,8 +111,9 @@ public indirect enum Stmt: Hashable, Sendable {
     /// Takes a fresh copy of an on-chip buffer (its declaration point in the emitted source).
     case allocate(Int)
     case op(Instruction)
-    /// `nisa.core_barrier` on a shared HBM buffer: every core of the program waits here until all
-    /// have arrived, so each may then read what the others wrote to the buffer. Only at the top
+    /// `nisa.core_barrier` on a shared HBM buffer: once every core's writes to the buffer are
+    /// done, each may read what the others wrote to it. It orders that buffer only: a core reading
+    /// another core's writes to any other tensor needs a barrier on that tensor. Only at the top
     /// level of a program that runs on several cores.
     case barrier(Int)
 }

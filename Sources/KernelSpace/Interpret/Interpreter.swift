@@ -58,13 +58,16 @@ public enum Interpreter {
         _ program: KernelProgram, inputs: [HostTensor], coreOrder: [Int]
     ) throws(KernelSpaceError) -> (outputs: [HostTensor], inputs: [HostTensor]) {
         var machine = Machine(program: program)
+        if program.cores > 1 { machine.crossCore = CrossCoreWrites(program) }
         for (decl, tensor) in zip(program.inputs, inputs) {
             machine.storage[decl.id] = tensor.data.map(decl.dtype.round)
         }
         let onChip = program.buffers.filter { $0.memory != .hbm }.map(\.id)
         var coreStorage = [[[Float]]](repeating: onChip.map { machine.storage[$0] }, count: program.cores)
-        for phase in program.phases {
+        for (number, phase) in program.phases.enumerated() {
+            machine.crossCore?.phase = number
             for core in coreOrder {
+                machine.crossCore?.core = core
                 for (slot, id) in onChip.enumerated() { machine.storage[id] = coreStorage[core][slot] }
                 var environment = [Int](repeating: 0, count: program.loopVariables.count)
                 if let variable = program.coreVariable { environment[variable] = core }
@@ -103,6 +106,8 @@ struct Machine {
     let program: KernelProgram
     var storage: [[Float]]
     let strides: [[Int]]
+    /// On several cores: who wrote each HBM element, to refuse a read no barrier orders.
+    var crossCore: CrossCoreWrites?
 
     init(program: KernelProgram) {
         self.program = program
@@ -248,6 +253,28 @@ struct Machine {
         }
     }
 
+    /// Checks a DMA's HBM reads against the other cores' writes, then records its HBM write.
+    private mutating func order(_ instruction: Instruction, _ dst: View, _ environment: [Int]) throws(KernelSpaceError)
+    {
+        let source: Access
+        switch instruction {
+        case .dma(_, let src, _), .dmaTranspose(_, let src, _): source = src
+        case .dmaAdd(let destination, let src, _):
+            source = src
+            if crossCore?.tracks(destination.buffer) == true {
+                try crossCore?.checkRead(dst, of: destination.buffer, in: program)
+            }
+        default: return
+        }
+        if crossCore?.tracks(source.buffer) == true {
+            try crossCore?.checkRead(view(source, environment), of: source.buffer, in: program)
+        }
+        let target = instruction.destination.buffer
+        if program.buffers[target].memory == .hbm {
+            crossCore?.recordWrite(dst, to: target, count: storage[target].count)
+        }
+    }
+
     private func name(_ access: Access) -> String { program.buffers[access.buffer].name }
 
     private func requireSameShape(_ a: View, _ b: View, _ what: String) throws(KernelSpaceError) {
@@ -261,6 +288,7 @@ struct Machine {
         let dst = try view(instruction.destination, environment)
         if dst.isEmpty { return }
         let target = instruction.destination.buffer
+        if crossCore != nil { try order(instruction, dst, environment) }
         switch instruction {
         case .dma(_, let src, _), .copy(_, let src, _):
             let source = try view(src, environment)

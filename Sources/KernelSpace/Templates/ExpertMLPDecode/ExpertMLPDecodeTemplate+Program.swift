@@ -1,6 +1,11 @@
 extension ExpertMLPDecodeTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        if configuration[Self.split] == .expertsHidden {
+            var builder = StationaryExpertBuilder(
+                shape: ExpertShape(problem), configuration: configuration, partial: false)
+            return builder.buildExchange()
+        }
         // Split over the cores, each core sums half of each token's choices into its own partial
         // sum; the cores then add them.
         let split = configuration[Self.split] == .experts

@@ -29,7 +29,9 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
     static let accumulatorType = ChoiceKey<AccumulatorType>(
         "acc_dtype", [.fp32, .bf16], default: .fp32, "type of the sum over experts")
     static let split = CoreSharing.split(
-        [.experts], "how the cores share the experts: none, or k/2 each with the two partial sums added through HBM")
+        [.experts, .expertsHidden],
+        "how the cores share the experts: none; k/2 each with the two partial sums added through HBM (experts); "
+            + "gate/up of k/2 each, then every down projection for half of H each (experts_hidden)")
 
     /// The problem's dimensions and options, in order.
     public var problemFields: [ProblemField] { ExpertShape.fields + [CoreSharing.lnc.field] }
@@ -78,9 +80,19 @@ public struct ExpertMLPDecodeTemplate: KernelTemplate {
         }
         let split = configuration[Self.split]
         if let reason = CoreSharing.restriction(split, problem) { return reason }
-        if split == .experts && k % 2 != 0 { return "split=experts needs an even k (k=\(k))" }
+        if split != .none && k % 2 != 0 { return "split=\(split.rawValue) needs an even k (k=\(k))" }
         if split == .experts && hidden % 2 != 0 {
             return "split=experts adds the partial sums by halves of H=\(hidden)"
+        }
+        if split == .expertsHidden {
+            if configuration[Self.weights] != .stationary { return "split=experts_hidden needs weights=stationary" }
+            if hidden % 2 != 0 || (hidden / 2 > 128 && hidden / 2 % 128 != 0) {
+                return
+                    "split=experts_hidden lays half of H=\(hidden) on partitions: H/2 must be at most 128 or a multiple of 128"
+            }
+            if k * max(1, hidden / 256) > 512 {
+                return "split=experts_hidden keeps k x H/256 = \(k * (hidden / 256)) down sums in one PSUM bank (512)"
+            }
         }
         let downTile = configuration[Self.downTile]
         if configuration[Self.weights] == .stationary {

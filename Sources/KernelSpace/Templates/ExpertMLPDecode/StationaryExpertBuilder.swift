@@ -20,7 +20,7 @@ struct StationaryExpertBuilder {
     /// The running core's index when the cores add their bf16 sums themselves
     /// (``accumulatesAcrossCores``): set by ``build()``, for ``KernelProgram/spread(over:slicing:coreVariable:)``.
     private(set) var core: LoopVar?
-    private var b = ProgramBuilder()
+    var b = ProgramBuilder()
 
     init(shape: ExpertShape, configuration: Configuration, partial: Bool) {
         self.shape = shape
@@ -28,7 +28,7 @@ struct StationaryExpertBuilder {
         self.partial = partial
     }
 
-    private typealias Key = ExpertMLPDecodeTemplate
+    typealias Key = ExpertMLPDecodeTemplate
 
     /// Whether the cores of a split add their sums into the output themselves: each stores its
     /// half of the hidden columns, and after a barrier adds its sum of the other half into the
@@ -37,50 +37,49 @@ struct StationaryExpertBuilder {
     /// ``KernelProgram/summingPartials(of:engine:as:rows:)``.
     var accumulatesAcrossCores: Bool { partial && configuration[Key.accumulatorType] == .bf16 }
 
-    mutating func build() -> KernelProgram {
-        let (tokens, hidden, columns, _, k) = shape.dimensions
-        let accumulatorType = configuration[Key.accumulatorType].dtype
-        let bufs = configuration[Key.bufs]
-        let accumulating = accumulatesAcrossCores
-        let arguments = ExpertMLPDecodeArguments(
-            &b, shape: shape, partialType: partial && !accumulating ? accumulatorType : nil)
+    /// One expert's gate and up projections of a token and SiLU(gate) * up, transposed: the
+    /// buffers and loop variables, and the statements for the expert at `expertIndex`.
+    struct Activation {
+        let partitions: Int
+        let hiddenTiles: Int
+        let columnTiles: Int
+        /// `[partitions, H / partitions, T]`: the tokens in the interleaved hidden layout.
+        let xT: BufferDecl
+        /// SiLU(gate) * up of intermediate tile `it`, `[rows of the tile, 1]`.
+        let product: Access
+        /// The intermediate tile variable.
+        let it: LoopVar
+        /// Rows of intermediate tile `it` (the last is cut to what remains of I).
+        let columnRows: AffineRange
+        /// Loads the expert's `gate_up`.
+        let load: [Stmt]
+        /// Projects and leaves SiLU(gate) * up in `product`.
+        let compute: [Stmt]
+    }
+
+    /// Declares the gate/up stage of token `token` through the expert at `expertIndex`. The
+    /// product goes to `[128, I tiles]` rotating copies, or to `output` (`[128, ..., I tiles]`)
+    /// at the indices `at` between the rows and the tile.
+    mutating func activation(
+        _ arguments: ExpertMLPDecodeArguments, token: LoopVar, expertIndex: Access,
+        output: (buffer: BufferDecl, at: [AffineRange])? = nil
+    ) -> Activation {
+        let (tokens, hidden, columns, _, _) = shape.dimensions
         let partitions = min(128, hidden)
         let hiddenTiles = hidden / partitions
         let columnTiles = (columns + 127) / 128
-
-        let gateUpSB = b.buffer("gate_up_sb", .sbuf, [partitions, hiddenTiles, 2 * columns], .bf16, copies: bufs)
-        let downSB = b.buffer("down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: bufs)
+        let gateUpSB = b.buffer(
+            "gate_up_sb", .sbuf, [partitions, hiddenTiles, 2 * columns], .bf16, copies: configuration[Key.bufs])
         let projected = b.buffer("gate_up_t_psum", .psum, [128, 2 * columnTiles], .fp32, copies: 2)
         let activated = b.buffer("silu_gate_t", .sbuf, [128, columnTiles], .bf16, copies: 2)
-        let product = b.buffer("hidden_act_t", .sbuf, [128, columnTiles], .bf16, copies: 2)
-        let downT = b.buffer("down_t_psum", .psum, [partitions, hiddenTiles], .fp32, copies: 2)
-        let scaled = b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
-        let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
-        let weightRow = b.buffer("expert_weight_sb", .sbuf, [1, k], .fp32, copies: 2)
-        let ones = b.buffer("ones_row", .sbuf, [1, partitions], .fp32)
-        let broadcast = b.buffer("expert_weight_psum", .psum, [partitions, k], .fp32)
-        let weights = b.buffer("expert_weight_rows", .sbuf, [partitions, k], .fp32, copies: 2)
         let xT = b.buffer("x_t", .sbuf, [partitions, hiddenTiles, tokens], .bf16)
-        let sum = b.buffer("expert_sum_t", .sbuf, [partitions, hiddenTiles, tokens], accumulatorType)
-        let outputType = arguments.y.dtype
-        let result =
-            outputType == accumulatorType
-            ? sum : b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], outputType)
-        let (t, slot, ht, it, half, hc) = (
-            b.variable("t"), b.variable("j"), b.variable("ht"), b.variable("it"), b.variable("half"), b.variable("hc")
-        )
-        let allRows = AffineRange.full(tokens)
-        let tokenColumn = AffineRange.index(.term(t))
-        let expertIndex = Access(indexSB, [tokenColumn, .index(.term(slot))])
-        // Rows of intermediate tile `it` (the last is cut to what remains of I).
+        let (ht, it, half) = (b.variable("ht"), b.variable("it"), b.variable("half"))
         let columnLimit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-Affine.term(it, 128))
         let columnRows = AffineRange(start: .const(0), size: 128, limit: columnLimit)
-        // A token's values in the interleaved layout, and the same token's row in HBM.
-        func interleaved(_ buffer: BufferDecl) -> Access {
-            Access(buffer, [.full(partitions), .full(hiddenTiles), tokenColumn])
-        }
-        func row(_ buffer: BufferDecl) -> Access { Access(buffer, [tokenColumn, .full(hidden)]) }
-
+        let productBuffer = output?.buffer ?? b.buffer("hidden_act_t", .sbuf, [128, columnTiles], .bf16, copies: 2)
+        let product =
+            output.map { Access($0.buffer, [columnRows] + $0.at + [.index(.term(it))]) }
+            ?? Access(productBuffer, [columnRows, .index(.term(it))])
         // Gate (half 0) and up (half 1), transposed: [I tile, 1] per intermediate tile, summed
         // over the hidden tiles in PSUM.
         let gateUpColumns = AffineRange(start: .term(half, columns) + .term(it, 128), size: 128, limit: columnLimit)
@@ -89,36 +88,20 @@ struct StationaryExpertBuilder {
                 .matmul(
                     dst: Access(projected, [columnRows, .index(.term(half, columnTiles) + .term(it))]),
                     stationary: Access(gateUpSB, [.full(partitions), .index(.term(ht)), gateUpColumns]),
-                    moving: Access(xT, [.full(partitions), .index(.term(ht)), tokenColumn]),
+                    moving: Access(xT, [.full(partitions), .index(.term(ht)), .index(.term(token))]),
                     accumulation: .acrossLoops([ht.id])))
         ]
         let activatedT = Access(activated, [columnRows, .index(.term(it))])
-        let productT = Access(product, [columnRows, .index(.term(it))])
         let elementwise: [Stmt] = [
             .op(
                 .activation(dst: activatedT, src: Access(projected, [columnRows, .index(.term(it))]), function: .silu)),
             .op(
                 .tensorTensor(
-                    dst: productT, a: activatedT, b: Access(projected, [columnRows, .index(.term(it) + columnTiles)]),
-                    op: .multiply, engine: .vector)),
+                    dst: product, a: activatedT,
+                    b: Access(projected, [columnRows, .index(.term(it) + columnTiles)]), op: .multiply,
+                    engine: .vector)),
         ]
-        // The down projection, transposed: result column `hc` holds hidden rows p * H/128 + hc,
-        // summed over the intermediate tiles in PSUM.
-        let downProjection: [Stmt] = [
-            .op(
-                .matmul(
-                    dst: Access(downT, [.full(partitions), .index(.term(hc))]),
-                    stationary: Access(
-                        downSB,
-                        [
-                            columnRows, .index(.term(it)),
-                            AffineRange(start: .term(hc), size: partitions, stride: hiddenTiles),
-                        ]),
-                    moving: productT, accumulation: .acrossLoops([it.id])))
-        ]
-        let scaledAll = Access(scaled, [.full(partitions), .full(hiddenTiles)])
-        let routingWeight = Access(weights, [.full(partitions), .index(.term(slot))])
-        let expert: [Stmt] = [
+        let load: [Stmt] = [
             .allocate(gateUpSB.id),
             .op(
                 .dma(
@@ -126,47 +109,46 @@ struct StationaryExpertBuilder {
                     src: Access(arguments.gateUp, [.index(.const(0)), .full(hidden), .full(2 * columns)])
                         .offset(0, by: expertIndex),
                     queue: 1)),
-            .allocate(downSB.id),
-            .loop(
-                Loop(
-                    it, trips: columnTiles,
-                    body: [
-                        .op(
-                            .dma(
-                                dst: Access(downSB, [columnRows, .index(.term(it)), .full(hidden)]),
-                                src: ExpertProjection.downRows(
-                                    arguments.down, expertIndex: expertIndex, columnTile: it, columns: columns),
-                                queue: 2))
-                    ])),
-            .allocate(projected.id),
-            .loop(
-                Loop(
-                    half, trips: 2,
-                    body: [
-                        .loop(
-                            Loop(it, trips: columnTiles, body: [.loop(Loop(ht, trips: hiddenTiles, body: projection))]))
-                    ])),
-            .allocate(activated.id), .allocate(product.id),
-            .loop(Loop(it, trips: columnTiles, body: elementwise)),
-            .allocate(downT.id),
-            .loop(Loop(hc, trips: hiddenTiles, body: [.loop(Loop(it, trips: columnTiles, body: downProjection))])),
-            .allocate(scaled.id),
-            .op(
-                .tensorScalar(
-                    dst: scaledAll, src: Access(downT, [.full(partitions), .full(hiddenTiles)]),
-                    steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: .vector)),
-            .op(.tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: .vector)),
         ]
-        // Per token: its row in the interleaved layout, its routing weights on every partition
-        // (loaded as one row and copied onto the partitions by an fp32 matmul with a row of ones,
-        // which multiplies each by 1 exactly), then its experts.
-        let token: [Stmt] = [
-            .op(.dma(dst: interleaved(xT), src: row(arguments.x), queue: 0)),
+        let compute: [Stmt] =
+            [
+                .allocate(projected.id),
+                .loop(
+                    Loop(
+                        half, trips: 2,
+                        body: [
+                            .loop(
+                                Loop(
+                                    it, trips: columnTiles,
+                                    body: [.loop(Loop(ht, trips: hiddenTiles, body: projection))]))
+                        ])),
+                .allocate(activated.id),
+            ] + (output == nil ? [.allocate(productBuffer.id)] : []) + [
+                .loop(Loop(it, trips: columnTiles, body: elementwise))
+            ]
+        return Activation(
+            partitions: partitions, hiddenTiles: hiddenTiles, columnTiles: columnTiles, xT: xT, product: product,
+            it: it, columnRows: columnRows, load: load, compute: compute)
+    }
+
+    /// A token's routing weights on `partitions` partitions, `[partitions, k]`: the statements that
+    /// set up once, those per token, and the buffer.
+    mutating func routingWeights(_ arguments: ExpertMLPDecodeArguments, token: LoopVar, partitions: Int)
+        -> (setup: [Stmt], perToken: [Stmt], weights: BufferDecl)
+    {
+        let k = shape.k
+        let weightRow = b.buffer("expert_weight_sb", .sbuf, [1, k], .fp32, copies: 2)
+        let ones = b.buffer("ones_row", .sbuf, [1, partitions], .fp32)
+        let broadcast = b.buffer("expert_weight_psum", .psum, [partitions, k], .fp32)
+        let weights = b.buffer("expert_weight_rows", .sbuf, [partitions, k], .fp32, copies: 2)
+        // Loaded as one row and copied onto the partitions by an fp32 matmul with a row of ones,
+        // which multiplies each by 1 exactly.
+        let perToken: [Stmt] = [
             .allocate(weightRow.id),
             .op(
                 .dma(
                     dst: Access(weightRow, [.full(1), .full(k)]),
-                    src: Access(arguments.weight, [tokenColumn, .full(k)]), queue: 3)),
+                    src: Access(arguments.weight, [.index(.term(token)), .full(k)]), queue: 3)),
             .allocate(broadcast.id),
             .op(
                 .matmul(
@@ -178,22 +160,113 @@ struct StationaryExpertBuilder {
                 .copy(
                     dst: Access(weights, [.full(partitions), .full(k)]),
                     src: Access(broadcast, [.full(partitions), .full(k)]), engine: .vector)),
-            .loop(Loop(slot, trips: k, kind: .sequential, body: expert)),
         ]
-        let body: [Stmt] = [
-            .allocate(indexSB.id),
-            .op(
-                .dma(
-                    dst: Access(indexSB, [allRows, .full(k)]), src: Access(arguments.index, [allRows, .full(k)]),
-                    queue: 0)),
+        let setup: [Stmt] = [
             .allocate(ones.id),
             .op(.memset(dst: Access(ones, [.full(1), .full(partitions)]), value: 1, engine: .vector)),
-            .allocate(xT.id), .allocate(sum.id),
-            .op(
-                .memset(
-                    dst: Access(sum, [.full(partitions), .full(hiddenTiles), allRows]), value: 0, engine: .vector)),
-            .loop(Loop(t, trips: tokens, body: token)),
         ]
+        return (setup, perToken, weights)
+    }
+
+    /// One expert's down projection, transposed: `load` brings its rows, the `hidden` columns
+    /// only, into `weights`; `project` leaves in `dst` (column `hc` indexed by `column`) the
+    /// columns `p * tiles + hc` of that range (`tiles` = its size / `partitions`), summed over the
+    /// intermediate tiles in PSUM, with SiLU(gate) * up from `moving`.
+    func down(
+        _ arguments: ExpertMLPDecodeArguments, _ activation: Activation, weights: BufferDecl, expertIndex: Access,
+        hidden: AffineRange, partitions: Int, column hc: LoopVar, into dst: Access, moving: Access
+    ) -> (load: [Stmt], project: Stmt) {
+        let (it, rows, tiles) = (activation.it, activation.columnRows, hidden.size / partitions)
+        let projection: Stmt = .op(
+            .matmul(
+                dst: dst,
+                stationary: Access(
+                    weights, [rows, .index(.term(it)), AffineRange(start: .term(hc), size: partitions, stride: tiles)]),
+                moving: moving, accumulation: .acrossLoops([it.id])))
+        let copy: Stmt = .op(
+            .dma(
+                dst: Access(weights, [rows, .index(.term(it)), .full(hidden.size)]),
+                src: ExpertProjection.downRows(
+                    arguments.down, expertIndex: expertIndex, columnTile: it, columns: shape.columns, hidden: hidden),
+                queue: 2))
+        return (
+            [.allocate(weights.id), .loop(Loop(it, trips: activation.columnTiles, body: [copy]))],
+            .loop(Loop(hc, trips: tiles, body: [.loop(Loop(it, trips: activation.columnTiles, body: [projection]))]))
+        )
+    }
+
+    /// What runs once before the tokens: the expert indices loaded, the routing weights' `setup`,
+    /// the buffers `allocating` allocated and the sum `zeroing` set to zero.
+    func prologue(
+        _ arguments: ExpertMLPDecodeArguments, indices: BufferDecl, routing setup: [Stmt], allocating: [BufferDecl],
+        zeroing sum: Access
+    ) -> [Stmt] {
+        let all = [AffineRange.full(indices.shape[0]), .full(indices.shape[1])]
+        return [
+            .allocate(indices.id), .op(.dma(dst: Access(indices, all), src: Access(arguments.index, all), queue: 0)),
+        ] + setup + allocating.map { .allocate($0.id) } + [.op(.memset(dst: sum, value: 0, engine: .vector))]
+    }
+
+    mutating func build() -> KernelProgram {
+        let (tokens, hidden, _, _, k) = shape.dimensions
+        let accumulatorType = configuration[Key.accumulatorType].dtype
+        let accumulating = accumulatesAcrossCores
+        let arguments = ExpertMLPDecodeArguments(
+            &b, shape: shape, partialType: partial && !accumulating ? accumulatorType : nil)
+        let indexSB = b.buffer("expert_index_sb", .sbuf, [tokens, k], .int32)
+        let (t, slot, hc) = (b.variable("t"), b.variable("j"), b.variable("hc"))
+        let tokenColumn = AffineRange.index(.term(t))
+        let expertIndex = Access(indexSB, [tokenColumn, .index(.term(slot))])
+        let activation = activation(arguments, token: t, expertIndex: expertIndex)
+        let (partitions, hiddenTiles, columnTiles) = (
+            activation.partitions, activation.hiddenTiles, activation.columnTiles
+        )
+        let routing = routingWeights(arguments, token: t, partitions: partitions)
+        let downSB = b.buffer(
+            "down_sb", .sbuf, [128, columnTiles, hidden], .bf16, copies: configuration[Key.bufs])
+        let downT = b.buffer("down_t_psum", .psum, [partitions, hiddenTiles], .fp32, copies: 2)
+        let scaled = b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
+        let sum = b.buffer("expert_sum_t", .sbuf, [partitions, hiddenTiles, tokens], accumulatorType)
+        let outputType = arguments.y.dtype
+        let result =
+            outputType == accumulatorType
+            ? sum : b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], outputType)
+        let allRows = AffineRange.full(tokens)
+        // A token's values in the interleaved layout, and the same token's row in HBM.
+        func interleaved(_ buffer: BufferDecl) -> Access {
+            Access(buffer, [.full(partitions), .full(hiddenTiles), tokenColumn])
+        }
+        func row(_ buffer: BufferDecl) -> Access { Access(buffer, [tokenColumn, .full(hidden)]) }
+
+        let down = down(
+            arguments, activation, weights: downSB, expertIndex: expertIndex, hidden: .full(hidden),
+            partitions: partitions, column: hc, into: Access(downT, [.full(partitions), .index(.term(hc))]),
+            moving: activation.product)
+        let scaledAll = Access(scaled, [.full(partitions), .full(hiddenTiles)])
+        let routingWeight = Access(routing.weights, [.full(partitions), .index(.term(slot))])
+        let expert: [Stmt] =
+            activation.load + down.load + activation.compute + [
+                .allocate(downT.id), down.project,
+                .allocate(scaled.id),
+                .op(
+                    .tensorScalar(
+                        dst: scaledAll, src: Access(downT, [.full(partitions), .full(hiddenTiles)]),
+                        steps: [ScalarStep(.multiply, .perPartition(routingWeight))], engine: .vector)),
+                .op(
+                    .tensorTensor(dst: interleaved(sum), a: interleaved(sum), b: scaledAll, op: .add, engine: .vector)),
+            ]
+        // Per token: its row in the interleaved layout, its routing weights on every partition,
+        // then its experts.
+        let token: [Stmt] =
+            [.op(.dma(dst: interleaved(activation.xT), src: row(arguments.x), queue: 0))] + routing.perToken + [
+                .loop(Loop(slot, trips: k, kind: .sequential, body: expert))
+            ]
+        let body =
+            prologue(
+                arguments, indices: indexSB, routing: routing.setup, allocating: [activation.xT, sum],
+                zeroing: Access(sum, [.full(partitions), .full(hiddenTiles), allRows])) + [
+                .loop(Loop(t, trips: tokens, body: token))
+            ]
         var store: [Stmt] = []
         if result.id != sum.id {
             store = [

@@ -14,10 +14,12 @@
 /// expert indices. Every stage
 /// rounds exactly where it does alone, so the block's output is bit for bit the unfused chain's.
 /// Its parameters are the stages' own, prefixed (`norm_`, `router_`, `experts_`), and `handoff`.
-/// On two cores (`lnc=2`, `experts_split=experts`) the norm and router run on both cores, each on
-/// its own copy of their outputs (both write the same residual sum out), and the experts split as
-/// in ``ExpertMLPDecodeTemplate`` (with stationary weights and bf16 sums, each core adds its sum
-/// into the other's half of the output by an accumulating DMA).
+/// On two cores (`lnc=2`, `experts_split` other than `none`) the norm and router run on both
+/// cores, each on its own copy of their outputs (both write the same residual sum out), and the
+/// experts split as in ``ExpertMLPDecodeTemplate``: by experts with partial sums (with stationary
+/// weights and bf16 sums, each core adds its sum into the other's half of the output by an
+/// accumulating DMA), or by experts for gate/up and by hidden columns for the down projection
+/// (`experts_hidden`), the cores exchanging activations instead of sums.
 ///
 /// Arguments: `x [T, H]` (the attention block's output), `residual [T, H]`, `norm_weight [1, H]`,
 /// `router_weight [H, E]`, `gate_up [E, H, 2I]`, `down [E, I, H]`. Outputs: `residual_sum [T, H]`

@@ -20,6 +20,10 @@ public enum CoreSplit: String, ParameterChoice {
     case heads
     /// Each core runs its half of the selected experts; partial sums meet in HBM.
     case experts
+    /// Each core projects gate and up for its half of the selected experts; the activations meet
+    /// in HBM, and each core then runs every expert's down projection for its half of the hidden
+    /// columns, so no partial sums are added.
+    case expertsHidden = "experts_hidden"
     /// Each core runs its half of the expert blocks (nki-library's `shard_on_block`); partial sums
     /// meet in HBM.
     case blocks

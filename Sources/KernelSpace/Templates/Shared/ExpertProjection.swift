@@ -184,13 +184,16 @@ struct ExpertProjection {
             ]
     }
 
-    /// The expert's `down` rows of intermediate tile `columnTile` (up to 128, all H columns), the
-    /// start offset by the run-time expert index.
-    static func downRows(_ down: BufferDecl, expertIndex: Access, columnTile: LoopVar, columns: Int) -> Access {
+    /// The expert's `down` rows of intermediate tile `columnTile` (up to 128; the `hidden` columns,
+    /// all by default), the start offset by the run-time expert index.
+    static func downRows(
+        _ down: BufferDecl, expertIndex: Access, columnTile: LoopVar, columns: Int, hidden: AffineRange? = nil
+    ) -> Access {
         let start = Affine.term(columnTile, 128)
         let limit: Affine? = columns % 128 == 0 ? nil : .const(columns) + (-start)
         return Access(
-            down, [.index(.const(0)), AffineRange(start: start, size: 128, limit: limit), .full(down.shape[2])]
+            down,
+            [.index(.const(0)), AffineRange(start: start, size: 128, limit: limit), hidden ?? .full(down.shape[2])]
         )
         .offset(0, by: expertIndex)
     }

@@ -26,6 +26,8 @@ struct GuidedSearch: BookkeepingSearch {
     static let refitThreshold = 0.02
     /// Predictions a hill climb from the pool's best may spend after each chunk.
     static let climbLimit = 2048
+    /// Restriction checks one climb's repairs of refused moves spend at most.
+    static let repairChecks = 50_000
 
     private(set) var book: ProposalBook
     private var guide: LatencyGuide
@@ -38,12 +40,22 @@ struct GuidedSearch: BookkeepingSearch {
     private var predictions: [[Int]: Double] = [:]
     /// Positions of a fused block's own parameters (not a stage's).
     private let blockPositions: Set<Int>
+    private let repair: MoveRepair
+    /// Per parameter, the other parameters of its stage (of the template, when it is not a fused
+    /// block): those a repaired move is polished over.
+    private let companions: [[Int]]
+    /// Rounds of single moves that polish a repaired move.
+    static let polishRounds = 3
 
     init(space: SearchSpace, problem: Problem, budget: Int?, seed: UInt64, guide: LatencyGuide) {
         book = ProposalBook(space: space, problem: problem, budget: budget, seed: seed)
         self.guide = guide
         let blockNames = Set((space.template as? any StagedTemplate)?.blockParameters.map(\.name) ?? [])
         blockPositions = Set(space.parameters.indices.filter { blockNames.contains(space.parameters[$0].name) })
+        repair = MoveRepair(space: space, problem: problem)
+        let prefixes = (space.template as? any StagedTemplate)?.stages.map(\.prefix) ?? []
+        let stage = space.parameters.map { parameter in prefixes.firstIndex { parameter.name.hasPrefix($0) } ?? -1 }
+        companions = stage.indices.map { index in stage.indices.filter { $0 != index && stage[$0] == stage[index] } }
         residuals = space.parameters.map {
             [(sum: Double, count: Double)](repeating: (0, 0), count: $0.domain.values.count)
         }
@@ -118,10 +130,13 @@ struct GuidedSearch: BookkeepingSearch {
     /// tries two at once: a move the restrictions refuse with each second move that makes it
     /// valid (a weight operand and the contraction order it allows), and a move of a fused
     /// block's own parameter (how its stages hand over) with each single move of the rest, and
-    /// goes on from the best pair if it is faster.
+    /// goes on from the best pair if it is faster. A refused move that no second move makes
+    /// valid is also tried as ``MoveRepair`` leaves it and ``polish(_:moved:_:)`` improves it,
+    /// until the climb's repairs have spent ``repairChecks`` restriction checks.
     private mutating func climb(from start: (point: [Int], predicted: Double), pairs: Bool) {
         var best = start
         var spent = 0
+        var checks = 0
         var pairing = false
         while spent < Self.climbLimit {
             var next = best
@@ -133,13 +148,23 @@ struct GuidedSearch: BookkeepingSearch {
                         consider(point, &next, &spent)
                         continue
                     }
-                    guard blockPositions.contains(index) || !book.isValid(point) else { continue }
+                    let refused = !book.isValid(point)
+                    guard blockPositions.contains(index) || refused else { continue }
+                    var paired = false
                     for other in point.indices where other != index {
                         for second in 0..<book.domainSizes[other] where second != point[other] {
                             var pair = point
                             pair[other] = second
+                            paired = paired || book.isValid(pair)
                             consider(pair, &next, &spent)
                         }
+                    }
+                    if refused && !paired,
+                        let repaired = repair.repaired(
+                            point, keeping: index, checks: &checks, limit: Self.repairChecks),
+                        let polished = polish(repaired, moved: index, &spent), polished.predicted < next.predicted
+                    {
+                        next = polished
                     }
                 }
             }
@@ -152,6 +177,31 @@ struct GuidedSearch: BookkeepingSearch {
                 pairing = true
             }
         }
+    }
+
+    /// A repaired point, pooled, then moved by the best single move of its stage's other
+    /// parameters while one is faster (at most ``polishRounds`` times): a repair leaves those as
+    /// they were (a weight operand's buffer count, say), so it is judged at its best nearby, not
+    /// as it lands. Nil when the point was predicted or proposed before or cannot run.
+    private mutating func polish(_ start: [Int], moved: Int, _ spent: inout Int) -> (point: [Int], predicted: Double)? {
+        guard spent < Self.climbLimit, predictions[start] == nil, !book.wasProposed(start),
+            let predicted = pooled(start)
+        else { return nil }
+        spent += 1
+        var best = (point: start, predicted: predicted)
+        for _ in 0..<Self.polishRounds {
+            var next = best
+            for index in companions[moved] {
+                for value in 0..<book.domainSizes[index] where value != best.point[index] {
+                    var point = best.point
+                    point[index] = value
+                    consider(point, &next, &spent)
+                }
+            }
+            guard next.point != best.point else { break }
+            best = next
+        }
+        return best
     }
 
     /// Predicts and pools `point` unless the climb's predictions are spent, it was predicted or

@@ -46,11 +46,8 @@ struct FlatProgram {
 
     init(_ program: KernelProgram, target: Target) {
         buffers = program.buffers
-        let barriers = program.body.compactMap { statement -> Int? in
-            if case .barrier(let id) = statement { id } else { nil }
-        }
         orderedHBM = program.updatedInputs.union(program.buffers.filter { $0.role == .intermediate }.map(\.id))
-            .union(barriers)
+            .union(program.barrierBuffers)
         variableCount = program.loopVariables.count
         cores = program.cores
         coreVariable = program.coreVariable

@@ -261,18 +261,22 @@ struct SimulationState {
         return (start, finish)
     }
 
+    /// Every copy's and region's cell of `buffer`.
+    private func allCells(of buffer: Int) -> Range<Int> {
+        cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer])
+    }
+
     /// When this core's GpSimd reaches a barrier on `buffer`: its earlier GpSimd instructions and
     /// its writes to the buffer are done.
     func barrierArrival(on buffer: Int) -> Double {
-        let cells = cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer])
-        return cells.reduce(laneFree[3]) { max($0, writeEnd[$1]) }
+        allCells(of: buffer).reduce(laneFree[3]) { max($0, writeEnd[$1]) }
     }
 
     /// Leaves a barrier on `buffer` at `time`: GpSimd ran it until then, and later reads and writes
     /// of the buffer wait for it.
     mutating func leaveBarrier(on buffer: Int, at time: Double) {
         laneFree[3] = max(laneFree[3], time)
-        for cell in cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer]) {
+        for cell in allCells(of: buffer) {
             writeEnd[cell] = max(writeEnd[cell], time)
             readEnd[cell] = max(readEnd[cell], time)
         }

@@ -69,7 +69,7 @@ extension KernelProgram {
             }
             for access in instruction.destinations { if let dynamic = access.dynamic { read.insert(dynamic.buffer) } }
         }
-        for case .barrier(let id) in body { read.insert(id) }
+        read.formUnion(barrierBuffers)
         let unread = Set(buffers.filter { $0.role == .intermediate && !read.contains($0.id) }.map(\.id))
         guard !unread.isEmpty else { return self }
         func kept(_ statements: [Stmt]) -> [Stmt] {

@@ -303,6 +303,13 @@ public struct KernelProgram: Hashable, Sendable {
         return phases
     }
 
+    /// The buffer each top-level barrier names, in order: barrier `p` ends phase `p`.
+    public var barrierBuffers: [Int] {
+        body.compactMap { statement in
+            if case .barrier(let id) = statement { id } else { nil }
+        }
+    }
+
     /// Instructions the program executes, counting each loop at its full trip count (an upper
     /// bound where a loop has a limit); saturates at `Int.max`.
     public var executedInstructions: Int {

@@ -14,9 +14,7 @@ struct CrossCoreWrites {
 
     init(_ program: KernelProgram) {
         precondition(program.cores <= Int(Self.coreLimit), "\(program.name) runs on more cores than are tracked")
-        barriers = program.body.compactMap { statement in
-            if case .barrier(let id) = statement { id } else { nil }
-        }
+        barriers = program.barrierBuffers
     }
 
     /// Whether any core has written `buffer` so far.

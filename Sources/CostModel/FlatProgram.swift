@@ -14,10 +14,15 @@ struct FlatProgram {
     var rangeStart: [Int] = []
     var rangeSize: [Int] = []
     var rangeLimit: [Int] = []
+    /// Elements between consecutive indices of each range.
+    var rangeStride: [Int] = []
     // Accesses: buffer and ranges[rangeFirst ..< rangeFirst + rangeCount].
     var accessBuffer: [Int] = []
     var accessRangeFirst: [Int] = []
     var accessRangeCount: [Int] = []
+    /// Whether an access reads its position from a tensor at run time (it may touch any part of
+    /// its buffer).
+    var accessDynamic: [Bool] = []
     var ops: [FlatOp] = []
     var nodes: [FlatNode] = []
     /// Top-level nodes.
@@ -69,12 +74,14 @@ struct FlatProgram {
         accessBuffer.append(access.buffer)
         accessRangeFirst.append(rangeStart.count)
         accessRangeCount.append(access.ranges.count)
+        accessDynamic.append(access.dynamic != nil)
         for range in access.ranges {
             let start = expression(range.start)
             let limit = range.limit.map { expression($0) } ?? -1
             rangeStart.append(start)
             rangeSize.append(range.size)
             rangeLimit.append(limit)
+            rangeStride.append(range.stride)
         }
         return accessBuffer.count - 1
     }

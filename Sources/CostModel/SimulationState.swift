@@ -15,9 +15,8 @@ struct SimulationState {
     private var staticDuration: [Double]
     /// Current copy of each buffer.
     private var slot: [Int]
-    /// Dependency regions per buffer: the second dimension of a buffer of rank 3 or more (a block
-    /// of tiles indexed one at a time), else the whole buffer.
-    private let regions: [Int]
+    /// How each buffer is cut into dependency cells.
+    private let grids: [CellGrid]
     /// Where each buffer's (copy, region) cells start in `writeEnd` and `readEnd`.
     private let cellOffset: [Int]
     /// Completion of the last write and read of each cell.
@@ -48,12 +47,12 @@ struct SimulationState {
         events = recording ? [] : nil
         staticDuration = [Double](repeating: .nan, count: flat.ops.count)
         slot = [Int](repeating: 0, count: flat.buffers.count)
-        regions = flat.buffers.map { $0.shape.count >= 3 ? $0.shape[1] : 1 }
+        grids = flat.buffers.map(CellGrid.init)
         var offsets: [Int] = []
         var total = 0
         for (index, buffer) in flat.buffers.enumerated() {
             offsets.append(total)
-            total += max(1, buffer.copies) * regions[index]
+            total += max(1, buffer.copies) * grids[index].count
         }
         cellOffset = offsets
         writeEnd = [Double](repeating: 0, count: total)
@@ -81,19 +80,25 @@ struct SimulationState {
         }
     }
 
-    /// The cells of the current copy that an access touches.
+    /// The cells of the current copy that an access touches; all of them for an access placed at
+    /// run time.
     @inline(__always)
-    private func cells(_ access: Int, _ environment: UnsafeMutableBufferPointer<Int>) -> Range<Int> {
+    private func cells(_ access: Int, _ environment: UnsafeMutableBufferPointer<Int>) -> CellSpan {
         let buffer = flat.accessBuffer[access]
-        let count = regions[buffer]
-        let base = cellOffset[buffer] + slot[buffer] * count
-        guard count > 1 else { return base..<(base + 1) }
-        let range = flat.accessRangeFirst[access] + 1
-        if flat.rangeSize[range] == 1 {
-            let index = min(max(flat.evaluate(flat.rangeStart[range], environment), 0), count - 1)
-            return (base + index)..<(base + index + 1)
+        let grid = grids[buffer]
+        let base = cellOffset[buffer] + slot[buffer] * grid.count
+        let dynamic = flat.accessDynamic[access]
+        func span(_ dimension: Int?, _ shift: Int, _ count: Int) -> Range<Int> {
+            guard let dimension, !dynamic else { return 0..<count }
+            let range = flat.accessRangeFirst[access] + dimension
+            let start = flat.evaluate(flat.rangeStart[range], environment)
+            let last = start + (max(1, flat.extent(range, environment)) - 1) * flat.rangeStride[range]
+            let (low, high) = (min(start, last) >> shift, max(start, last) >> shift)
+            return min(max(low, 0), count - 1)..<(min(max(high, 0), count - 1) + 1)
         }
-        return base..<(base + count)
+        return CellSpan(
+            base: base, columnsPerRow: grid.columns, rows: span(grid.rowDimension, grid.rowShift, grid.rows),
+            columns: span(grid.columnDimension, grid.columnShift, grid.columns))
     }
 
     private mutating func execute(_ index: Int, _ environment: UnsafeMutableBufferPointer<Int>) {
@@ -263,7 +268,7 @@ struct SimulationState {
 
     /// Every copy's and region's cell of `buffer`.
     private func allCells(of buffer: Int) -> Range<Int> {
-        cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * regions[buffer])
+        cellOffset[buffer]..<(cellOffset[buffer] + max(1, flat.buffers[buffer].copies) * grids[buffer].count)
     }
 
     /// When this core's GpSimd reaches a barrier on `buffer`: its earlier GpSimd instructions and

@@ -84,3 +84,44 @@ import Testing
         #expect(target.dmaEfficiency(rowBytes: 16) < 0.014)
     }
 }
+
+extension TimelineTests {
+    /// `x` is stored to the first half of an HBM intermediate at once and, after 40 copies on
+    /// VectorE, to its second half; a load on queue 3 then reads one half. Dependencies through
+    /// HBM follow the blocks a transfer touches (``CellGrid``): the first half's load does not
+    /// wait for the second half's store.
+    @Test func aLoadOfOnePartOfAnHBMTensorDoesNotWaitForAWriteToAnother() {
+        func reloadStart(half: Int) -> Double {
+            var b = ProgramBuilder()
+            let x = b.buffer("x", .hbm, [1, 1024], .bf16, role: .input(0))
+            let scratch = b.buffer("scratch", .hbm, [1, 2048], .bf16, role: .intermediate)
+            let y = b.buffer("y", .hbm, [1, 1024], .bf16, role: .output)
+            let (early, late, back) = (
+                b.buffer("early", .sbuf, [1, 1024], .bf16), b.buffer("late", .sbuf, [1, 1024], .bf16),
+                b.buffer("back", .sbuf, [1, 1024], .bf16)
+            )
+            let row = [AffineRange.full(1), .full(1024)]
+            let part = { (index: Int) in [AffineRange.full(1), AffineRange(start: .const(index * 1024), size: 1024)] }
+            let copies: [Stmt] = (0..<40).map { _ in
+                .op(.copy(dst: Access(late, row), src: Access(late, row), engine: .vector))
+            }
+            let body: [Stmt] =
+                [
+                    .allocate(early.id), .allocate(late.id), .allocate(back.id),
+                    .op(.dma(dst: Access(early, row), src: Access(x, row), queue: 0)),
+                    .op(.dma(dst: Access(scratch, part(0)), src: Access(early, row), queue: 1)),
+                    .op(.copy(dst: Access(late, row), src: Access(early, row), engine: .vector)),
+                ] + copies + [
+                    .op(.dma(dst: Access(scratch, part(1)), src: Access(late, row), queue: 2)),
+                    .op(.dma(dst: Access(back, row), src: Access(scratch, part(half)), queue: 3)),
+                    .op(.dma(dst: Access(y, row), src: Access(back, row), queue: 4)),
+                ]
+            let program = b.program(name: "halves", body: body)
+            let events = Timeline.trace(program, on: .trn2).events
+            return events.first { $0.lane == .dmaQueue(3) }?.start ?? -1
+        }
+        let (first, second) = (reloadStart(half: 0), reloadStart(half: 1))
+        #expect(first > 0 && second > 0)
+        #expect(second - first > 2000, "first half's load at \(first) ns, second half's at \(second) ns")
+    }
+}

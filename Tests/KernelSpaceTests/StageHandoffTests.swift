@@ -109,3 +109,44 @@ extension StageHandoffTests {
                 """)
     }
 }
+
+extension StageHandoffTests {
+    /// `x -> tile -> mid -> cache column`: a row stored to an intermediate, then copied HBM to HBM
+    /// into column 3 of a `[4, 5]` tensor updated in place (a transposed KV cache's new key).
+    static func cacheRelay() -> KernelProgram {
+        var b = ProgramBuilder()
+        let x = b.buffer("x", .hbm, [1, 4], .bf16, role: .input(0))
+        let cache = b.buffer("cache", .hbm, [4, 5], .bf16, role: .input(1))
+        let mid = b.buffer("mid", .hbm, [1, 4], .bf16, role: .intermediate)
+        let out = b.buffer("out", .hbm, [1, 4], .bf16, role: .output)
+        let tile = b.buffer("tile", .sbuf, [1, 4], .bf16)
+        let row = [AffineRange.full(1), .full(4)]
+        let column = [AffineRange.full(4), .index(.const(3))]
+        return b.program(
+            name: "cache_relay",
+            body: [
+                .allocate(tile.id), .op(.dma(dst: Access(tile, row), src: Access(x, row), queue: 0)),
+                .op(.dma(dst: Access(mid, row), src: Access(tile, row), queue: 0)),
+                .op(.dma(dst: Access(cache, column), src: Access(mid, row), queue: 1)),
+                .op(.dma(dst: Access(out, row), src: Access(tile, row), queue: 0)),
+            ])
+    }
+
+    /// The copy into the cache becomes a DMA from the stored tile: the intermediate is neither
+    /// stored nor declared, the cache ends with the same bits, and the emitted DMA walks the
+    /// column with the row's shape.
+    @Test func aCopyIntoAnHBMTensorIsForwardedFromTheStoredTile() throws {
+        let program = Self.cacheRelay()
+        let handed = program.handingOverOnChip(engine: .vector)
+        #expect(!handed.buffers.contains { $0.name == "mid" })
+        let x = HostTensor.random([1, 4], dtype: .bf16, seed: 7)
+        let cache = HostTensor.random([4, 5], dtype: .bf16, seed: 8)
+        let want = try Interpreter.call(program, inputs: [x, cache]).inputs[1]
+        let got = try Interpreter.call(handed, inputs: [x, cache]).inputs[1]
+        #expect(got.data.map(\.bitPattern) == want.data.map(\.bitPattern))
+        #expect(got.data != cache.data)
+        let source = NKIEmitter.function(handed)
+        #expect(
+            source.contains("nisa.dma_copy(dst=cache.ap(pattern=[[1, 1], [5, 4]], offset=3), src=tile)"), "\(source)")
+    }
+}

@@ -272,8 +272,11 @@ public enum NKIEmitter {
         let buffers = context.program.buffers
         guard buffers[hbm.buffer].memory == .hbm, buffers[onChip.buffer].memory != .hbm else { return nil }
         let sizes = { (access: Access) in access.ranges.map(\.size).filter { $0 != 1 } }
+        if sizes(hbm) == sizes(onChip) {
+            return arranged(hbm, like: onChip, context)
+        }
         // Only whole, contiguous regions have a shape-free element order.
-        guard sizes(hbm) != sizes(onChip), !hbm.isClamped, !onChip.isClamped,
+        guard !hbm.isClamped, !onChip.isClamped,
             hbm.ranges.allSatisfy({ $0.stride == 1 }), hbm.dynamic.map({ $0.kind == .scalar }) ?? true
         else { return nil }
         let elementStrides = buffers[hbm.buffer].elementStrides
@@ -294,6 +297,23 @@ public enum NKIEmitter {
             text += offsetArguments(dynamic, indirectDimension: 0, context, [:])
         }
         return text + ")"
+    }
+
+    /// A two-dimensional HBM region whose one dimension of more than one element is the on-chip
+    /// side's other one (a `[d, 1]` column of a transposed cache written from a `[1, d]` row): an
+    /// access pattern with the on-chip side's sizes, each walking the region's own step. Nil when
+    /// the shapes agree or either side is clamped or placed at run time.
+    private static func arranged(_ hbm: Access, like onChip: Access, _ context: Context) -> String? {
+        guard hbm.ranges.count == 2, onChip.ranges.count == 2,
+            (hbm.ranges[0].size == 1) != (onChip.ranges[0].size == 1),
+            !hbm.isClamped, !onChip.isClamped, hbm.dynamic == nil, onChip.dynamic == nil
+        else { return nil }
+        let buffer = context.program.buffers[hbm.buffer]
+        var steps = zip(hbm.ranges, buffer.elementStrides).filter { $0.0.size != 1 }.map { $0.0.stride * $0.1 }
+            .makeIterator()
+        let pairs = onChip.ranges.map { range in "[\(range.size == 1 ? 1 : steps.next() ?? 1), \(range.size)]" }
+        let offset = startOffset(hbm, buffer.elementStrides)
+        return "\(buffer.name).ap(pattern=[\(pairs.joined(separator: ", "))], offset=\(python(offset, context)))"
     }
 
     /// The element offset where an access starts, given its buffer's element strides.

@@ -9,9 +9,15 @@ extension KernelProgram {
     /// the same partitions with the same number of elements on each, which is the condition, with:
     /// one statement writes the intermediate (a plain DMA from an SBUF tile of the same type); the
     /// load reads, on every core, into a tile of the same type, the region that DMA wrote or a box
-    /// inside it when the DMA moves a tile region of the same dimensions; nothing writes or reallocates the stored tile after the store; and the store, the load and
-    /// the stored tile's allocation run once, outside any loop (loops of one trip are inlined
-    /// first, see ``inliningSingleTripLoops()``). The values are the same bits either way.
+    /// inside it when the DMA moves a tile region of the same dimensions; nothing writes or
+    /// reallocates the stored tile after the store; and the store, the load and the stored tile's
+    /// allocation run once, outside any loop (loops of one trip are inlined first, see
+    /// ``inliningSingleTripLoops()``). The values are the same bits either way.
+    ///
+    /// A DMA of the intermediate into another HBM tensor (the new key into a KV cache) is forwarded
+    /// the same way: it reads the stored tile instead, without the round trip through HBM, when it
+    /// reads what a load could and writes as many elements along each dimension of more than one
+    /// element as the tile region holds.
     ///
     /// ```swift
     /// let chained = chain.program(name: "moe_block_decode_kernel", arguments: names)
@@ -22,10 +28,19 @@ extension KernelProgram {
         let handoff = Handoff(program)
         var body = program.body
         for (position, statement) in body.enumerated() {
-            guard case .op(.dma(let dst, let src, _)) = statement, let store = handoff.store(of: src.buffer),
-                store.position < position, let tile = handoff.tile(loadedBy: dst, from: src, store: store)
+            guard case .op(.dma(let dst, let src, let queue)) = statement, let store = handoff.store(of: src.buffer),
+                store.position < position
             else { continue }
-            body[position] = .op(.copy(dst: dst, src: tile, engine: engine))
+            let tile: Access
+            if let loaded = handoff.tile(loadedBy: dst, from: src, store: store) {
+                body[position] = .op(.copy(dst: dst, src: loaded, engine: engine))
+                tile = loaded
+            } else if let forwarded = handoff.tile(forwardedTo: dst, from: src, store: store) {
+                body[position] = .op(.dma(dst: dst, src: forwarded, queue: queue))
+                tile = forwarded
+            } else {
+                continue
+            }
             // The tile now lives into a later stage: count it for the whole kernel.
             program.buffers[tile.buffer].stage = nil
         }
@@ -184,26 +199,47 @@ private struct Handoff {
     }
 
     /// The stored tile's region a copy reads in place of the load of `region` into `destination`,
-    /// when the regions agree on every core: the load reads the stored region, or a box inside it
-    /// when the store moves a tile region of the same dimensions, element for element.
+    /// when the regions agree on every core (``storedTile(read:into:store:)``) and the copy's
+    /// tiles cover the same partitions with as many elements on each.
     func tile(loadedBy destination: Access, from region: Access, store: Store) -> Access? {
-        let buffers = program.buffers
-        guard destination.dynamic == nil, region.dynamic == nil, buffers[destination.buffer].memory == .sbuf,
-            buffers[destination.buffer].dtype == buffers[store.tile.buffer].dtype
+        guard program.buffers[destination.buffer].memory == .sbuf,
+            let tile = storedTile(read: region, into: destination, store: store)
         else { return nil }
-        let environments = (0..<program.cores).map { core in
-            var environment = [Int](repeating: 0, count: program.loopVariables.count)
-            if let variable = program.coreVariable { environment[variable] = core }
-            return environment
-        }
-        let whole = environments.allSatisfy { Self.extents(region, $0) == Self.extents(store.region, $0) }
-        guard let tile = whole ? store.tile : Self.box(of: region, in: store, environments) else { return nil }
         for environment in environments {
             guard destination.shape2D(environment) == tile.shape2D(environment),
                 destination.ranges[0].start.evaluate(environment) == tile.ranges[0].start.evaluate(environment)
             else { return nil }
         }
         return tile
+    }
+
+    /// The stored tile's region a DMA reads in place of its copy of `region` into the HBM tensor
+    /// `destination`, when the regions agree on every core (``storedTile(read:into:store:)``) and
+    /// the destination's dimensions of more than one element are the tile region's.
+    func tile(forwardedTo destination: Access, from region: Access, store: Store) -> Access? {
+        guard program.buffers[destination.buffer].memory == .hbm,
+            let tile = storedTile(read: region, into: destination, store: store)
+        else { return nil }
+        let sizes = { (access: Access, environment: [Int]) in
+            access.ranges.map { $0.extent(environment) }.filter { $0 != 1 }
+        }
+        for environment in environments where sizes(destination, environment) != sizes(tile, environment) {
+            return nil
+        }
+        return tile
+    }
+
+    /// The part of the stored tile holding what a transfer of `region` into `destination` (of the
+    /// tile's type, neither placed at run time) reads: the whole tile when it reads the stored
+    /// region on every core, or a box inside it when the store moves a tile region of the same
+    /// dimensions, element for element.
+    private func storedTile(read region: Access, into destination: Access, store: Store) -> Access? {
+        guard destination.dynamic == nil, region.dynamic == nil,
+            program.buffers[destination.buffer].dtype == program.buffers[store.tile.buffer].dtype
+        else { return nil }
+        let environments = self.environments
+        let whole = environments.allSatisfy { Self.extents(region, $0) == Self.extents(store.region, $0) }
+        return whole ? store.tile : Self.box(of: region, in: store, environments)
     }
 
     /// The part of the stored tile that `region` (a box inside the stored region) came from, when
@@ -226,6 +262,15 @@ private struct Handoff {
             box.ranges[dimension] = AffineRange(start: source.start + read.start + -written.start, size: size)
         }
         return box
+    }
+
+    /// The loop values of each core's run at the top level: every variable 0 but the core index.
+    private var environments: [[Int]] {
+        (0..<program.cores).map { core in
+            var environment = [Int](repeating: 0, count: program.loopVariables.count)
+            if let variable = program.coreVariable { environment[variable] = core }
+            return environment
+        }
     }
 
     /// Each dimension's first index, element count and step for the given loop values.

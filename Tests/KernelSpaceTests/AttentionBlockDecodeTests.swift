@@ -152,15 +152,16 @@ import Testing
     /// attention's `[heads, d]` rows: at the contest's shape the handoff copies them on chip and
     /// the attention output is neither stored nor reloaded (in the interleaved order it is); the
     /// numbers are checked bit for bit in ``theFusedBlockIsBitForBitTheUnfusedChain(text:)``.
-    /// The rotated key is not stored either: the cache write becomes a DMA from its tile
-    /// (with `handoff=hbm` it goes through `k_out`).
+    /// With the heads of the rotation on partitions, the rotated key is not stored either: the
+    /// attention copies it on chip beside the queries and the cache write becomes a DMA from its
+    /// tile (with `handoff=hbm` both go through `k_out`).
     @Test func tileOrderHandsTheAttentionOutputToTheProjectionOnChip() throws {
         let problem = try block.parseProblem("H=2048,S=640,heads=8,kv_heads=1,d=128,lnc=2")
         let space = SearchSpace(block)
         func intermediates(_ order: String, handoff: String = "vector") throws -> [String] {
             let configuration = try space.parse(
-                "qkv_w_operand=stationary,qkv_tile_k=128,qkv_tile_n=128,qkv_split=columns,attention_split=none,"
-                    + "o_w_operand=stationary,o_tile_k=128,o_block_k=8,o_tile_n=256,o_block_n=2,"
+                "qkv_w_operand=stationary,qkv_tile_k=128,qkv_tile_n=128,qkv_split=columns,rope_layout=heads,"
+                    + "attention_split=none,o_w_operand=stationary,o_tile_k=128,o_block_k=8,o_tile_n=256,o_block_n=2,"
                     + "o_x_layout=tensor_transpose,o_split=columns,o_w_bufs=1,o_weights=attention,handoff=\(handoff),"
                     + "o_k_order=\(order)")
             #expect(block.restriction(configuration, for: problem) == nil, "\(configuration.key)")

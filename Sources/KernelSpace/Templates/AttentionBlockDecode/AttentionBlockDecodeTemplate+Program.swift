@@ -1,6 +1,8 @@
 extension AttentionBlockDecodeTemplate {
-    /// The stages' programs chained: projection, norm and rotation, cache write, attention, output
-    /// projection.
+    /// The stages' programs chained: projection, norm and rotation, the value written into the
+    /// cache, attention (the new key taken from the rotation, not the cache), the key written into
+    /// the cache, output projection. The key is written after the attention reads the cache, so
+    /// the attention's K loads wait for no write.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let problems = problems(problem)
         let shape = AttentionShape(problem)
@@ -10,10 +12,10 @@ extension AttentionBlockDecodeTemplate {
             for: problems.qkv, configuration: self.configuration(of: 0, configuration, for: problem))
         let rotation = rope.program(
             for: problems.rope, configuration: self.configuration(of: 1, configuration, for: problem))
-        let attended = attention.program(for: problems.attention, configuration: attentionConfiguration)
+        let attended = attention.program(for: problems.attention, configuration: attentionConfiguration, newKey: true)
         let projected = output.program(
             for: problems.output, configuration: self.configuration(of: 3, configuration, for: problem))
-        let write = cacheWrite(
+        let layout = CacheLayout(
             keyValueHeads: kvHeads, positions: shape.positions, headDim: d,
             keysTransposed: attentionConfiguration[AttentionDecodeTemplate.kLayout] == .pretransposed)
         // Arguments: 0 x, 1 w_qkv, 2 norm_weight, 3 q_norm_weight, 4 k_norm_weight, 5 cos, 6 sin,
@@ -28,17 +30,20 @@ extension AttentionBlockDecodeTemplate {
                         .argument(3), .argument(4), .argument(5), .argument(6),
                     ], waits: projection.cores > 1),
                 .init(
-                    write,
+                    layout.write(values: true),
+                    inputs: [.elements(stage: 0, index: 0, offset: (heads + kvHeads) * d), .argument(8)]),
+                .init(
+                    attended,
                     inputs: [
-                        .output(stage: 1, index: 1), .elements(stage: 0, index: 0, offset: (heads + kvHeads) * d),
-                        .argument(7), .argument(8),
+                        .elements(stage: 1, index: 0, offset: 0), .argument(7), .argument(8),
+                        .elements(stage: 1, index: 1, offset: 0),
                     ]),
-                .init(attended, inputs: [.elements(stage: 1, index: 0, offset: 0), .argument(7), .argument(8)]),
+                .init(layout.write(values: false), inputs: [.output(stage: 1, index: 1), .argument(7)]),
                 .init(
                     projected, inputs: [.elements(stage: 3, index: 0, offset: 0), .argument(9)],
                     waits: attended.cores > 1, prefetchAt: configuration[Self.weights].stage),
             ],
-            results: [ProgramChain.Output(stage: 4, index: 0)])
+            results: [ProgramChain.Output(stage: 5, index: 0)])
         var program = chain.program(
             name: "attention_block_decode_kernel",
             arguments: [
@@ -50,29 +55,36 @@ extension AttentionBlockDecodeTemplate {
         }
         return configuration[StageHandoff.key].apply(to: program)
     }
+}
 
-    /// Writes the new token's key and value (`[1, kv_heads d]`) into row `S - 1` of each KV head's
-    /// cache, HBM to HBM; a transposed K cache takes the key as a column.
-    private func cacheWrite(keyValueHeads: Int, positions: Int, headDim d: Int, keysTransposed: Bool) -> KernelProgram {
+/// Where the new token's key and value (`[1, kv_heads d]`) go in the KV caches: row `S - 1` of
+/// each KV head's block, or that column of a transposed K cache.
+private struct CacheLayout {
+    let keyValueHeads: Int
+    let positions: Int
+    let headDim: Int
+    let keysTransposed: Bool
+
+    /// The program writing the values (`v_new`, `v_cache`) or the keys (`k_new`, `k_cache`), HBM
+    /// to HBM.
+    func write(values: Bool) -> KernelProgram {
+        let d = headDim
         var b = ProgramBuilder()
-        let newKeys = b.buffer("k_new", .hbm, [1, keyValueHeads * d], .bf16, role: .input(0))
-        let newValues = b.buffer("v_new", .hbm, [1, keyValueHeads * d], .bf16, role: .input(1))
-        let keys =
-            keysTransposed
-            ? b.buffer("k_cache_t", .hbm, [keyValueHeads * d, positions], .bf16, role: .input(2))
-            : b.buffer("k_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(2))
-        let values = b.buffer("v_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(3))
+        let new = b.buffer(values ? "v_new" : "k_new", .hbm, [1, keyValueHeads * d], .bf16, role: .input(0))
+        let cache =
+            values
+            ? b.buffer("v_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(1))
+            : keysTransposed
+                ? b.buffer("k_cache_t", .hbm, [keyValueHeads * d, positions], .bf16, role: .input(1))
+                : b.buffer("k_cache", .hbm, [keyValueHeads * positions, d], .bf16, role: .input(1))
         var body: [Stmt] = []
         for head in 0..<keyValueHeads {
             let columns = [AffineRange.full(1), AffineRange(start: .const(head * d), size: d)]
             let row = [AffineRange.index(.const(head * positions + positions - 1)), .full(d)]
-            let key =
-                keysTransposed ? [AffineRange(start: .const(head * d), size: d), .index(.const(positions - 1))] : row
-            body += [
-                .op(.dma(dst: Access(keys, key), src: Access(newKeys, columns), queue: 0)),
-                .op(.dma(dst: Access(values, row), src: Access(newValues, columns), queue: 1)),
-            ]
+            let column = [AffineRange(start: .const(head * d), size: d), .index(.const(positions - 1))]
+            let destination = !values && keysTransposed ? column : row
+            body.append(.op(.dma(dst: Access(cache, destination), src: Access(new, columns), queue: values ? 1 : 0)))
         }
-        return b.program(name: "cache_write", body: body)
+        return b.program(name: values ? "value_write" : "key_write", body: body)
     }
 }

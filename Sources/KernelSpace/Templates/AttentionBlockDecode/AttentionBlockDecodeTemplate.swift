@@ -3,6 +3,9 @@
 /// (``QKNormRopeTemplate``, with the caller's `cos`/`sin` rows for the token's position), the new
 /// key and value written into the KV cache in place at position `S - 1`, attention of the query
 /// heads over the `S` cached positions (``AttentionDecodeTemplate``), and the output projection.
+/// The value is written before the attention; the attention takes the new key from the rotation
+/// (transposed with the queries, its scores in place of the cache's stale column), and the key is
+/// written after it, so the attention's K loads wait for no write.
 ///
 /// The stages are chained in one program (``ProgramChain``); q, k and v are column ranges of the
 /// projection's one-row output, and the heads' `[heads, d]` rows are the same elements as a

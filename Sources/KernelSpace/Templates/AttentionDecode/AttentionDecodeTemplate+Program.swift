@@ -3,8 +3,18 @@ import Foundation
 extension AttentionDecodeTemplate {
     /// The tile program of a configuration that passes the restrictions.
     public func program(for problem: Problem, configuration: Configuration) -> KernelProgram {
+        program(for: problem, configuration: configuration, newKey: false)
+    }
+
+    /// The tile program, and with `newKey` the program a fused block runs before it writes the
+    /// token's key into the cache: a fourth input `k_new [kv_heads, d]` holds the key of the
+    /// last position, whose column of the cache is stale. The key is transposed with the queries
+    /// and its scores replace the stale column's, so the K loads wait for no write; each score is
+    /// the same products summed in the same order, so the output is the same bits.
+    func program(for problem: Problem, configuration: Configuration, newKey: Bool) -> KernelProgram {
         var builder = AttentionDecodeBuilder(
-            shape: Shape(AttentionShape.coreProblem(problem, configuration)), configuration: configuration)
+            shape: Shape(AttentionShape.coreProblem(problem, configuration)), configuration: configuration,
+            newKey: newKey)
         return AttentionShape.spread(builder.build(), problem, configuration)
     }
 }
@@ -14,11 +24,14 @@ extension AttentionDecodeTemplate {
 private struct AttentionDecodeBuilder {
     let shape: AttentionDecodeTemplate.Shape
     let configuration: Configuration
+    /// Whether the last position's key comes from input `k_new` instead of the cache.
+    let newKey: Bool
     private var b = ProgramBuilder()
 
-    init(shape: AttentionDecodeTemplate.Shape, configuration: Configuration) {
+    init(shape: AttentionDecodeTemplate.Shape, configuration: Configuration, newKey: Bool) {
         self.shape = shape
         self.configuration = configuration
+        self.newKey = newKey
     }
 
     mutating func build() -> KernelProgram {
@@ -37,8 +50,10 @@ private struct AttentionDecodeBuilder {
             : b.buffer("k_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(1))
         let v = b.buffer("v_cache", .hbm, [kvHeads * positions, d], .bf16, role: .input(2))
         let out = b.buffer("attention_out", .hbm, [heads, d], .bf16, role: .output)
-        let qRows = b.buffer("q_rows", .sbuf, [group, d], .bf16)
-        let qT = b.buffer("q_t", .sbuf, [d, group], .bf16)
+        // With the new key, its row follows the queries' and is transposed with them.
+        let columns = newKey ? group + 1 : group
+        let qRows = b.buffer("q_rows", .sbuf, [columns, d], .bf16)
+        let qT = b.buffer("q_t", .sbuf, [d, columns], .bf16)
         let flip = b.buffer("flip_psum", .psum, [128, 128], .fp32, copies: 2)
         let kT = b.buffer("k_t", .sbuf, [d, tile], .bf16, copies: bufs)
         let scorePSUM = b.buffer("score_psum", .psum, [group, tile], .fp32, copies: 2)
@@ -62,14 +77,24 @@ private struct AttentionDecodeBuilder {
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [.full(group), .full(1)]) }
         func rows(_ buffer: BufferDecl) -> Access { Access(buffer, [.full(group), .full(buffer.shape[1])]) }
 
-        // q^T for this KV head's query heads: [d, group].
+        // q^T for this KV head's query heads: [d, group] (and the new key's column after them).
+        let queryRows = Access(qRows, [.full(group), .full(d)])
         var body: [Stmt] = [
-            .allocate(qRows.id), .op(.dma(dst: rows(qRows), src: Access(q, [headRows, .full(d)]), queue: 0)),
+            .allocate(qRows.id), .op(.dma(dst: queryRows, src: Access(q, [headRows, .full(d)]), queue: 0)),
         ]
-        let qFlip = Access(flip, [.full(d).with(size: d), AffineRange(start: .const(0), size: group)])
+        if newKey {
+            let keys = b.buffer("k_new", .hbm, [kvHeads, d], .bf16, role: .input(3))
+            body.append(
+                .op(
+                    .dma(
+                        dst: Access(qRows, [.index(.const(group)), .full(d)]),
+                        src: Access(keys, [.index(.term(kv)), .full(d)]), queue: 3)))
+        }
+        let qFlip = Access(flip, [.full(d).with(size: d), AffineRange(start: .const(0), size: columns)])
+        let queries = Access(qT, [.full(d), .full(group)])
         body += [
-            .allocate(flip.id), .op(.transpose(dst: qFlip, src: rows(qRows))),
-            .allocate(qT.id), .op(.copy(dst: Access(qT, [.full(d), .full(group)]), src: qFlip, engine: .vector)),
+            .allocate(flip.id), .op(.transpose(dst: qFlip, src: Access(qRows, [.full(columns), .full(d)]))),
+            .allocate(qT.id), .op(.copy(dst: Access(qT, [.full(d), .full(columns)]), src: qFlip, engine: .vector)),
         ]
 
         // Scores, s_tile positions at a time.
@@ -77,6 +102,12 @@ private struct AttentionDecodeBuilder {
         let chunkLimit: Affine? = positions % tile == 0 ? nil : .const(positions) + (-chunkStart)
         let chunkColumns = AffineRange(start: .const(0), size: tile, limit: chunkLimit)
         let keysT = Access(kT, [.full(d), chunkColumns])
+        // With the new key the cache's last position is not loaded: its key is stale (the block
+        // writes it later, and the other core may be writing it), and its scores are replaced.
+        let keyPositions = newKey ? positions - 1 : positions
+        let keyLimit: Affine? =
+            keyPositions % tile == 0 && positions % tile == 0 ? nil : .const(keyPositions) + (-chunkStart)
+        let loadedKeys = AffineRange(start: .const(0), size: tile, limit: keyLimit)
         var scoreBody: [Stmt] = [.allocate(kT.id)]
         switch layout {
         case .pretransposed:
@@ -84,19 +115,21 @@ private struct AttentionDecodeBuilder {
                 k,
                 [
                     AffineRange(start: .term(kv, d), size: d),
-                    AffineRange(start: chunkStart, size: tile, limit: chunkLimit),
+                    AffineRange(start: chunkStart, size: tile, limit: keyLimit),
                 ])
-            scoreBody.append(.op(.dma(dst: keysT, src: src, queue: 1)))
+            scoreBody.append(.op(.dma(dst: Access(kT, [.full(d), loadedKeys]), src: src, queue: 1)))
         case .dmaTranspose:
             let src = Access(
-                k, [AffineRange(start: .term(kv, positions) + chunkStart, size: tile, limit: chunkLimit), .full(d)])
-            scoreBody.append(.op(.dmaTranspose(dst: keysT, src: src, queue: 1)))
+                k, [AffineRange(start: .term(kv, positions) + chunkStart, size: tile, limit: keyLimit), .full(d)])
+            scoreBody.append(.op(.dmaTranspose(dst: Access(kT, [.full(d), loadedKeys]), src: src, queue: 1)))
         case .tensorTranspose:
             let kRows = b.buffer("k_rows", .sbuf, [128, d], .bf16, copies: bufs)
             let subStart = chunkStart + .term(sub, 128)
-            let subLimit: Affine? =
-                positions % 128 == 0 && positions % tile == 0 ? nil : .const(positions) + (-subStart)
+            let whole = positions % 128 == 0 && positions % tile == 0
+            let subLimit: Affine? = whole ? nil : .const(positions) + (-subStart)
+            let subKeyLimit: Affine? = whole && !newKey ? nil : .const(keyPositions) + (-subStart)
             let subRows = AffineRange(start: .const(0), size: 128, limit: subLimit)
+            let loadedRows = AffineRange(start: .const(0), size: 128, limit: subKeyLimit)
             let flipped = Access(flip, [.full(d).with(size: d), subRows])
             scoreBody.append(
                 .loop(
@@ -106,12 +139,12 @@ private struct AttentionDecodeBuilder {
                             .allocate(kRows.id),
                             .op(
                                 .dma(
-                                    dst: Access(kRows, [subRows, .full(d)]),
+                                    dst: Access(kRows, [loadedRows, .full(d)]),
                                     src: Access(
                                         k,
                                         [
                                             AffineRange(
-                                                start: .term(kv, positions) + subStart, size: 128, limit: subLimit),
+                                                start: .term(kv, positions) + subStart, size: 128, limit: subKeyLimit),
                                             .full(d),
                                         ]),
                                     queue: 1)),
@@ -126,20 +159,32 @@ private struct AttentionDecodeBuilder {
         let scoreTile = Access(scorePSUM, [.full(group), chunkColumns])
         let scoreSlot = Access(scores, [.full(group), AffineRange(start: chunkStart, size: tile, limit: chunkLimit)])
         let scale = Float(1 / Foundation.sqrt(Double(d)))
-        scoreBody += [
-            .allocate(scorePSUM.id),
-            .op(
-                .matmul(
-                    dst: scoreTile, stationary: Access(qT, [.full(d), .full(group)]), moving: keysT,
-                    accumulation: .overwrite)),
+        func scaled(_ slot: Access, _ products: Access) -> Stmt {
             .op(
                 scaleByScalar
-                    ? .activation(dst: scoreSlot, src: scoreTile, function: .copy, scale: scale)
+                    ? .activation(dst: slot, src: products, function: .copy, scale: scale)
                     : .tensorScalar(
-                        dst: scoreSlot, src: scoreTile, steps: [ScalarStep(.multiply, .immediate(scale))],
-                        engine: .vector)),
+                        dst: slot, src: products, steps: [ScalarStep(.multiply, .immediate(scale))], engine: .vector))
+        }
+        scoreBody += [
+            .allocate(scorePSUM.id),
+            .op(.matmul(dst: scoreTile, stationary: queries, moving: keysT, accumulation: .overwrite)),
+            scaled(scoreSlot, scoreTile),
         ]
         body += [.allocate(scores.id), .loop(Loop(chunk, trips: (positions + tile - 1) / tile, body: scoreBody))]
+        if newKey {
+            // The last position's scores again, from the new key: the cache's column is stale.
+            let last = AffineRange.index(.const(positions - 1))
+            let newScores = Access(scorePSUM, [.full(group), .index(.const(0))])
+            body += [
+                .allocate(scorePSUM.id),
+                .op(
+                    .matmul(
+                        dst: newScores, stationary: queries, moving: Access(qT, [.full(d), .index(.const(group))]),
+                        accumulation: .overwrite)),
+                scaled(Access(scores, [.full(group), last]), newScores),
+            ]
+        }
 
         // Softmax over all positions.
         body += KernelIdioms.softmaxNumerator(

@@ -57,13 +57,14 @@ struct AttentionShape {
     }
 
     /// `program`, built for one core's heads, run on both cores under `split`: queries and outputs
-    /// (first dimension, head-major) are sliced, and K and V too when each core has its own KV heads.
+    /// (first dimension, head-major) are sliced, and the other inputs (K, V, a new key) too when
+    /// each core has its own KV heads.
     static func spread(_ program: KernelProgram, _ problem: Problem, _ configuration: Configuration) -> KernelProgram {
         guard configuration[Self.split] == .heads else { return program }
         var slices = [program.inputs[0].id: 0, program.outputs[0].id: 0]
         if problem[Self.keyValueHeads] > 1 {
-            slices[program.inputs[1].id] = 0
-            slices[program.inputs[2].id] = 0
+            // K, V and a new key (``AttentionDecodeTemplate``'s fused form) by KV head.
+            for input in program.inputs.dropFirst() { slices[input.id] = 0 }
         }
         return program.spread(over: 2, slicing: slices)
     }

@@ -155,8 +155,9 @@ struct GuidedSearch: BookkeepingSearch {
                         for second in 0..<book.domainSizes[other] where second != point[other] {
                             var pair = point
                             pair[other] = second
-                            paired = paired || book.isValid(pair)
-                            consider(pair, &next, &spent)
+                            guard book.isValid(pair) else { continue }
+                            paired = true
+                            consider(pair, &next, &spent, valid: true)
                         }
                     }
                     if refused && !paired,
@@ -205,11 +206,13 @@ struct GuidedSearch: BookkeepingSearch {
     }
 
     /// Predicts and pools `point` unless the climb's predictions are spent, it was predicted or
-    /// proposed before, or it is not valid; keeps it in `next` if faster.
+    /// proposed before, or it is not valid (checked unless the caller knows it is `valid`); keeps
+    /// it in `next` if faster.
     private mutating func consider(
-        _ point: [Int], _ next: inout (point: [Int], predicted: Double), _ spent: inout Int
+        _ point: [Int], _ next: inout (point: [Int], predicted: Double), _ spent: inout Int, valid: Bool = false
     ) {
-        guard spent < Self.climbLimit, predictions[point] == nil, !book.wasProposed(point), book.isValid(point)
+        guard spent < Self.climbLimit, predictions[point] == nil, !book.wasProposed(point),
+            valid || book.isValid(point)
         else { return }
         spent += 1
         if let predicted = pooled(point), predicted < next.predicted { next = (point, predicted) }

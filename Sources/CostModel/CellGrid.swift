@@ -27,8 +27,9 @@ struct CellGrid {
             (rowDimension, rowShift, rows) = (nil, 0, 1)
             (columnDimension, columnShift, columns) = (1, 0, shape[1])
         } else if shape.count == 2 && buffer.memory == .hbm {
-            (rowDimension, rowShift, rows) = (0, Self.shift(shape[0]), Self.blocks(shape[0]))
-            (columnDimension, columnShift, columns) = (1, Self.shift(shape[1]), Self.blocks(shape[1]))
+            (rowShift, columnShift) = (Self.shift(shape[0]), Self.shift(shape[1]))
+            (rowDimension, rows) = (0, Self.blocks(shape[0], rowShift))
+            (columnDimension, columns) = (1, Self.blocks(shape[1], columnShift))
         } else {
             (rowDimension, rowShift, rows) = (nil, 0, 1)
             (columnDimension, columnShift, columns) = (nil, 0, 1)
@@ -38,11 +39,12 @@ struct CellGrid {
     /// The log2 of the smallest power of two that cuts `size` into at most 8 blocks.
     private static func shift(_ size: Int) -> Int {
         var shift = 0
-        while (size + (1 << shift) - 1) >> shift > 8 { shift += 1 }
+        while blocks(size, shift) > 8 { shift += 1 }
         return shift
     }
 
-    private static func blocks(_ size: Int) -> Int { (size + (1 << shift(size)) - 1) >> shift(size) }
+    /// Blocks of `1 << shift` elements that cover `size`.
+    private static func blocks(_ size: Int, _ shift: Int) -> Int { (size + (1 << shift) - 1) >> shift }
 }
 
 /// The cells of one copy of a buffer that an access touches: a block of rows by columns of its

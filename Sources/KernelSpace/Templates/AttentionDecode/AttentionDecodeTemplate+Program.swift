@@ -105,8 +105,7 @@ private struct AttentionDecodeBuilder {
         // With the new key the cache's last position is not loaded: its key is stale (the block
         // writes it later, and the other core may be writing it), and its scores are replaced.
         let keyPositions = newKey ? positions - 1 : positions
-        let keyLimit: Affine? =
-            keyPositions % tile == 0 && positions % tile == 0 ? nil : .const(keyPositions) + (-chunkStart)
+        let keyLimit: Affine? = !newKey && positions % tile == 0 ? nil : .const(keyPositions) + (-chunkStart)
         let loadedKeys = AffineRange(start: .const(0), size: tile, limit: keyLimit)
         var scoreBody: [Stmt] = [.allocate(kT.id)]
         switch layout {

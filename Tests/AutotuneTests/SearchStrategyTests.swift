@@ -21,7 +21,8 @@ private func eagerCandidates(_ strategy: Strategy, space: SearchSpace, problem: 
     case .exhaustive:
         for index in 0..<space.size where chosen.count < limit { consider(space.configuration(at: index)) }
     default:
-        let draws = min(space.size, limit == Int.max ? space.size : limit * 64)
+        // The lazy search's draw cap (``IndexedSearch``): 256 per budgeted configuration, at least 2^18.
+        let draws = min(space.size, limit == Int.max ? space.size : max(limit * 256, 1 << 18))
         for index in space.sampleIndices(count: draws, seed: seed) where chosen.count < limit {
             consider(space.configuration(at: index))
         }

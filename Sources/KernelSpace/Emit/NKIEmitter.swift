@@ -216,7 +216,11 @@ public enum NKIEmitter {
             }
             return call + ", engine=\(NKISpelling.engine(engine)))"
         case .tensorReduce(let dst, let src, let op):
-            let axes = (1..<src.ranges.count).map(String.init).joined(separator: ", ")
+            // All free dimensions into [P, 1], or only the last into [P, F].
+            let runs = dst.ranges.dropFirst().reduce(1) { $0 * $1.size }
+            let axes =
+                runs == 1
+                ? (1..<src.ranges.count).map(String.init).joined(separator: ", ") : String(src.ranges.count - 1)
             return "\(NKISpelling.tensorReduce)(dst=\(a(dst)), op=\(NKISpelling.alu(op)), data=\(a(src)), "
                 + "axis=(\(axes),), keepdims=True)"
         case .iota(let dst, let partition, let free, let offset):

@@ -177,7 +177,9 @@ public enum Instruction: Hashable, Sendable {
     case tensorTensor(dst: Access, a: Access, b: Access, op: ALUOp, engine: Engine)
     /// `nisa.tensor_scalar`: `dst = (src op0 operand0) op1 operand1` (one or two steps).
     case tensorScalar(dst: Access, src: Access, steps: [ScalarStep], engine: Engine)
-    /// `nisa.tensor_reduce` on VectorE over the free dimensions: `dst[p, 0] = op over src[p, :]`.
+    /// `nisa.tensor_reduce` on VectorE over the free dimensions, in element order:
+    /// `dst[p, 0] = op over src[p, :]`; or, into a `dst` of `F > 1` elements per partition, over
+    /// the last dimension of a `src` of `F` runs: `dst[p, f] = op over src[p, f, :]`.
     case tensorReduce(dst: Access, src: Access, op: ALUOp)
     /// `nisa.iota` on GpSimd: `dst[p, f] = offset + partition * p + free * f`.
     case iota(dst: Access, partition: Int, free: Int, offset: Affine)

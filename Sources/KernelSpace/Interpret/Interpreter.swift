@@ -388,18 +388,24 @@ struct Machine {
             write(values, dst, target)
         case .tensorReduce(_, let src, let op):
             let source = try view(src, environment)
-            guard dst.partitions == source.partitions, dst.free == 1, source.free > 0 else {
+            // [P, 1] of everything, or [P, F] of F runs along src's last dimension.
+            let runs = dst.free
+            let run = runs > 0 && source.free % runs == 0 ? source.free / runs : 0
+            guard dst.partitions == source.partitions, run > 0, runs == 1 || src.ranges.last?.size == run else {
                 throw KernelSpaceError(
-                    .interpreter, "tensor_reduce into \(name(instruction.destination)) must be [P, 1] of [P, F > 0]")
+                    .interpreter,
+                    "tensor_reduce into \(name(instruction.destination)) must be [P, 1] of [P, F > 0], or [P, F] "
+                        + "of [P, F, n]")
             }
             let values = read(source, src.buffer)
-            var results = [Float](repeating: 0, count: source.partitions)
+            var results = [Float](repeating: 0, count: source.partitions * runs)
             for partition in 0..<source.partitions {
-                var total = values[partition * source.free]
-                for element in 1..<max(1, source.free) {
-                    total = op.apply(total, values[partition * source.free + element])
+                for index in 0..<runs {
+                    let first = partition * source.free + index * run
+                    var total = values[first]
+                    for element in 1..<run { total = op.apply(total, values[first + element]) }
+                    results[partition * runs + index] = total
                 }
-                results[partition] = total
             }
             write(results, dst, target)
         case .iota(_, let partition, let free, let offset):

@@ -6,7 +6,9 @@ extension StationaryExpertBuilder {
     /// experts in slot order, and stores its half of the output. Nothing is summed across cores,
     /// so the result is bit for bit the one-core program's. The down weights (all `k` experts'
     /// halves, resident) stream while the cores wait at the barrier, and each core projects its
-    /// own experts, whose activations never left SBUF, before the other core's arrive.
+    /// own experts, whose activations never left SBUF, before the other core's arrive. With fp32
+    /// sums each expert's weighted product is formed as its projection ends, and one reduction over
+    /// the slots adds them in slot order.
     ///
     /// A core's half of the hidden columns lies interleaved on its own partitions (local column
     /// `p * tiles + hc`), so every down matmul fills all 128 stationary columns.
@@ -32,7 +34,13 @@ extension StationaryExpertBuilder {
         let products = b.buffer("hidden_act_all", .sbuf, [128, k, columnTiles], .bf16, copies: 2)
         let downSB = b.buffer("down_half_sb", .sbuf, [128, columnTiles, half], .bf16, copies: k)
         let downT = b.buffer("down_t_psum", .psum, [partitions, k, hiddenTiles], .fp32, copies: 2)
-        let scaled = b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
+        // With fp32 sums, every slot's product is kept and one reduction over the slots adds them
+        // in slot order (the same sums as adding them one by one, without a chain of dependent adds).
+        let reduces = accumulatorType == .fp32
+        let scaled =
+            reduces
+            ? b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles, k], .fp32)
+            : b.buffer("scaled_t", .sbuf, [partitions, hiddenTiles], accumulatorType, copies: 2)
         let sum = b.buffer("expert_sum_t", .sbuf, [partitions, hiddenTiles, tokens], accumulatorType)
         let result =
             accumulatorType == .bf16 ? sum : b.buffer("y_t", .sbuf, [partitions, hiddenTiles, tokens], .bf16)
@@ -73,30 +81,45 @@ extension StationaryExpertBuilder {
         // This core's experts first (their activations are on chip), then the other core's; the
         // weighted sum then runs in slot order, as on one core.
         let otherSlot = Affine.term(slot) + .const(k / 2) + .term(core, -(k / 2))
-        let scaledAll = Access(scaled, [.full(partitions), .full(hiddenTiles)])
-        let weigh: [Stmt] = [
-            .allocate(scaled.id),
+        // The product of the expert in `expert`'s slot and its routing weight, into `dst`.
+        func product(_ expert: Affine, into dst: Access) -> Stmt {
             .op(
                 .tensorScalar(
-                    dst: scaledAll, src: Access(downT, [.full(partitions), .index(.term(slot)), .full(hiddenTiles)]),
+                    dst: dst, src: Access(downT, [.full(partitions), .index(expert), .full(hiddenTiles)]),
                     steps: [
                         ScalarStep(
-                            .multiply, .perPartition(Access(routing.weights, [.full(partitions), .index(.term(slot))])))
-                    ], engine: .vector)),
-            .op(.tensorTensor(dst: ownHalf(sum), a: ownHalf(sum), b: scaledAll, op: .add, engine: .vector)),
-        ]
-        let experts: [Stmt] = [
-            .allocate(downT.id),
-            .loop(
-                Loop(
-                    slot, trips: k / 2,
-                    body: projectDown(ownSlot) { Access(own, [columnRows, tokenColumn, .index(.term(slot)), $0]) })),
-            .loop(
-                Loop(
-                    slot, trips: k / 2,
-                    body: projectDown(otherSlot) { Access(products, [columnRows, .index(otherSlot), $0]) })),
-            .loop(Loop(slot, trips: k, kind: .sequential, body: weigh)),
-        ]
+                            .multiply, .perPartition(Access(routing.weights, [.full(partitions), .index(expert)])))
+                    ], engine: .vector))
+        }
+        func slotProduct(_ expert: Affine) -> [Stmt] {
+            reduces
+                ? [product(expert, into: Access(scaled, [.full(partitions), .full(hiddenTiles), .index(expert)]))] : []
+        }
+        let total: [Stmt]
+        if reduces {
+            let all = Access(scaled, [.full(partitions), .full(hiddenTiles), .full(k)])
+            total = [.op(.tensorReduce(dst: ownHalf(sum), src: all, op: .add))]
+        } else {
+            let scaledAll = Access(scaled, [.full(partitions), .full(hiddenTiles)])
+            let weigh: [Stmt] = [
+                .allocate(scaled.id), product(.term(slot), into: scaledAll),
+                .op(.tensorTensor(dst: ownHalf(sum), a: ownHalf(sum), b: scaledAll, op: .add, engine: .vector)),
+            ]
+            total = [.loop(Loop(slot, trips: k, kind: .sequential, body: weigh))]
+        }
+        let experts: [Stmt] =
+            [.allocate(downT.id)] + (reduces ? [.allocate(scaled.id)] : []) + [
+                .loop(
+                    Loop(
+                        slot, trips: k / 2,
+                        body: projectDown(ownSlot) { Access(own, [columnRows, tokenColumn, .index(.term(slot)), $0]) }
+                            + slotProduct(ownSlot))),
+                .loop(
+                    Loop(
+                        slot, trips: k / 2,
+                        body: projectDown(otherSlot) { Access(products, [columnRows, .index(otherSlot), $0]) }
+                            + slotProduct(otherSlot))),
+            ] + total
         var finish: [Stmt] = []
         if result.id != sum.id {
             finish = [.allocate(result.id), .op(.copy(dst: ownHalf(result), src: ownHalf(sum), engine: .vector))]

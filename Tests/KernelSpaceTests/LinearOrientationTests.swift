@@ -115,6 +115,27 @@ import Testing
         #expect(got.data.count == want.data.count && differing == 0, "\(differing) of \(want.data.count) differ")
     }
 
+    /// The emitted layout of X's row and the norm weight's: one strided transpose per K tile into
+    /// adjacent PSUM columns, then one strided copy per row.
+    @Test func theTransposedRowIsEmittedAsStridedAccessPatterns() throws {
+        let template = try #require(catalogTemplate("qkv"))
+        let problem = try template.parseProblem("M=1,K=2048,N=640,norm=1")
+        let configuration = try SearchSpace(template).parse(
+            "w_operand=stationary,tile_m=32,tile_k=128,block_k=16,tile_n=128,x_layout=tensor_transpose,x_load=transpose"
+        )
+        let source = NKIEmitter.function(template.program(for: problem, configuration: configuration))
+        for line in [
+            "nisa.nc_transpose(dst=x_t_psum[0:128, x_t_psum_f * 2:x_t_psum_f * 2 + 2], "
+                + "data=x_row.ap(pattern=[[2048, 2], [16, 128]], offset=x_t_psum_f), engine=nisa.engine.tensor)",
+            "nisa.tensor_copy(dst=x_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=0), "
+                + "engine=nisa.engine.vector)",
+            "nisa.tensor_copy(dst=norm_weight_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=1), "
+                + "engine=nisa.engine.vector)",
+        ] {
+            #expect(source.contains(line), "missing: \(line)")
+        }
+    }
+
     @Test func stationaryWeightsNeedOneRowAndWholeTiles() throws {
         let template = try #require(catalogTemplate("o-proj"))
         let space = SearchSpace(template)

@@ -6,11 +6,11 @@
 /// would): X's row and each block of W's rows (`K/128` whole rows per partition) move in one
 /// contiguous DMA each, and X needs no transpose; or, with `x_load=transpose`, X's row loads whole
 /// onto one partition (one DMA run instead of 128 runs of `K/128` elements) and `K/128` TensorE
-/// transposes of strided pieces lay it out (and a fused norm's weight with it). A block of `E = tile_n * block_n` columns of W
-/// produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
-/// `128 j ..< 128 (j + 1)` of the block down the partitions; one TensorE transpose of the evicted
-/// tile turns them into `E/128` rows of 128 outputs, stored whole (a `[128, E/128]` tile would
-/// store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across
+/// transposes of strided pieces lay it out (and a fused norm's weight with it). A block of
+/// `E = tile_n * block_n` columns of W produces `E/128` columns of fp32 sums in one PSUM tile,
+/// column `j` holding output columns `128 j ..< 128 (j + 1)` of the block down the partitions;
+/// one TensorE transpose of the evicted tile turns them into `E/128` rows of 128 outputs, stored
+/// whole (a `[128, E/128]` tile would store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across
 /// partitions by a matmul with a `[128, 128]` matrix of ones (a different summation order from the
 /// row-wise norm), and the scale and the norm weight apply to `K/128` elements per partition.
 ///

@@ -83,7 +83,7 @@ func temporaryPath(_ name: String) -> String {
             template,
             parameters: template.parameters.map { parameter in
                 var held = parameter
-                if ["split", "w_resident", "w_operand", "k_order", "x_load"].contains(parameter.name),
+                if ["split", "w_resident", "w_operand", "k_order"].contains(parameter.name),
                     case .choice(let value) = parameter.defaultValue
                 {
                     held.domain = .choices([value])

@@ -88,7 +88,7 @@ import Testing
         let cases: [(String, String)] = [
             (
                 "version: 1\nkernel: linear\nparameters:\n  tile_q: [1]\n",
-                "linear.yaml:4:3: unknown parameter 'tile_q' for kernel linear (expected one of: tile_m, tile_k, tile_n, block_m, block_k, block_n, loop_order, x_bufs, w_bufs, acc_dtype, evict_engine, x_layout, split, w_resident, w_operand, k_order, x_load)"
+                "linear.yaml:4:3: unknown parameter 'tile_q' for kernel linear (expected one of: tile_m, tile_k, tile_n, block_m, block_k, block_n, loop_order, x_bufs, w_bufs, acc_dtype, evict_engine, x_layout, split, w_resident, w_operand, k_order)"
             ),
             (
                 "version: 1\nkernel: linear\nparameters:\n  tile_n: [128, abc]\n",

@@ -65,8 +65,7 @@ import Testing
     }
 
     /// `configuration` with both projections' weights stationary (``LinearTemplate``'s
-    /// `w_operand`), each on one core, the output projection's K in `outputOrder` (`k_order`), and
-    /// X's row laid out by TensorE transposes wherever K is interleaved (`x_load`).
+    /// `w_operand`), each on one core, the output projection's K in `outputOrder` (`k_order`).
     func stationaryProjections(
         _ configuration: Configuration, _ problem: Problem, outputOrder: String = "interleaved"
     ) throws -> Configuration {
@@ -80,8 +79,6 @@ import Testing
             "o_block_k": .int(outputBlocks == 1 ? 1 : 2), "o_tile_n": .int(128), "o_block_n": .int(1),
             "o_loop_order": .choice("mnk"), "o_x_bufs": .int(2), "o_x_layout": .choice("tensor_transpose"),
             "o_split": .choice("none"), "o_weights": .choice("blocked"), "o_k_order": .choice(outputOrder),
-            // Rows laid out on TensorE where K is interleaved (the fused norm's weight with X's row).
-            "qkv_x_load": .choice("transpose"), "o_x_load": .choice(outputOrder == "tiles" ? "reshape" : "transpose"),
         ]
         var result = configuration
         for (name, value) in settings {

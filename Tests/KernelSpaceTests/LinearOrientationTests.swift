@@ -20,14 +20,11 @@ import Testing
         let blockK = [1, 2, 4, 8, 16, 32, 64].first { $0 * 128 >= k } ?? 1
         let split = text.contains("lnc=2") ? "columns" : "none"
         for (tileN, blockN) in [(128, 1), (128, 2), (256, 1)] {
-            for (resident, order, load) in [
-                ("0", "interleaved", "reshape"), ("1", "interleaved", "reshape"), ("0", "interleaved", "transpose"),
-                ("1", "interleaved", "transpose"), ("0", "tiles", "reshape"), ("1", "tiles", "reshape"),
-            ] {
+            for (resident, order) in [("0", "interleaved"), ("1", "interleaved"), ("0", "tiles"), ("1", "tiles")] {
                 let key =
                     "w_operand=stationary,tile_m=32,tile_k=128,block_k=\(blockK),tile_n=\(tileN),block_n=\(blockN),"
                     + "x_layout=tensor_transpose,split=\(split),w_resident=\(resident),"
-                    + "w_bufs=\(resident == "1" ? 1 : 2),k_order=\(order),x_load=\(load)"
+                    + "w_bufs=\(resident == "1" ? 1 : 2),k_order=\(order)"
                 let configuration = try space.parse(key)
                 if let reason = template.restriction(configuration, for: problem) {
                     // Only a block that does not divide N, or K in tiles under a fused norm, may be refused.
@@ -71,71 +68,6 @@ import Testing
         #expect(matmuls == 16 * 5 + 1)
     }
 
-    /// `x_load=transpose`: X's row (and the norm weight's) loads whole onto one partition, K/128
-    /// TensorE transposes lay both out, and the result is the reshaping load's to the bit, on one
-    /// core and split over two.
-    @Test(arguments: ["M=1,K=2048,N=640,norm=1", "M=1,K=512,N=512,norm=1,lnc=2", "M=1,K=384,N=256"])
-    func aTransposedRowIsTheReshapedRowToTheBit(text: String) throws {
-        let template = try #require(catalogTemplate(text.contains("norm") ? "qkv" : "o-proj"))
-        let problem = try template.parseProblem(text)
-        let k = problem["K"]?.intValue ?? 0
-        let blockK = [1, 2, 4, 8, 16, 32, 64].first { $0 * 128 >= k } ?? 1
-        let key =
-            "w_operand=stationary,tile_m=32,tile_k=128,block_k=\(blockK),tile_n=128,x_layout=tensor_transpose,"
-            + "split=\(text.contains("lnc=2") ? "columns" : "none")"
-        let space = SearchSpace(template)
-        let reshaped = try space.parse(key)
-        let transposed = try space.parse(key + ",x_load=transpose")
-        #expect(template.restriction(transposed, for: problem) == nil)
-        let program = template.program(for: problem, configuration: transposed)
-        var (transposes, rowLoads, narrowLoads) = (0, 0, 0)
-        program.forEachInstruction { instruction, loops in
-            let trips = loops.reduce(1) { $0 * $1.trips }
-            switch instruction {
-            case .transpose: transposes += trips
-            case .dma(let dst, let src, _) where program.buffers[src.buffer].memory == .hbm:
-                if program.buffers[dst.buffer].name == "x_row" { rowLoads += trips }
-                if program.buffers[dst.buffer].shape == [128, k / 128] { narrowLoads += trips }
-            default: break
-            }
-        }
-        let blocks = (problem["N"]?.intValue ?? 0) / 128 / (text.contains("lnc=2") ? 2 : 1)
-        let rows = text.contains("norm=1") ? 2 : 1
-        // One core's program (both run it on two): X's K/128 pieces and each block's transpose into
-        // rows; X (and the norm weight) each one DMA into the row tile, none into a [128, K/128] tile.
-        #expect(transposes == k / 128 + blocks, "transposes \(transposes)")
-        #expect(rowLoads == rows && narrowLoads == 0, "row loads \(rowLoads), [128, K/128] loads \(narrowLoads)")
-        let inputs = template.inputs(for: problem, seed: 5)
-        let want = try Interpreter.run(
-            template.program(for: problem, configuration: reshaped),
-            inputs: template.arguments(inputs, problem: problem, configuration: reshaped))[0]
-        let got = try Interpreter.run(
-            program, inputs: template.arguments(inputs, problem: problem, configuration: transposed))[0]
-        let differing = zip(got.data, want.data).filter { $0.bitPattern != $1.bitPattern }.count
-        #expect(got.data.count == want.data.count && differing == 0, "\(differing) of \(want.data.count) differ")
-    }
-
-    /// The emitted layout of X's row and the norm weight's: one strided transpose per K tile into
-    /// adjacent PSUM columns, then one strided copy per row.
-    @Test func theTransposedRowIsEmittedAsStridedAccessPatterns() throws {
-        let template = try #require(catalogTemplate("qkv"))
-        let problem = try template.parseProblem("M=1,K=2048,N=640,norm=1")
-        let configuration = try SearchSpace(template).parse(
-            "w_operand=stationary,tile_m=32,tile_k=128,block_k=16,tile_n=128,x_layout=tensor_transpose,x_load=transpose"
-        )
-        let source = NKIEmitter.function(template.program(for: problem, configuration: configuration))
-        for line in [
-            "nisa.nc_transpose(dst=x_t_psum[0:128, x_t_psum_f * 2:x_t_psum_f * 2 + 2], "
-                + "data=x_row.ap(pattern=[[2048, 2], [16, 128]], offset=x_t_psum_f), engine=nisa.engine.tensor)",
-            "nisa.tensor_copy(dst=x_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=0), "
-                + "engine=nisa.engine.vector)",
-            "nisa.tensor_copy(dst=norm_weight_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=1), "
-                + "engine=nisa.engine.vector)",
-        ] {
-            #expect(source.contains(line), "missing: \(line)")
-        }
-    }
-
     @Test func stationaryWeightsNeedOneRowAndWholeTiles() throws {
         let template = try #require(catalogTemplate("o-proj"))
         let space = SearchSpace(template)
@@ -147,11 +79,6 @@ import Testing
             ("M=1,K=256,N=512", base + ",tile_m=32,loop_order=kmn", "loop_order=kmn has no effect"),
             ("M=1,K=256,N=384", base + ",tile_m=32,tile_n=256", "N=384 must be a multiple of tile_n * block_n=256"),
             ("M=40,K=256,N=512", "tile_m=32,k_order=tiles", "k_order=tiles has no effect with w_operand=moving"),
-            ("M=40,K=256,N=512", "tile_m=32,x_load=transpose", "x_load=transpose has no effect with w_operand=moving"),
-            (
-                "M=1,K=256,N=512", base + ",tile_m=32,k_order=tiles,x_load=transpose",
-                "x_load=transpose has no effect with k_order=tiles"
-            ),
         ]
         for (problemText, key, message) in cases {
             let reason = template.restriction(try space.parse(key), for: try template.parseProblem(problemText))

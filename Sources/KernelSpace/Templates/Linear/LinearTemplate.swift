@@ -84,10 +84,6 @@ public struct LinearTemplate: KernelTemplate {
         "k_order", ContractionOrder.allCases, default: .interleaved,
         "K on partitions with w_operand=stationary: interleaved (X's row reshaped) or in tiles of 128 (X's "
             + "rows of 128 transposed on TensorE)")
-    static let xLoad = ChoiceKey<RowLoad>(
-        "x_load", RowLoad.allCases, default: .reshape,
-        "X's row into the interleaved layout with w_operand=stationary: reshaped by its DMA, or loaded whole "
-            + "and transposed on TensorE in K/128 strided pieces (with a fused norm's weight)")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")
@@ -121,7 +117,7 @@ public struct LinearTemplate: KernelTemplate {
             + [
                 Self.loopOrder.parameter, Self.xBufs.parameter, Self.wBufs.parameter, Self.accumulatorType.parameter,
                 Self.evictEngine.parameter, Self.xLayout.parameter, Self.split.parameter, Self.wResident.parameter,
-                Self.wOperand.parameter, Self.kOrder.parameter, Self.xLoad.parameter,
+                Self.wOperand.parameter, Self.kOrder.parameter,
             ]
     }
 
@@ -185,9 +181,8 @@ public struct LinearTemplate: KernelTemplate {
         if configuration[Self.wOperand] == .stationary {
             return stationaryRestriction(configuration, shape: shape, kBlocks: kBlocks)
         }
-        for parameter in [Self.kOrder.parameter, Self.xLoad.parameter]
-        where configuration[parameter.name] != parameter.defaultValue {
-            return "\(parameter.name)=\(configuration[parameter.name]) has no effect with w_operand=moving"
+        if configuration[Self.kOrder] != .interleaved {
+            return "k_order=\(configuration[Self.kOrder].rawValue) has no effect with w_operand=moving"
         }
         if shape.normalises {
             if configuration[Self.xLayout] != .tensorTranspose {
@@ -229,14 +224,6 @@ public struct LinearTemplate: KernelTemplate {
         if shape.normalises && configuration[Self.kOrder] != .interleaved {
             return
                 "norm=1 with w_operand=stationary normalises X in the interleaved layout: k_order must be interleaved"
-        }
-        if configuration[Self.xLoad] == .transpose {
-            if configuration[Self.kOrder] == .tiles {
-                return "x_load=transpose has no effect with k_order=tiles (X's rows of 128 are transposed whole)"
-            }
-            if shape.normalises && shape.elementType != .bf16 {
-                return "x_load=transpose with norm=1 loads X beside the bf16 norm weight: dtype must be bf16"
-            }
         }
         // An activation runs on ScalarE as the PSUM tile is evicted.
         let ignored =

@@ -4,13 +4,11 @@
 ///
 /// K lies on partitions interleaved, `k = p * K/128 + kt` (as a `[128, K/128]` reshape of a row
 /// would): X's row and each block of W's rows (`K/128` whole rows per partition) move in one
-/// contiguous DMA each, and X needs no transpose; or, with `x_load=transpose`, X's row loads whole
-/// onto one partition (one DMA run instead of 128 runs of `K/128` elements) and `K/128` TensorE
-/// transposes of strided pieces lay it out (and a fused norm's weight with it). A block of
-/// `E = tile_n * block_n` columns of W produces `E/128` columns of fp32 sums in one PSUM tile,
-/// column `j` holding output columns `128 j ..< 128 (j + 1)` of the block down the partitions;
-/// one TensorE transpose of the evicted tile turns them into `E/128` rows of 128 outputs, stored
-/// whole (a `[128, E/128]` tile would store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across
+/// contiguous DMA each, and X needs no transpose. A block of `E = tile_n * block_n` columns of W
+/// produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
+/// `128 j ..< 128 (j + 1)` of the block down the partitions; one TensorE transpose of the evicted
+/// tile turns them into `E/128` rows of 128 outputs, stored whole (a `[128, E/128]` tile would
+/// store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across
 /// partitions by a matmul with a `[128, 128]` matrix of ones (a different summation order from the
 /// row-wise norm), and the scale and the norm weight apply to `K/128` elements per partition.
 ///
@@ -39,7 +37,6 @@ struct StationaryLinearBuilder {
         let resident = configuration[Key.wResident] == .on
         let evict = configuration[Key.evictEngine]
         let tiles = configuration[Key.kOrder] == .tiles
-        let rowLoad = tiles ? RowLoad.reshape : configuration[Key.xLoad]
 
         let x = b.buffer("x", .hbm, [1, k], dtype, role: .input(0))
         let w = b.buffer("w", .hbm, [k, n], dtype, role: .input(1))
@@ -58,29 +55,16 @@ struct StationaryLinearBuilder {
         var prologue: [Stmt] = []
         var normalise: [Stmt] = []
         var moving = xT
-        // With x_load=transpose, X's row (row 0) and a fused norm's weight (row 1) share one tile.
-        let row =
-            rowLoad == .transpose ? b.buffer("x_row", .sbuf, [shape.normalises ? 2 : 1, k], dtype) : nil
-        var normWeight: BufferDecl?
         if shape.normalises {
             let gamma = b.buffer("norm_weight", .hbm, [1, k], .bf16, role: .input(2))
-            let weightT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
+            let gammaT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
             let ones = b.buffer("ones", .sbuf, [128, 128], .fp32)
-            if let row {
-                prologue = [
-                    .allocate(row.id),
-                    .op(.dma(dst: Access(row, [.index(.const(1)), .full(k)]), src: Access(whole: gamma), queue: 1)),
-                ]
-            } else {
-                prologue = [
-                    .allocate(weightT.id),
-                    .op(.dma(dst: Access(whole: weightT), src: Access(whole: gamma), queue: 1)),
-                ]
-            }
-            prologue += [.allocate(ones.id), .op(.memset(dst: Access(whole: ones), value: 1, engine: .gpsimd))]
-            normWeight = weightT
+            prologue = [
+                .allocate(gammaT.id), .op(.dma(dst: Access(whole: gammaT), src: Access(whole: gamma), queue: 1)),
+                .allocate(ones.id), .op(.memset(dst: Access(whole: ones), value: 1, engine: .gpsimd)),
+            ]
             let (statements, normalised) = Self.normalise(
-                &b, xT, gammaT: weightT, ones: ones, hidden: k, epsilon: normEpsilon)
+                &b, xT, gammaT: gammaT, ones: ones, hidden: k, epsilon: normEpsilon)
             normalise = statements
             moving = normalised
         }
@@ -122,14 +106,8 @@ struct StationaryLinearBuilder {
                         dst: Access(y, [.full(1), AffineRange(start: .term(block, extent), size: extent)]),
                         src: Access(whole: rows), queue: 2)),
             ]
-        let loadX =
-            if let row {
-                Self.transposeRow(x, through: row, into: xT, weight: normWeight, allocated: shape.normalises, &b)
-            } else {
-                Self.loadX(into: xT, from: x, tiles: tiles, &b)
-            }
         let body: [Stmt] =
-            loadX + normalise + [
+            Self.loadX(into: xT, from: x, tiles: tiles, &b) + normalise + [
                 .loop(Loop(block, trips: blocks, body: blockBody))
             ]
         var program = b.program(name: kernelName, body: prologue + body)
@@ -153,26 +131,6 @@ struct StationaryLinearBuilder {
             .allocate(flipped.id), .op(.transpose(dst: Access(whole: flipped), src: Access(whole: rows))),
             .allocate(xT.id), .op(.copy(dst: Access(whole: xT), src: Access(whole: flipped), engine: .vector)),
         ]
-    }
-
-    /// X's row into `xT` (`[128, K/128]`, interleaved) by way of `rows`: one DMA moves the row
-    /// whole into row 0, and each of `K/128` TensorE transposes turns every `K/128`-th element of
-    /// every row into a column of one PSUM tile, column `kt` of row `r` at `r + R kt`; copies
-    /// split them out. With a norm `weight`, row 1 holds the norm weight (the prologue loads it,
-    /// `allocated`) and the same transposes lay it out into `weight`.
-    private static func transposeRow(
-        _ x: BufferDecl, through rows: BufferDecl, into xT: BufferDecl, weight: BufferDecl?, allocated: Bool,
-        _ b: inout ProgramBuilder
-    ) -> [Stmt] {
-        var statements: [Stmt] = allocated ? [] : [.allocate(rows.id)]
-        statements.append(
-            .op(.dma(dst: Access(rows, [.index(.const(0)), .full(rows.shape[1])]), src: Access(whole: x), queue: 0)))
-        let (transposes, row) = KernelIdioms.interleavedRows(rows, into: "x_t_psum", &b)
-        statements += transposes
-        for (index, tile) in [xT, weight].compactMap({ $0 }).enumerated() {
-            statements += [.allocate(tile.id), .op(.copy(dst: Access(whole: tile), src: row(index), engine: .vector))]
-        }
-        return statements
     }
 
     /// `columns` of W into `tile` (`[128, K/128, columns]`): one DMA in the interleaved order,

@@ -3,12 +3,6 @@
 /// `[128, H/128]` tile does by itself (the elements stream in order). Each partition sums its
 /// squares; a matmul of those partial sums with a `[128, 128]` matrix of ones adds them and leaves
 /// the total on every partition, where the scale is formed and applied.
-///
-/// With `load=transpose`, the token's row, its residual row and the weight instead load whole,
-/// each onto one partition of one tile (the weight once, first), and each of `H/128` TensorE
-/// transposes turns every `H/128`-th element of those rows into columns of one PSUM tile, from
-/// which copies fill the `[128, H/128]` tiles: the same values in the same places, without DMAs
-/// of `H/128` elements per partition.
 extension RMSNormTemplate {
     func hiddenProgram(for problem: Problem, configuration: Configuration) -> KernelProgram {
         let shape = Shape(problem)
@@ -29,39 +23,16 @@ extension RMSNormTemplate {
                 .matmul(
                     dst: tile(total), stationary: tile(ones), moving: tile(steps.partial), accumulation: .overwrite)),
         ]
-        let row = { (buffer: BufferDecl) in Access(buffer, [.index(.term(t)), .full(hidden)]) }
-        let weightRow = Access(steps.weight, [.index(.const(0)), .full(hidden)])
-        var prologue: [Stmt] = [.allocate(weight.id)]
-        var arrival: [Stmt]?
-        if configuration[Self.load] == .transpose {
-            // Rows: x, the residual (if any), the weight (last, loaded once).
-            let sources = [steps.x, steps.residual].compactMap { $0 }
-            let rows = b.buffer("rows", .sbuf, [sources.count + 1, hidden], .bf16)
-            prologue += [
-                .allocate(rows.id),
-                .op(.dma(dst: Access(rows, [.index(.const(sources.count)), .full(hidden)]), src: weightRow, queue: 1)),
-            ]
-            var statements: [Stmt] = sources.enumerated().map { index, source in
-                .op(.dma(dst: Access(rows, [.index(.const(index)), .full(hidden)]), src: row(source), queue: index))
-            }
-            let (transposes, lane) = KernelIdioms.interleavedRows(rows, into: "rows_t_psum", &b)
-            statements += transposes
-            // x on VectorE, the residual on ScalarE (both read PSUM), the weight last.
-            let tiles = [steps.xTile, steps.rTile].compactMap { $0 }
-            for (index, tileBuffer) in tiles.enumerated() {
-                statements += [
-                    .allocate(tileBuffer.id),
-                    .op(.copy(dst: tile(tileBuffer), src: lane(index), engine: index == 0 ? .vector : .scalar)),
-                ]
-            }
-            arrival = statements + [.op(.copy(dst: tile(weight), src: lane(sources.count), engine: .vector))]
-        } else {
-            prologue.append(.op(.dma(dst: tile(weight), src: weightRow, queue: 1)))
-        }
-        prologue += [.allocate(ones.id), .op(.memset(dst: tile(ones), value: 1, engine: .gpsimd))]
         let body = steps.statements(
-            configuration: configuration, hidden: hidden, epsilon: epsilon, tile: tile, column: tile, row: row,
-            weightTile: tile(weight), combine: combine, total: tile(total), arrival: arrival)
+            configuration: configuration, hidden: hidden, epsilon: epsilon, tile: tile, column: tile,
+            row: { Access($0, [.index(.term(t)), .full(hidden)]) }, weightTile: tile(weight), combine: combine,
+            total: tile(total))
+        let prologue: [Stmt] = [
+            .allocate(weight.id),
+            .op(.dma(dst: tile(weight), src: Access(steps.weight, [.index(.const(0)), .full(hidden)]), queue: 1)),
+            .allocate(ones.id),
+            .op(.memset(dst: tile(ones), value: 1, engine: .gpsimd)),
+        ]
         let loop = Stmt.loop(Loop(t, trips: tokens, body: body))
         return b.program(name: "rmsnorm_kernel", body: prologue + [loop])
     }

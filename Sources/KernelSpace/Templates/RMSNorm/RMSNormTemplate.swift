@@ -31,10 +31,6 @@ public struct RMSNormTemplate: KernelTemplate {
     static let layout = ChoiceKey<NormLayout>(
         "layout", [.tokens, .hidden], default: .tokens,
         "tokens on partitions, or each token's hidden values over the partitions (for few tokens)")
-    static let load = ChoiceKey<RowLoad>(
-        "load", RowLoad.allCases, default: .reshape,
-        "with layout=hidden, a token's rows into the [128, H/128] layout: reshaped by their DMAs, or loaded "
-            + "whole and transposed on TensorE in H/128 strided pieces")
     static let tileT = IntKey("tile_t", [32, 64, 128], default: 128, "tokens per tile (partitions)")
     static let bufs = IntKey("bufs", [1, 2, 3], default: 2, "rotating copies of each token tile")
     static let square = ChoiceKey<Engine>(
@@ -55,7 +51,7 @@ public struct RMSNormTemplate: KernelTemplate {
 
     /// The tunable parameters with their built-in domains and defaults.
     public var parameters: [Parameter] {
-        [Self.layout.parameter, Self.load.parameter] + [Self.tileT, Self.bufs].map(\.parameter)
+        [Self.layout.parameter] + [Self.tileT, Self.bufs].map(\.parameter)
             + [Self.square, Self.scaleEngine, Self.weightEngine, Self.addEngine].map(\.parameter)
             + [Self.split.parameter]
     }
@@ -106,8 +102,6 @@ public struct RMSNormTemplate: KernelTemplate {
                 return
                     "layout=hidden spreads H over 128 partitions: H=\(shape.hidden) must be 128 to 8192 in steps of 128"
             }
-        } else if configuration[Self.load] != .reshape {
-            return "load=\(configuration[Self.load].rawValue) has no effect with layout=tokens"
         }
         if let reason = KernelIdioms.tokenTileRestriction(
             configuration[Self.tileT], tokens: shape.tokens, oneTokenAtATime: oneTokenAtATime ? "layout=hidden" : nil)

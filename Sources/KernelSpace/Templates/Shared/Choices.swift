@@ -49,17 +49,6 @@ public enum ContractionOrder: String, ParameterChoice {
     case tiles
 }
 
-/// How one row reaches the interleaved `[128, K/128]` layout, K on partitions
-/// (``ContractionOrder/interleaved``).
-public enum RowLoad: String, ParameterChoice {
-    /// One DMA reshapes it: `K/128` elements per partition, a run of a few bytes each, which the
-    /// DMA engines move at a small fraction of their rate.
-    case reshape
-    /// One DMA moves it whole onto one partition, and `K/128` TensorE transposes of strided
-    /// pieces (every `K/128`-th element) put it on the partitions through PSUM: exact copies.
-    case transpose
-}
-
 /// Where an RMSNorm puts a token's hidden values (``RMSNormTemplate``).
 public enum NormLayout: String, ParameterChoice {
     /// Tokens on partitions, a token's row along one partition: the sum of squares in element

@@ -43,29 +43,88 @@ import Testing
         }
     }
 
-    /// X's row and each block of W load in one DMA each; nothing transposes X, and only the
-    /// finished blocks are transposed (into whole rows for the store).
-    @Test func xLoadsInOneDMAAndOnlyFinishedBlocksAreTransposed() throws {
+    /// X's row and the norm weight load whole onto one partition each, and K/128 TensorE
+    /// transposes lay them out; each block of W loads in one DMA, and the finished blocks are
+    /// transposed into whole rows for the store.
+    @Test func xLoadsAsOneRowAndOnlyItsPiecesAndFinishedBlocksAreTransposed() throws {
         let template = try #require(catalogTemplate("qkv"))
         let problem = try template.parseProblem("M=1,K=2048,N=640,norm=1")
         let key = "w_operand=stationary,tile_m=32,tile_k=128,block_k=16,tile_n=128,x_layout=tensor_transpose"
         let configuration = try SearchSpace(template).parse(key)
         #expect(template.restriction(configuration, for: problem) == nil)
         let program = template.program(for: problem, configuration: configuration)
-        var (transposes, loads, matmuls) = (0, 0, 0)
+        var (transposes, loads, rowLoads, matmuls) = (0, 0, 0, 0)
         program.forEachInstruction { instruction, loops in
             let trips = loops.reduce(1) { $0 * $1.trips }
             switch instruction {
             case .transpose: transposes += trips
-            case .dma(_, let src, _) where program.buffers[src.buffer].memory == .hbm: loads += trips
+            case .dma(let dst, let src, _) where program.buffers[src.buffer].memory == .hbm:
+                loads += trips
+                if program.buffers[dst.buffer].name == "x_row" { rowLoads += trips }
             case .matmul: matmuls += trips
             default: break
             }
         }
-        // Five blocks of 128 columns: five weight loads, X and the norm weight.
-        #expect(transposes == 5 && loads == 7, "transposes \(transposes), loads \(loads)")
+        // 16 pieces of the rows and five blocks of 128 columns; five weight loads, X and the norm
+        // weight, both into the row tile.
+        #expect(transposes == 16 + 5 && loads == 7 && rowLoads == 2, "transposes \(transposes), loads \(loads)")
         // 16 K tiles x 5 column tiles, and the cross-partition sum of squares.
         #expect(matmuls == 16 * 5 + 1)
+    }
+
+    /// A bf16 row is laid out by TensorE transposes, an fp32 row by its reshaping DMA; with the
+    /// same bf16 values the products and sums are the same, so the bf16 output is the fp32
+    /// output rounded once, to the bit: the transposes put every element where the DMA does.
+    @Test(arguments: ["M=1,K=2048,N=256", "M=1,K=384,N=512,lnc=2"])
+    func aTransposedRowIsTheReshapedRowToTheBit(text: String) throws {
+        let template = try #require(catalogTemplate("o-proj"))
+        let problem = try template.parseProblem(text)
+        let wide = try template.parseProblem(text + ",dtype=fp32")
+        let k = problem["K"]?.intValue ?? 0
+        let key =
+            "w_operand=stationary,tile_m=32,tile_k=128,block_k=\([1, 2, 4, 8, 16].first { $0 * 128 >= k } ?? 1),"
+            + "tile_n=128,x_layout=tensor_transpose,split=\(text.contains("lnc=2") ? "columns" : "none")"
+        let configuration = try SearchSpace(template).parse(key)
+        #expect(template.restriction(configuration, for: problem) == nil)
+        #expect(template.restriction(configuration, for: wide) == nil)
+        func rowLoads(_ program: KernelProgram) -> Int {
+            var count = 0
+            program.forEachInstruction { instruction, _ in
+                if case .dma(let dst, _, _) = instruction, program.buffers[dst.buffer].name == "x_row" { count += 1 }
+            }
+            return count
+        }
+        let (narrow, reshaped) = (
+            template.program(for: problem, configuration: configuration),
+            template.program(for: wide, configuration: configuration)
+        )
+        #expect(rowLoads(narrow) == 1 && rowLoads(reshaped) == 0)
+        let inputs = template.arguments(
+            template.inputs(for: problem, seed: 5), problem: problem, configuration: configuration)
+        let got = try Interpreter.run(narrow, inputs: inputs)[0]
+        let want = try Interpreter.run(reshaped, inputs: inputs)[0].data.map(DType.roundToBF16)
+        let differing = zip(got.data, want).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(got.data.count == want.count && differing == 0, "\(differing) of \(want.count) differ")
+    }
+
+    /// The emitted layout of X's row and the norm weight's: one strided transpose per K tile into
+    /// adjacent PSUM columns, then one strided copy per row.
+    @Test func theTransposedRowIsEmittedAsStridedAccessPatterns() throws {
+        let template = try #require(catalogTemplate("qkv"))
+        let problem = try template.parseProblem("M=1,K=2048,N=640,norm=1")
+        let configuration = try SearchSpace(template).parse(
+            "w_operand=stationary,tile_m=32,tile_k=128,block_k=16,tile_n=128,x_layout=tensor_transpose")
+        let source = NKIEmitter.function(template.program(for: problem, configuration: configuration))
+        for line in [
+            "nisa.nc_transpose(dst=x_t_psum[0:128, x_t_psum_f * 2:x_t_psum_f * 2 + 2], "
+                + "data=x_row.ap(pattern=[[2048, 2], [16, 128]], offset=x_t_psum_f), engine=nisa.engine.tensor)",
+            "nisa.tensor_copy(dst=x_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=0), "
+                + "engine=nisa.engine.vector)",
+            "nisa.tensor_copy(dst=norm_weight_t, src=x_t_psum.ap(pattern=[[32, 128], [2, 16]], offset=1), "
+                + "engine=nisa.engine.vector)",
+        ] {
+            #expect(source.contains(line), "missing: \(line)")
+        }
     }
 
     @Test func stationaryWeightsNeedOneRowAndWholeTiles() throws {

@@ -66,12 +66,10 @@ private struct AttentionDecodeBuilder {
         let pT = b.buffer("p_t", .sbuf, [128, group], .bf16, copies: bufs)
         let vChunk = b.buffer("v_chunk", .sbuf, [128, d], .bf16, copies: bufs)
         let pvPSUM = b.buffer("pv_psum", .psum, [group, d], .fp32, copies: 2)
-        let accumulator = b.buffer("pv_sum", .sbuf, [group, d], .fp32)
         let result = b.buffer("out_rows", .sbuf, [group, d], .bf16, copies: 2)
         let kv = b.variable("g")
         let chunk = b.variable("c")
         let sub = b.variable("r")
-        let split = b.variable("sp")
         let step = b.variable("j")
         let headRows = AffineRange(start: .term(kv, group), size: group)
         func column(_ buffer: BufferDecl) -> Access { Access(buffer, [.full(group), .full(1)]) }
@@ -189,67 +187,85 @@ private struct AttentionDecodeBuilder {
         body += KernelIdioms.softmaxNumerator(
             scores: rows(scores), exponentials: rows(exponentials), largest: column(largest), negated: column(negated),
             total: column(total))
-        body += [
-            .allocate(probabilities.id),
-            .op(
-                normaliseFirst
-                    ? .tensorScalar(
+        body.append(.allocate(probabilities.id))
+        if normaliseFirst {
+            body.append(
+                .op(
+                    .tensorScalar(
                         dst: rows(probabilities), src: rows(exponentials),
-                        steps: [ScalarStep(.divide, .perPartition(column(total)))],
-                        engine: .vector)
-                    : .copy(dst: rows(probabilities), src: rows(exponentials), engine: .vector)),
-        ]
+                        steps: [ScalarStep(.divide, .perPartition(column(total)))], engine: .vector)))
+        }
 
-        // P V over chunks of 128 positions, in `splits` partial PSUM sums.
+        // P V over chunks of 128 positions, in `splits` partial PSUM sums (one: no loop over them).
         let chunks = (positions + 127) / 128
         let perSplit = (chunks + splits - 1) / splits
-        let position = Affine.term(split, perSplit * 128) + .term(step, 128)
+        let split = splits > 1 ? b.variable("sp") : nil
+        let position = split.map { Affine.term($0, perSplit * 128) + .term(step, 128) } ?? .term(step, 128)
         let positionLimit: Affine? =
             positions % 128 == 0 && chunks % splits == 0 ? nil : .const(positions) + (-position)
         let pieceRows = AffineRange(start: .const(0), size: 128, limit: positionLimit)
         let pFlip = Access(flip, [pieceRows, AffineRange(start: .const(0), size: group)])
         let pvTile = Access(pvPSUM, [.full(group), .full(d)])
-        let stepBody: [Stmt] = [
-            .allocate(flip.id),
-            .op(
-                .transpose(
-                    dst: pFlip,
-                    src: Access(
-                        probabilities, [.full(group), AffineRange(start: position, size: 128, limit: positionLimit)]))),
-            .allocate(pT.id), .op(.copy(dst: Access(pT, [pieceRows, .full(group)]), src: pFlip, engine: .vector)),
-            .allocate(vChunk.id),
-            .op(
-                .dma(
-                    dst: Access(vChunk, [pieceRows, .full(d)]),
-                    src: Access(
-                        v,
-                        [
-                            AffineRange(start: .term(kv, positions) + position, size: 128, limit: positionLimit),
-                            .full(d),
-                        ]),
-                    queue: 2)),
-            .op(
-                .matmul(
-                    dst: pvTile, stationary: Access(pT, [pieceRows, .full(group)]),
-                    moving: Access(vChunk, [pieceRows, .full(d)]),
-                    accumulation: .acrossLoops([step.id]))),
-        ]
-        let accumulate = rows(accumulator)
+        let piece = AffineRange(start: position, size: 128, limit: positionLimit)
+        // Unnormalised, P is rounded to bf16 a chunk at a time on ScalarE, each chunk just before its
+        // transpose: the same bits as one copy of the whole row, and the first `P V` product waits
+        // for one chunk instead of all S.
+        let rounding: [Stmt] =
+            normaliseFirst
+            ? []
+            : [
+                .op(
+                    .activation(
+                        dst: Access(probabilities, [.full(group), piece]),
+                        src: Access(exponentials, [.full(group), piece]), function: .copy))
+            ]
+        let stepBody: [Stmt] =
+            rounding + [
+                .allocate(flip.id),
+                .op(.transpose(dst: pFlip, src: Access(probabilities, [.full(group), piece]))),
+                .allocate(pT.id), .op(.copy(dst: Access(pT, [pieceRows, .full(group)]), src: pFlip, engine: .vector)),
+                .allocate(vChunk.id),
+                .op(
+                    .dma(
+                        dst: Access(vChunk, [pieceRows, .full(d)]),
+                        src: Access(
+                            v,
+                            [
+                                AffineRange(start: .term(kv, positions) + position, size: 128, limit: positionLimit),
+                                .full(d),
+                            ]),
+                        queue: 2)),
+                .op(
+                    .matmul(
+                        dst: pvTile, stationary: Access(pT, [pieceRows, .full(group)]),
+                        moving: Access(vChunk, [pieceRows, .full(d)]),
+                        accumulation: .acrossLoops([step.id]))),
+            ]
+        // One split's sum is read from PSUM as it is; several are added in fp32 in split order.
+        var summed = pvTile
+        if let split {
+            let accumulator = b.buffer("pv_sum", .sbuf, [group, d], .fp32)
+            summed = rows(accumulator)
+            body += [
+                .allocate(accumulator.id), .op(.memset(dst: summed, value: 0, engine: .vector)),
+                .loop(
+                    Loop(
+                        split, trips: splits,
+                        body: [
+                            .allocate(pvPSUM.id), .loop(Loop(step, trips: perSplit, body: stepBody)),
+                            .op(.tensorTensor(dst: summed, a: summed, b: pvTile, op: .add, engine: .vector)),
+                        ])),
+            ]
+        } else {
+            body += [.allocate(pvPSUM.id), .loop(Loop(step, trips: perSplit, body: stepBody))]
+        }
         body += [
-            .allocate(accumulator.id), .op(.memset(dst: accumulate, value: 0, engine: .vector)),
-            .loop(
-                Loop(
-                    split, trips: splits,
-                    body: [
-                        .allocate(pvPSUM.id), .loop(Loop(step, trips: perSplit, body: stepBody)),
-                        .op(.tensorTensor(dst: accumulate, a: accumulate, b: pvTile, op: .add, engine: .vector)),
-                    ])),
             .allocate(result.id),
             .op(
                 normaliseFirst
-                    ? .copy(dst: rows(result), src: accumulate, engine: .vector)
+                    ? .copy(dst: rows(result), src: summed, engine: .vector)
                     : .tensorScalar(
-                        dst: rows(result), src: accumulate, steps: [ScalarStep(.divide, .perPartition(column(total)))],
+                        dst: rows(result), src: summed, steps: [ScalarStep(.divide, .perPartition(column(total)))],
                         engine: .vector)),
             .op(.dma(dst: Access(out, [headRows, .full(d)]), src: rows(result), queue: 0)),
         ]

@@ -140,7 +140,7 @@ extension StationaryExpertBuilder {
         let body =
             prologue(
                 arguments, indices: indexSB, routing: routing.setup, allocating: [activation.xT, own, sum],
-                zeroing: Access(sum, [.full(partitions), .full(hiddenTiles), allRows])) + [
+                zeroing: reduces ? nil : Access(sum, [.full(partitions), .full(hiddenTiles), allRows])) + [
                 .loop(Loop(t, trips: tokens, body: project)), .barrier(exchanged.id),
                 .loop(Loop(t, trips: tokens, body: reduce)),
             ]

@@ -196,15 +196,17 @@ struct StationaryExpertBuilder {
     }
 
     /// What runs once before the tokens: the expert indices loaded, the routing weights' `setup`,
-    /// the buffers `allocating` allocated and the sum `zeroing` set to zero.
+    /// the buffers `allocating` allocated and the sum `zeroing` (if any: one a reduction writes
+    /// whole needs none) set to zero.
     func prologue(
         _ arguments: ExpertMLPDecodeArguments, indices: BufferDecl, routing setup: [Stmt], allocating: [BufferDecl],
-        zeroing sum: Access
+        zeroing sum: Access?
     ) -> [Stmt] {
         let all = [AffineRange.full(indices.shape[0]), .full(indices.shape[1])]
+        let zero = sum.map { [Stmt.op(.memset(dst: $0, value: 0, engine: .vector))] } ?? []
         return [
             .allocate(indices.id), .op(.dma(dst: Access(indices, all), src: Access(arguments.index, all), queue: 0)),
-        ] + setup + allocating.map { .allocate($0.id) } + [.op(.memset(dst: sum, value: 0, engine: .vector))]
+        ] + setup + allocating.map { .allocate($0.id) } + zero
     }
 
     mutating func build() -> KernelProgram {

@@ -3,8 +3,12 @@
 /// column moves, so each product costs TensorE the 64-cycle minimum instead of `tile_n` cycles.
 ///
 /// K lies on partitions interleaved, `k = p * K/128 + kt` (as a `[128, K/128]` reshape of a row
-/// would): X's row and each block of W's rows (`K/128` whole rows per partition) move in one
-/// contiguous DMA each, and X needs no transpose. A block of `E = tile_n * block_n` columns of W
+/// would): each block of W's rows (`K/128` whole rows per partition) moves in one contiguous DMA.
+/// A bf16 X row (and a fused norm's weight) loads whole onto one partition, one DMA run instead of
+/// 128 runs of `K/128` elements that the DMA engines move at a small fraction of their rate, and
+/// `K/128` TensorE transposes of strided pieces lay it out (``KernelIdioms/interleavedRows(_:into:_:)``:
+/// exact copies); an fp32 row, whose transposes would run at a quarter rate, is reshaped by its
+/// DMA. A block of `E = tile_n * block_n` columns of W
 /// produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
 /// `128 j ..< 128 (j + 1)` of the block down the partitions; one TensorE transpose of the evicted
 /// tile turns them into `E/128` rows of 128 outputs, stored whole (a `[128, E/128]` tile would
@@ -37,6 +41,7 @@ struct StationaryLinearBuilder {
         let resident = configuration[Key.wResident] == .on
         let evict = configuration[Key.evictEngine]
         let tiles = configuration[Key.kOrder] == .tiles
+        let transposesRow = !tiles && dtype == .bf16
 
         let x = b.buffer("x", .hbm, [1, k], dtype, role: .input(0))
         let w = b.buffer("w", .hbm, [k, n], dtype, role: .input(1))
@@ -55,16 +60,30 @@ struct StationaryLinearBuilder {
         var prologue: [Stmt] = []
         var normalise: [Stmt] = []
         var moving = xT
+        // A transposed X row is row 0 of this tile; a fused norm's weight is row 1.
+        let row = transposesRow ? b.buffer("x_row", .sbuf, [shape.normalises ? 2 : 1, k], dtype) : nil
+        var gammaT: BufferDecl?
         if shape.normalises {
             let gamma = b.buffer("norm_weight", .hbm, [1, k], .bf16, role: .input(2))
-            let gammaT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
+            let weightT = b.buffer("norm_weight_t", .sbuf, [128, kTiles], .bf16)
             let ones = b.buffer("ones", .sbuf, [128, 128], .fp32)
-            prologue = [
-                .allocate(gammaT.id), .op(.dma(dst: Access(whole: gammaT), src: Access(whole: gamma), queue: 1)),
-                .allocate(ones.id), .op(.memset(dst: Access(whole: ones), value: 1, engine: .gpsimd)),
-            ]
+            prologue =
+                if let row {
+                    [
+                        .allocate(row.id),
+                        .op(
+                            .dma(dst: Access(row, [.index(.const(1)), .full(k)]), src: Access(whole: gamma), queue: 1)),
+                    ]
+                } else {
+                    [
+                        .allocate(weightT.id),
+                        .op(.dma(dst: Access(whole: weightT), src: Access(whole: gamma), queue: 1)),
+                    ]
+                }
+            prologue += [.allocate(ones.id), .op(.memset(dst: Access(whole: ones), value: 1, engine: .gpsimd))]
+            gammaT = weightT
             let (statements, normalised) = Self.normalise(
-                &b, xT, gammaT: gammaT, ones: ones, hidden: k, epsilon: normEpsilon)
+                &b, xT, gammaT: weightT, ones: ones, hidden: k, epsilon: normEpsilon)
             normalise = statements
             moving = normalised
         }
@@ -106,8 +125,14 @@ struct StationaryLinearBuilder {
                         dst: Access(y, [.full(1), AffineRange(start: .term(block, extent), size: extent)]),
                         src: Access(whole: rows), queue: 2)),
             ]
+        let loadX =
+            if let row {
+                Self.transposeRow(x, through: row, into: xT, weight: gammaT, allocated: shape.normalises, &b)
+            } else {
+                Self.loadX(into: xT, from: x, tiles: tiles, &b)
+            }
         let body: [Stmt] =
-            Self.loadX(into: xT, from: x, tiles: tiles, &b) + normalise + [
+            loadX + normalise + [
                 .loop(Loop(block, trips: blocks, body: blockBody))
             ]
         var program = b.program(name: kernelName, body: prologue + body)
@@ -131,6 +156,25 @@ struct StationaryLinearBuilder {
             .allocate(flipped.id), .op(.transpose(dst: Access(whole: flipped), src: Access(whole: rows))),
             .allocate(xT.id), .op(.copy(dst: Access(whole: xT), src: Access(whole: flipped), engine: .vector)),
         ]
+    }
+
+    /// X's row into `xT` (`[128, K/128]`, interleaved) by way of `rows`: one DMA moves the row
+    /// whole into row 0, and `K/128` TensorE transposes lay out every row of `rows`; copies split
+    /// them out. With a norm `weight`, row 1 holds the norm weight (the prologue loads it and
+    /// allocated `rows`) and it is laid out into `weight` with X.
+    private static func transposeRow(
+        _ x: BufferDecl, through rows: BufferDecl, into xT: BufferDecl, weight: BufferDecl?, allocated: Bool,
+        _ b: inout ProgramBuilder
+    ) -> [Stmt] {
+        var statements: [Stmt] = allocated ? [] : [.allocate(rows.id)]
+        statements.append(
+            .op(.dma(dst: Access(rows, [.index(.const(0)), .full(rows.shape[1])]), src: Access(whole: x), queue: 0)))
+        let (transposes, row) = KernelIdioms.interleavedRows(rows, into: "x_t_psum", &b)
+        statements += transposes
+        for (index, tile) in [xT, weight].compactMap({ $0 }).enumerated() {
+            statements += [.allocate(tile.id), .op(.copy(dst: Access(whole: tile), src: row(index), engine: .vector))]
+        }
+        return statements
     }
 
     /// `columns` of W into `tile` (`[128, K/128, columns]`): one DMA in the interleaved order,

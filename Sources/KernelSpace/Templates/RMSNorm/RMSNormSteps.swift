@@ -40,18 +40,21 @@ struct RMSNormSteps {
     /// One tile's statements. `tile`, `column` and `row` give a buffer's on-chip tile, its
     /// `[P, 1]` column and the tile's rows in HBM; `weightTile` is the weight as the tile reads it;
     /// `combine` follows the sum of squares (into `sum_squares`) and `total` is where each row's
-    /// total then is.
+    /// total then is. `arrival`, when given, allocates and fills the x and residual tiles in place
+    /// of their DMAs.
     func statements(
         configuration: Configuration, hidden: Int, epsilon: Float, tile: (BufferDecl) -> Access,
         column: (BufferDecl) -> Access, row: (BufferDecl) -> Access, weightTile: Access, combine: [Stmt],
-        total: Access
+        total: Access, arrival: [Stmt]? = nil
     ) -> [Stmt] {
         typealias Key = RMSNormTemplate
-        var body: [Stmt] = [.allocate(xTile.id), .op(.dma(dst: tile(xTile), src: row(x), queue: 0))]
+        var body = arrival ?? [.allocate(xTile.id), .op(.dma(dst: tile(xTile), src: row(x), queue: 0))]
         var source = tile(xTile)
         if let residual, let rTile, let sTile, let sum {
+            if arrival == nil {
+                body += [.allocate(rTile.id), .op(.dma(dst: tile(rTile), src: row(residual), queue: 1))]
+            }
             body += [
-                .allocate(rTile.id), .op(.dma(dst: tile(rTile), src: row(residual), queue: 1)),
                 .allocate(sTile.id),
                 .op(
                     .tensorTensor(

@@ -65,4 +65,24 @@ enum KernelIdioms {
     static func checkSize(_ size: Int, extent: Int) -> Int {
         size <= 2 * extent ? size : extent + (size % extent == 0 ? extent : size % extent)
     }
+
+    /// The `R` rows of `rows` (`[R, 128 F]`) laid out over the partitions in the interleaved order
+    /// (`h = p F + f`) by `F` TensorE transposes, each taking every `F`-th element of every row
+    /// (from `f`) into columns `R f ..< R (f + 1)` of a new PSUM tile `[128, R F]` named `name`.
+    /// Returns the statements and where row `r` then lies (`[128, F]`, columns `r, r + R, ...`).
+    /// Transposes through PSUM copy values exactly.
+    static func interleavedRows(
+        _ rows: BufferDecl, into name: String, _ b: inout ProgramBuilder
+    ) -> (statements: [Stmt], row: (Int) -> Access) {
+        let (count, free) = (rows.shape[0], rows.shape[1] / 128)
+        let flipped = b.buffer(name, .psum, [128, count * free], .fp32)
+        let f = b.variable(name + "_f")
+        let transpose = Instruction.transpose(
+            dst: Access(flipped, [.full(128), AffineRange(start: .term(f, count), size: count)]),
+            src: Access(rows, [.full(count), AffineRange(start: .term(f), size: 128, stride: free)]))
+        return (
+            [.allocate(flipped.id), .loop(Loop(f, trips: free, body: [.op(transpose)]))],
+            { Access(flipped, [.full(128), AffineRange(start: .const($0), size: free, stride: count)]) }
+        )
+    }
 }

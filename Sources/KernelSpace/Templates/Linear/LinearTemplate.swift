@@ -82,8 +82,8 @@ public struct LinearTemplate: KernelTemplate {
         "matmul operand W is: moving past X's rows, or 128 x 128 tiles held while X's one row moves (M=1)")
     static let kOrder = ChoiceKey<ContractionOrder>(
         "k_order", ContractionOrder.allCases, default: .interleaved,
-        "K on partitions with w_operand=stationary: interleaved (X's row reshaped) or in tiles of 128 (X's "
-            + "rows of 128 transposed on TensorE)")
+        "K on partitions with w_operand=stationary: interleaved (X's row laid out by strided TensorE transposes, "
+            + "an fp32 row reshaped by its DMA) or in tiles of 128 (X's rows of 128 transposed on TensorE)")
     static let xLayout = ChoiceKey<OperandLayout>(
         "x_layout", [.pretransposed, .tensorTranspose, .dmaTranspose], default: .pretransposed,
         "X passed as X^T, or transposed in the kernel by TensorE or DMA")

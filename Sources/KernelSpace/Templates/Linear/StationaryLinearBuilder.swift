@@ -6,10 +6,10 @@
 /// would): each block of W's rows (`K/128` whole rows per partition) moves in one contiguous DMA.
 /// A bf16 X row (and a fused norm's weight) loads whole onto one partition, one DMA run instead of
 /// 128 runs of `K/128` elements that the DMA engines move at a small fraction of their rate, and
-/// `K/128` TensorE transposes of strided pieces lay it out (``KernelIdioms/interleavedRows(_:into:_:)``:
-/// exact copies); an fp32 row, whose transposes would run at a quarter rate, is reshaped by its
-/// DMA. A block of `E = tile_n * block_n` columns of W
-/// produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
+/// `K/128` TensorE transposes of strided pieces lay it out
+/// (``KernelIdioms/interleavedRows(_:into:_:)``: exact copies); an fp32 row, whose transposes
+/// would run at a quarter rate, is reshaped by its DMA. A block of `E = tile_n * block_n` columns
+/// of W produces `E/128` columns of fp32 sums in one PSUM tile, column `j` holding output columns
 /// `128 j ..< 128 (j + 1)` of the block down the partitions; one TensorE transpose of the evicted
 /// tile turns them into `E/128` rows of 128 outputs, stored whole (a `[128, E/128]` tile would
 /// store 2-byte runs). With `norm=1` the row's sum of squares runs per partition, then across

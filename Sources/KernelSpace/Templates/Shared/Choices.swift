@@ -41,8 +41,9 @@ public enum WeightOperand: String, ParameterChoice {
 /// How K lies on the partitions when a linear's W is the stationary operand
 /// (``StationaryLinearBuilder``): the order of the fp32 sums over K and of X's load.
 public enum ContractionOrder: String, ParameterChoice {
-    /// `k = p * K/128 + kt`, a `[128, K/128]` reshape of X's row: X and each block of W's rows
-    /// load in one contiguous DMA each, X in `K/128`-element runs per partition.
+    /// `k = p * K/128 + kt`, a `[128, K/128]` reshape of X's row: each block of W's rows loads in
+    /// one contiguous DMA; a bf16 X row loads whole onto one partition and `K/128` strided TensorE
+    /// transposes lay it out (an fp32 row is reshaped by its DMA, in `K/128`-element runs).
     case interleaved
     /// `k = kt * 128 + p`, K in tiles of 128: X loads as `K/128` rows of 128 (or is handed over
     /// on chip in that shape) and TensorE transposes it; W loads one K tile per DMA.

@@ -39,6 +39,11 @@ struct SimulationState {
     private var psumPortFree: Double = 0
     /// Every executed instruction, when recording.
     private(set) var events: [TraceEvent]?
+    /// When recording: the event of each cell's last write and read (indices into `events`), and
+    /// of each engine's (0-3) and DMA queue's (4-19) last instruction.
+    private var writer: [Int] = []
+    private var reader: [Int] = []
+    private var laneEvent: [Int] = []
 
     init(_ flat: FlatProgram, target: Target, recording: Bool = false) {
         self.flat = flat
@@ -57,6 +62,11 @@ struct SimulationState {
         cellOffset = offsets
         writeEnd = [Double](repeating: 0, count: total)
         readEnd = writeEnd
+        if recording {
+            writer = [Int](repeating: -1, count: total)
+            reader = writer
+            laneEvent = [Int](repeating: -1, count: 4 + queueFree.count)
+        }
     }
 
     mutating func run(_ nodes: Range<Int>, _ environment: UnsafeMutableBufferPointer<Int>) {
@@ -117,15 +127,11 @@ struct SimulationState {
         for access in op.writes where access >= 0 {
             for cell in cells(access, environment) { ready = max(ready, readEnd[cell]) }
         }
-        let (start, finish): (Double, Double)
+        let data = events == nil ? -1 : lastEvent(before: op, ready: ready, environment)
+        let (start, finish, lane, laneBound): (Double, Double, Int, Bool)
         switch op.kind {
-        case .dma, .dmaTranspose: (start, finish) = transfer(op, ready: ready, environment)
-        default: (start, finish) = compute(index, op, ready: ready, environment)
-        }
-        if events != nil {
-            let lane: TraceEvent.Lane =
-                op.kind == .dma || op.kind == .dmaTranspose ? .dmaQueue(op.queue) : .engine(op.engine)
-            events?.append(TraceEvent(lane: lane, kind: op.kind.name, start: start, end: finish))
+        case .dma, .dmaTranspose: (start, finish, lane, laneBound) = transfer(op, ready: ready, environment)
+        default: (start, finish, lane, laneBound) = compute(index, op, ready: ready, environment)
         }
         for access in op.reads where access >= 0 {
             for cell in cells(access, environment) { readEnd[cell] = max(readEnd[cell], finish) }
@@ -134,6 +140,46 @@ struct SimulationState {
             for cell in cells(access, environment) { writeEnd[cell] = max(writeEnd[cell], finish) }
         }
         end = max(end, finish)
+        if events != nil {
+            let waited: TraceEvent.Wait =
+                laneBound && laneEvent[lane] >= 0 ? .lane(laneEvent[lane]) : data >= 0 ? .data(data) : .nothing
+            record(op, start: start, finish: finish, lane: lane, waited: waited, environment)
+        }
+    }
+
+    /// When recording: the event whose write of what `op` reads, or whose read of what it
+    /// overwrites, ends at `ready` (-1 if none: `ready` is 0).
+    private func lastEvent(before op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>) -> Int {
+        guard ready > 0 else { return -1 }
+        for access in op.reads where access >= 0 {
+            for cell in cells(access, environment) where writeEnd[cell] == ready { return writer[cell] }
+        }
+        for access in op.writes where access >= 0 {
+            for cell in cells(access, environment) where readEnd[cell] == ready { return reader[cell] }
+        }
+        return -1
+    }
+
+    /// Appends an instruction's event and makes it the last write or read of the cells where it
+    /// ends last.
+    private mutating func record(
+        _ op: FlatOp, start: Double, finish: Double, lane: Int, waited: TraceEvent.Wait,
+        _ environment: UnsafeMutableBufferPointer<Int>
+    ) {
+        let index = events?.count ?? 0
+        let isDMA = op.kind == .dma || op.kind == .dmaTranspose
+        let written = op.destination >= 0 ? flat.buffers[flat.accessBuffer[op.destination]].name : ""
+        events?.append(
+            TraceEvent(
+                lane: isDMA ? .dmaQueue(op.queue) : .engine(op.engine), kind: op.kind.name, start: start, end: finish,
+                writes: written, waited: waited))
+        for access in op.reads where access >= 0 {
+            for cell in cells(access, environment) where readEnd[cell] == finish { reader[cell] = index }
+        }
+        for access in op.writes where access >= 0 {
+            for cell in cells(access, environment) where writeEnd[cell] == finish { writer[cell] = index }
+        }
+        laneEvent[lane] = index
     }
 
     private func clock(_ engine: Engine) -> Double {
@@ -164,9 +210,11 @@ struct SimulationState {
         }
     }
 
+    /// Runs a compute instruction on its engine; returns when it starts and ends, the engine's
+    /// lane, and whether the engine (rather than the data) held it back.
     private mutating func compute(
         _ index: Int, _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
-    ) -> (Double, Double) {
+    ) -> (Double, Double, Int, Bool) {
         var duration: Double
         if op.clamped {
             duration = self.duration(op, environment)
@@ -206,7 +254,7 @@ struct SimulationState {
         if op.engine == .tensor { tensorLastEnd = finish }
         if sharesSBUF { sbufPortFree = finish }
         if sharesPSUM { psumPortFree = finish }
-        return (start, finish)
+        return (start, finish, lane, start > ready)
     }
 
     /// Extra ns for loading a new stationary operand: LoadStationary runs in the background of the
@@ -227,9 +275,11 @@ struct SimulationState {
         return max(0, loadCycles - lastMatmulCycles) / target.tensorClock
     }
 
+    /// Runs a DMA on one of its stream's hardware queues; returns when it starts and ends, the
+    /// queue's lane (4 and up), and whether the queue (rather than the data) held it back.
     private mutating func transfer(
         _ op: FlatOp, ready: Double, _ environment: UnsafeMutableBufferPointer<Int>
-    ) -> (Double, Double) {
+    ) -> (Double, Double, Int, Bool) {
         let (shape, free) = flat.shape(op.operand0, environment)
         let partitions = min(shape, op.timedRows)
         let bytes = partitions * free * op.elementSize
@@ -260,10 +310,11 @@ struct SimulationState {
         // interrupt it, which delays its end by as long as they do.
         let (start, booked) = bandwidth.book(earliest: earliest, duration: occupancy * share)
         let finish = max(start + occupancy, booked + (1 - share) * occupancy)
+        let queueBound = max(queueFree[queue], descriptorsDone) > ready + target.dmaFixedLatency
         queueFree[queue] = finish
         busy[4] += occupancy * share
         dmaBytes += bytes
-        return (start, finish)
+        return (start, finish, 4 + queue, queueBound)
     }
 
     /// Every copy's and region's cell of `buffer`.
@@ -280,12 +331,34 @@ struct SimulationState {
     /// Leaves a barrier on `buffer` at `time`: GpSimd ran it until then, and later reads and writes
     /// of the buffer wait for it.
     mutating func leaveBarrier(on buffer: Int, at time: Double) {
+        if events != nil { recordBarrier(on: buffer, leaving: time) }
         laneFree[3] = max(laneFree[3], time)
         for cell in allCells(of: buffer) {
             writeEnd[cell] = max(writeEnd[cell], time)
             readEnd[cell] = max(readEnd[cell], time)
         }
         end = max(end, time)
+    }
+
+    /// Appends a barrier's event, from this core's arrival to `time`, and makes it the last write
+    /// and read of the buffer and the last instruction on GpSimd.
+    private mutating func recordBarrier(on buffer: Int, leaving time: Double) {
+        var arrival = laneFree[3]
+        var waited: TraceEvent.Wait = laneEvent[3] >= 0 ? .lane(laneEvent[3]) : .nothing
+        for cell in allCells(of: buffer) where writeEnd[cell] > arrival {
+            arrival = writeEnd[cell]
+            waited = .data(writer[cell])
+        }
+        let index = events?.count ?? 0
+        events?.append(
+            TraceEvent(
+                lane: .engine(.gpsimd), kind: "barrier", start: arrival, end: time, writes: flat.buffers[buffer].name,
+                waited: waited))
+        for cell in allCells(of: buffer) {
+            writer[cell] = index
+            reader[cell] = index
+        }
+        laneEvent[3] = index
     }
 
     func report() -> CostReport {

@@ -6,7 +6,7 @@ import Foundation
 public enum TimelineSVG {
     static let colours: [String: String] = [
         "matmul": "#2b6cb0", "transpose": "#805ad5", "elementwise": "#dd6b20", "dma": "#38a169",
-        "dma_transpose": "#2c7a7b",
+        "dma_transpose": "#2c7a7b", "barrier": "#c53030",
     ]
 
     /// The SVG document for `events`, titled `title` (escaped).
@@ -46,7 +46,7 @@ public enum TimelineSVG {
             svg += "<text x=\"\(format(x))\" y=\"\(format(axis))\" text-anchor=\"middle\">\(timeLabel(time))</text>\n"
         }
         var legendX = left
-        for kind in ["matmul", "transpose", "elementwise", "dma", "dma_transpose"] {
+        for kind in ["matmul", "transpose", "elementwise", "dma", "dma_transpose", "barrier"] {
             svg +=
                 "<rect x=\"\(format(legendX))\" y=\"\(format(axis + 12))\" width=\"12\" height=\"12\" "
                 + "fill=\"\(colours[kind]!)\"/><text x=\"\(format(legendX + 16))\" y=\"\(format(axis + 22))\">\(kind)</text>\n"

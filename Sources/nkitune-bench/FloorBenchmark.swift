@@ -7,7 +7,8 @@ import MoEModel
 /// Each kernel of one decode step and one prefill, tuned on the performance model, beside its own
 /// floor: the bytes it must move at the rank's bandwidth or its MACs at the rank's peak, whichever
 /// is larger. Run for the contest deployment (LNC 2) and for one core per rank (LNC 1), on trn2
-/// and trn3, so the effect of the second core shows kernel by kernel.
+/// and trn3, so the effect of the second core shows kernel by kernel; each fused block's tuned
+/// variant with its critical path (``CriticalPath``), which says what holds it above its floor.
 enum FloorBenchmark {
     static func run(budget: Int) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nkitune-floors-\(UUID())")
@@ -35,7 +36,7 @@ enum FloorBenchmark {
                     var floorSum = 0.0
                     var rows: [(role: String, count: Int, tuned: Double)] = []
                     for call in deployment.inventory(phase) {
-                        let (tuned, split) = try best(call, target: target, driver: driver, budget: budget)
+                        let (tuned, split, _) = try best(call, target: target, driver: driver, budget: budget)
                         let floor = self.floor(call, target: target, cores: lnc)
                         rows.append((call.role, call.count, tuned))
                         tunedSum += tuned * Double(call.count)
@@ -53,7 +54,8 @@ enum FloorBenchmark {
                             format: "sum over the step: tuned %.3f ms, floor %.3f ms, ratio %.2f", tunedSum / 1e6,
                             floorSum / 1e6, tunedSum / floorSum))
                     for block in deployment.fusedBlocks(phase) {
-                        let (tuned, split) = try best(block.call, target: target, driver: driver, budget: budget)
+                        let (tuned, split, key) = try best(
+                            block.call, target: target, driver: driver, budget: budget)
                         let floor = self.floor(block.call, target: target, cores: lnc)
                         let replaced = rows.filter { block.replaces.contains($0.role) }
                         let unfused = replaced.reduce(0.0) { $0 + $1.tuned * Double($1.count) }
@@ -66,6 +68,7 @@ enum FloorBenchmark {
                                 block.call.role, tuned / 1e3, floor / 1e3, tuned / floor, split,
                                 block.replaces.joined(separator: ", "), unfused / Double(block.call.count) / 1e3,
                                 fusedSum / 1e6, fusedSum / floorSum))
+                        print("  critical path: " + (try criticalPath(block.call, key, target: target)))
                         if fusedSum < tunedSum { tunedSum = fusedSum }
                     }
                     totals["\(phase.rawValue) LNC \(lnc)"] = (tunedSum, floorSum)
@@ -82,15 +85,26 @@ enum FloorBenchmark {
         }
     }
 
-    /// The call's fastest in-graph latency (ns) after a guided search, and its split.
-    static func best(_ call: KernelCall, target: Target, driver: Driver, budget: Int) throws -> (Double, String) {
+    /// The call's fastest in-graph latency (ns) after a guided search, its split and its
+    /// configuration key.
+    static func best(
+        _ call: KernelCall, target: Target, driver: Driver, budget: Int
+    ) throws -> (Double, String, String) {
         let request = TuneRequest(
             space: SearchSpace(call.template), problem: call.problem, target: target, strategy: .guided,
             budget: budget, seed: 1, verify: 0)
         guard let best = try driver.tune(request).best.first, let latency = best.measurement.latency else {
             throw AutotuneError(.backend, "\(call.role): no valid variant measured")
         }
-        return (max(0, latency - target.launchOverhead), splits(best.configuration))
+        return (max(0, latency - target.launchOverhead), splits(best.configuration), best.configuration)
+    }
+
+    /// The critical path of the call's variant `key`, as time by what it is spent on (core 0's).
+    static func criticalPath(_ call: KernelCall, _ key: String, target: Target) throws -> String {
+        let configuration = try SearchSpace(call.template).parse(key)
+        let program = call.template.program(for: call.problem, configuration: configuration)
+        let path = CriticalPath(Timeline.trace(program, on: target).events)
+        return path.totals.map { String(format: "%@ %.2f us", $0.activity, $0.time / 1e3) }.joined(separator: ", ")
     }
 
     /// How a variant shares the rank's cores: a kernel's `split`; a fused block's stage splits

@@ -30,7 +30,7 @@ public struct TraceEvent: Hashable, Sendable {
             }
         }
 
-        /// Orders by start time.
+        /// Orders lanes as the timeline draws them: the engines, then the DMA queue groups.
         public static func < (lhs: Lane, rhs: Lane) -> Bool { lhs.order < rhs.order }
     }
 

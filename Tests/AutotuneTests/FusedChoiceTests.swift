@@ -1,7 +1,8 @@
-@testable import Autotune
 import CostModel
 import MoEModel
 import Testing
+
+@testable import Autotune
 
 /// The model estimate puts a fused block in a step only where it is faster than the calls it
 /// replaces, and shows both sides either way.

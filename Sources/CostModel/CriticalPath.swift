@@ -19,10 +19,8 @@ public struct CriticalPath: Sendable {
         /// What its own time is spent on: its engine (`TensorE`, ...), `DMA transfers`, or `barrier`.
         public var activity: String {
             if event.kind == "barrier" { return "barrier" }
-            switch event.lane {
-            case .dmaQueue: return "DMA transfers"
-            case .engine(let engine): return TraceEvent.Lane.engine(engine).label
-            }
+            if case .dmaQueue = event.lane { return "DMA transfers" }
+            return event.lane.label
         }
 
         /// What the wait before it is spent on.
